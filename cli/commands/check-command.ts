@@ -1,0 +1,44 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { Command } from 'commander';
+import { formatDurationMs } from '../../core/config/duration.ts';
+import { loadConfigFile } from '../../core/config/load-config.ts';
+import { bindViews, type BoundView } from '../../core/views/bind-views.ts';
+
+/** `lambda check --config FILE`: validate a config and print each view's compiled SQL. */
+export function registerCheckCommand(program: Command): void {
+  program
+    .command('check')
+    .description("validate a config file and print each view's compiled partial, merge and finalize SQL")
+    .requiredOption('-c, --config <file>', 'the YAML config file')
+    .action(async (options: { config: string }) => {
+      const loaded = await loadConfigFile(options.config);
+      const instance = await DuckDBInstance.create(':memory:');
+      const connection = await instance.connect();
+      try {
+        const bound = await bindViews(loaded, connection);
+        process.stdout.write(`${options.config}: valid (${bound.length} views, ${Object.keys(loaded.config.alerts).length} alerts)\n`);
+        for (const view of bound) process.stdout.write(describeView(view));
+      } finally {
+        connection.closeSync();
+        instance.closeSync();
+      }
+    });
+}
+
+function describeView({ view, outputColumns }: BoundView): string {
+  const { name, windowMs } = view.definition;
+  const window = windowMs === null ? 'none (running totals)' : formatDurationMs(windowMs);
+  const columns = outputColumns.map((c) => `${c.name} ${c.type}`).join(', ');
+  return [
+    '',
+    `== view ${name} (window: ${window}, definition ${view.definitionHash})`,
+    `columns: ${columns}`,
+    '-- partial: events -> mergeable state per key',
+    `${view.partialSql('events')};`,
+    `-- merge: partial states -> one state per key`,
+    `${view.mergeSql(`${name}__partial`)};`,
+    '-- finalize: merged state -> view columns',
+    `${view.finalizeSql(`${name}__merged`)};`,
+    '',
+  ].join('\n');
+}

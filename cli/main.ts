@@ -1,0 +1,25 @@
+import { Command, CommanderError } from 'commander';
+import { LambdaError } from '../core/errors/index.ts';
+import { registerCheckCommand } from './commands/check-command.ts';
+
+const program = new Command()
+  .name('lambda')
+  .description('Lambda-architecture analytics: exact batch + realtime views over Kafka, SQL and alerts')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerCheckCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode;
+  } else if (error instanceof LambdaError) {
+    process.stderr.write(`lambda: ${error.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`lambda: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 70;
+  }
+}
