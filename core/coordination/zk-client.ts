@@ -78,6 +78,15 @@ export type ZkErrorCode =
 
 const K = ZooKeeper.constants;
 
+/**
+ * The package closes the handle as if the session had expired once the C client's
+ * zookeeper_process() reports "nothing read" this many times in a row. Its default of 10 is hit
+ * by partial reads of large responses and while a restarted server is not yet serving
+ * (node-zookeeper #233), giving false expiries; a high limit keeps only its guard against a
+ * spinning socket.
+ */
+const RESPONSE_COUNTER_LIMIT = 100_000;
+
 const CREATE_FLAGS: Record<CreateMode, number> = {
   persistent: K.ZOO_PERSISTENT,
   ephemeral: K.ZOO_EPHEMERAL,
@@ -157,6 +166,7 @@ export class ZkClient {
       timeout: opts.sessionTimeoutMs,
       debug_level: opts.logLevel ?? 0,
       host_order_deterministic: false,
+      response_counter_limit: RESPONSE_COUNTER_LIMIT,
     }) as unknown as NativeClient;
     const client = new ZkClient(native, connectString);
     const connectTimeoutMs = opts.connectTimeoutMs ?? opts.sessionTimeoutMs;

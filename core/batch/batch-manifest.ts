@@ -1,0 +1,47 @@
+import { z } from 'zod';
+
+/**
+ * What a batch version covers and where it is; published in ZooKeeper at `batch/current`.
+ * `cuts[p]` is an exclusive upper bound: the version holds every record of partition p with
+ * offset < cuts[p], and realtime state must hold exactly the records at or above it.
+ */
+export const batchManifestSchema = z.object({
+  version: z.number().int().min(1),
+  topic: z.string(),
+  /** partition → cutExclusive. A partition absent here has cut 0 (nothing in the batch). */
+  cuts: z.record(z.string().regex(/^\d+$/), z.number().int().min(0)),
+  /** Speed-layer offset block size the cuts are rounded down to. */
+  blockSize: z.number().int().min(1),
+  /** Directory of the version's files. */
+  location: z.string(),
+  views: z.record(
+    z.string(),
+    z.object({
+      definitionHash: z.string(),
+      file: z.string(),
+      rows: z.number().int().min(0),
+    }),
+  ),
+  /** Rows read from the master dataset below the cuts, and rejected records below them. */
+  eventsRead: z.number().int().min(0),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  durationMs: z.number().min(0),
+  /** The member id of the batch master that produced it. */
+  producedBy: z.string(),
+});
+
+export type BatchManifest = z.infer<typeof batchManifestSchema>;
+
+/** The cut of one partition: offsets below it are in the batch. */
+export function cutExclusive(manifest: BatchManifest | undefined, partition: number): number {
+  return manifest?.cuts[String(partition)] ?? 0;
+}
+
+export function parseBatchManifest(json: string | Buffer): BatchManifest {
+  return batchManifestSchema.parse(JSON.parse(typeof json === 'string' ? json : json.toString('utf8')));
+}
+
+export function serializeBatchManifest(manifest: BatchManifest): Buffer {
+  return Buffer.from(JSON.stringify(batchManifestSchema.parse(manifest)));
+}
