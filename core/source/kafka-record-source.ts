@@ -1,0 +1,188 @@
+import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry } from 'kafkajs';
+import type { Logger } from '../observability/logger.ts';
+import type {
+  RecordSource,
+  SourceBatch,
+  SourceRecord,
+  SourceSubscription,
+  SubscribeOptions,
+} from './record-source.ts';
+
+export interface KafkaSourceSettings {
+  readonly brokers: readonly string[];
+  readonly topic: string;
+  readonly clientId?: string;
+  readonly ssl?: boolean;
+  readonly sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+export interface KafkaSubscribeTuning {
+  /** Partitions whose batches are handled at the same time (each partition stays sequential). */
+  readonly partitionsConsumedConcurrently?: number;
+  readonly sessionTimeoutMs?: number;
+  readonly maxBytesPerPartition?: number;
+}
+
+const KAFKAJS_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** kafkajs' log lines, forwarded to the process logger (kafkajs' own INFO is chatty: debug). */
+function kafkaLogCreator(logger: Logger) {
+  return () =>
+    ({ level, log }: LogEntry) => {
+      const { message, ...extra } = log;
+      const target = KAFKAJS_LEVELS[level] ?? 'info';
+      logger[target === 'info' ? 'debug' : target]({ kafka: extra }, message);
+    };
+}
+
+/**
+ * The Kafka topic as a RecordSource, on kafkajs. kafkajs has no manual partition assignment, so a
+ * subscriber joins a consumer group and, on every assignment, seeks each newly assigned partition
+ * to `startOffset(partition)`; partitions it keeps across a rebalance continue where they were.
+ * Offsets are never committed: positions come from the caller's durable state (manifest cuts,
+ * archived files). A fetch can race the seek, so records below a partition's position are
+ * dropped here: a subscriber never sees an offset twice or below its start.
+ */
+export class KafkaRecordSource implements RecordSource {
+  readonly topic: string;
+  private readonly kafka: Kafka;
+  private readonly logger: Logger;
+
+  constructor(settings: KafkaSourceSettings, logger: Logger) {
+    this.topic = settings.topic;
+    this.logger = logger;
+    const config: KafkaConfig = {
+      clientId: settings.clientId ?? 'lambda-analytics',
+      brokers: [...settings.brokers],
+      ssl: settings.ssl ?? false,
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(logger),
+      retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 2_000 },
+      ...(settings.sasl ? { sasl: settings.sasl as KafkaConfig['sasl'] } : {}),
+    };
+    this.kafka = new Kafka(config);
+  }
+
+  /** The kafkajs client, for producers (tests, benchmarks, the alert sink). */
+  get client(): Kafka {
+    return this.kafka;
+  }
+
+  async partitionCount(): Promise<number> {
+    return (await this.highWatermarks()).size;
+  }
+
+  async highWatermarks(): Promise<Map<number, number>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(this.topic);
+      return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async subscribe(options: SubscribeOptions, tuning: KafkaSubscribeTuning = {}): Promise<SourceSubscription> {
+    const consumer = this.kafka.consumer({
+      groupId: options.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: tuning.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: Math.floor((tuning.sessionTimeoutMs ?? 10_000) / 5),
+      maxBytesPerPartition: tuning.maxBytesPerPartition ?? 4 * 1024 * 1024,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2_000 },
+    });
+    const subscription = new KafkaSubscription(consumer, this.topic, options, this.logger);
+    await subscription.start(tuning.partitionsConsumedConcurrently ?? 1);
+    return subscription;
+  }
+}
+
+class KafkaSubscription implements SourceSubscription {
+  /** Next offset wanted per assigned partition; set once the partition's start is known. */
+  private readonly nextOffset = new Map<number, Promise<number>>();
+  private assigned: number[] = [];
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly topic: string,
+    private readonly options: SubscribeOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  assignedPartitions(): readonly number[] {
+    return this.assigned;
+  }
+
+  async start(partitionsConsumedConcurrently: number): Promise<void> {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      const partitions = [...(payload.memberAssignment[this.topic] ?? [])].sort((a, b) => a - b);
+      void this.onAssignment(partitions);
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently,
+      eachBatch: async ({ batch, heartbeat }) => {
+        await this.onFetched(batch.partition, batch.messages, Number(batch.highWatermark));
+        await heartbeat();
+      },
+    });
+  }
+
+  private async onAssignment(partitions: number[]): Promise<void> {
+    const revoked = this.assigned.filter((p) => !partitions.includes(p));
+    for (const p of revoked) this.nextOffset.delete(p);
+    if (revoked.length > 0) await this.options.onRevoke?.(revoked);
+    this.assigned = partitions;
+    for (const partition of partitions) {
+      const known = this.nextOffset.get(partition);
+      const position = known ?? Promise.resolve(this.options.startOffset(partition));
+      if (!known) this.nextOffset.set(partition, position);
+      try {
+        this.consumer.seek({ topic: this.topic, partition, offset: String(await position) });
+      } catch (error) {
+        this.logger.error({ err: error, partition }, 'cannot seek partition to its start offset');
+      }
+    }
+  }
+
+  private async onFetched(
+    partition: number,
+    messages: readonly { offset: string; timestamp: string; value: Buffer | null }[],
+    highWatermark: number,
+  ): Promise<void> {
+    const position = this.nextOffset.get(partition);
+    // Not (or no longer) assigned to us, or its start is not known yet: the seek will refetch.
+    if (!position) return;
+    const next = await position;
+    const records: SourceRecord[] = [];
+    for (const message of messages) {
+      const offset = Number(message.offset);
+      if (offset < next) continue;
+      records.push({ partition, offset, timestampMs: Number(message.timestamp), value: message.value });
+    }
+    if (records.length === 0) return;
+    const first = records[0]!.offset;
+    if (first > next) {
+      // Offsets we never read were deleted (retention): say so, then go on from what exists.
+      this.logger.warn({ topic: this.topic, partition, fromOffset: next, toOffsetExclusive: first }, 'offsets deleted before they were read');
+      this.options.onGap?.({ partition, fromOffset: next, toOffsetExclusive: first });
+    }
+    const batch: SourceBatch = { topic: this.topic, partition, records, highWatermark };
+    await this.options.onBatch(batch);
+    if (this.nextOffset.get(partition) === position) {
+      this.nextOffset.set(partition, Promise.resolve(records[records.length - 1]!.offset + 1));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}
