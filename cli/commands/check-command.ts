@@ -2,6 +2,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import type { Command } from 'commander';
 import { formatDurationMs } from '../../core/config/duration.ts';
 import { loadConfigFile } from '../../core/config/load-config.ts';
+import { DISTINCT_SKETCH_MACROS } from '../../core/views/distinct-sketch.ts';
 import { bindViews, type BoundView } from '../../core/views/bind-views.ts';
 
 /** `lambda check --config FILE`: validate a config and print each view's compiled SQL. */
@@ -17,6 +18,7 @@ export function registerCheckCommand(program: Command): void {
       try {
         const bound = await bindViews(loaded, connection);
         process.stdout.write(`${options.config}: valid (${bound.length} views, ${Object.keys(loaded.config.alerts).length} alerts)\n`);
+        process.stdout.write(`\n-- macros the compiled SQL uses (installed on every DuckDB connection)\n${DISTINCT_SKETCH_MACROS.map((m) => `${m.replace(/\n\s+/g, ' ')};`).join('\n')}\n`);
         for (const view of bound) process.stdout.write(describeView(view));
       } finally {
         connection.closeSync();

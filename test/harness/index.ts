@@ -1,0 +1,3 @@
+export { freePort } from './free-port.ts';
+export { KafkaApiKey, KafkaErrorCode, KafkaTestBroker, randomTopicName, type KafkaTestBrokerOptions } from './kafka-broker.ts';
+export { ZooKeeperTestServer, type ZooKeeperTestServerOptions } from './zookeeper-server.ts';
