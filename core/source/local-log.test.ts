@@ -60,7 +60,7 @@ describe('LocalLog', () => {
     ['a torn payload', (path: string) => appendFileSync(path, Buffer.concat([Buffer.from([100, 0, 0, 0]), Buffer.alloc(20)]))],
     ['a corrupt last record', (path: string) => {
       const data = readFileSync(path);
-      data[data.length - 2] ^= 0xff;
+      data.writeUInt8(data.readUInt8(data.length - 2) ^ 0xff, data.length - 2);
       writeFileSync(path, data);
     }],
   ])('cuts off %s left by a crash and keeps the records before it', async (_what, damage) => {
