@@ -1,0 +1,58 @@
+// The views with their schema and freshness. Clicking a view or column name inserts it into SQL.
+import { byId, formatAgo, h, message } from './dom.js';
+import { ident } from './sql.js';
+
+/** /v1/views made uniform: tolerant of missing fields and of measures given as names only. */
+export function normalizeViews(json) {
+  return (Array.isArray(json) ? json : json?.views ?? []).map((view) => {
+    const columns = (view.columns ?? []).map((c) => (typeof c === 'string' ? { name: c, type: '' } : c));
+    const dimensions = (view.dimensions ?? []).map((d) => (typeof d === 'string' ? d : d.name));
+    const measures = (view.measures ?? []).map(normalizeMeasure);
+    return { name: view.name, window: view.window ?? null, columns, dimensions, measures, freshness: view.freshness ?? {} };
+  });
+}
+
+function normalizeMeasure(measure) {
+  if (typeof measure === 'string') return { name: measure, kind: undefined };
+  const kind = measure.kind ?? measure.aggregate ?? /^\s*(\w+)\s*\(/.exec(measure.expression ?? '')?.[1];
+  return { name: measure.name, kind: kind?.toLowerCase() };
+}
+
+export class ViewsPanel {
+  constructor(onInsert) {
+    this.container = byId('views');
+    this.onInsert = onInsert;
+    this.closed = new Set(); // views the user folded; the rest show their columns
+  }
+
+  render(views) {
+    if (views.length === 0) return this.container.replaceChildren(message('No views are defined.'));
+    this.container.replaceChildren(...views.map((view) => this.viewNode(view)));
+  }
+
+  viewNode(view) {
+    const details = h('details', { class: 'view', open: !this.closed.has(view.name) },
+      h('summary', {}, this.nameButton(view.name, 'view-name'), h('span', { class: 'badge' }, view.window ? `window ${view.window}` : 'running totals')),
+      h('p', { class: 'freshness' }, freshnessText(view.freshness)),
+      h('ul', { class: 'columns' }, view.columns.map((c) => h('li', {}, this.nameButton(c.name, 'column-name'), h('small', { class: 'type' }, c.type)))),
+    );
+    details.addEventListener('toggle', () => (details.open ? this.closed.delete(view.name) : this.closed.add(view.name)));
+    return details;
+  }
+
+  nameButton(name, cls) {
+    const button = h('button', { type: 'button', class: `link ${cls}`, title: `Insert ${name}` }, name);
+    button.addEventListener('click', (event) => {
+      event.preventDefault(); // inside <summary> a click would also toggle the details
+      this.onInsert(ident(name));
+    });
+    return button;
+  }
+}
+
+function freshnessText(freshness) {
+  const parts = [];
+  if (freshness.newestEventMs !== undefined) parts.push(`newest event ${formatAgo(freshness.newestEventMs)}`);
+  if (freshness.lagRecords !== undefined) parts.push(`lag ${freshness.lagRecords} records`);
+  return parts.length ? parts.join(' · ') : 'freshness unknown';
+}
