@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { LambdaError } from '../core/errors/index.ts';
 import { registerCheckCommand } from './commands/check-command.ts';
+import { registerQueryCommand } from './commands/query-command.ts';
+import { registerStatusCommand } from './commands/status-command.ts';
 
 const program = new Command()
   .name('lambda')
@@ -9,6 +11,8 @@ const program = new Command()
   .exitOverride();
 
 registerCheckCommand(program);
+registerQueryCommand(program);
+registerStatusCommand(program);
 
 try {
   await program.parseAsync(process.argv);

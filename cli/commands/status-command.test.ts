@@ -1,0 +1,64 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../test/harness/free-port.ts';
+import { FIXTURE_STATUS, FIXTURE_VIEWS, startServingFixture, type ServingFixture } from '../../serving-layer/http/testing/serving-fixture.ts';
+import { renderStatus } from './status-command.ts';
+
+const run = promisify(execFile);
+const LAMBDA = new URL('../lambda.mjs', import.meta.url).pathname;
+
+async function lambda(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [LAMBDA, ...args], { env: { ...process.env, LAMBDA_URL: '', LAMBDA_TOKEN: '' } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let node: ServingFixture;
+beforeAll(async () => {
+  node = await startServingFixture();
+});
+afterAll(async () => node?.close());
+
+describe('lambda status', () => {
+  it('prints the node, batch master, batch version and cuts, lag, freshness, rejects, members and views', async () => {
+    const { code, stdout, stderr } = await lambda('status', '--url', node.url);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toContain('node       node-a (cluster), batch master');
+    expect(stdout).toContain('roles      speed, batch, serving, archiver');
+    expect(stdout).toContain('batch      v3, published 2m ago; cuts (p0=20000 p1=10000)');
+    expect(stdout).toContain('lag        42 records (p0=40 p1=2)');
+    expect(stdout).toContain('freshness  realtime updated 800ms ago');
+    expect(stdout).toContain('rejected   7 (invalid_json 4, missing_timestamp 3)');
+    expect(stdout).toMatch(/members \(2\)\n/);
+    expect(stdout).toMatch(/│ node-a │ yes +│ speed, batch, serving, archiver │ http:\/\/127.0.0.1:8080 │/);
+    expect(stdout).toMatch(/│ node-b │ +│ serving +│ http:\/\/127.0.0.1:8081 │/);
+    expect(stdout).toMatch(/│ page_traffic │ 1m +│ window_start, page, views, revenue │ v3 +│ 2025-11-21T09:00:00.000Z │ 1s +│/);
+  });
+
+  it('prints the raw JSON with --json', async () => {
+    const { stdout } = await lambda('status', '--url', node.url, '--json');
+    expect(JSON.parse(stdout)).toEqual({ status: FIXTURE_STATUS, views: FIXTURE_VIEWS });
+  });
+
+  it('exits non-zero with a message when no node listens', async () => {
+    const { code, stderr } = await lambda('status', '--url', `http://127.0.0.1:${await freePort()}`);
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/^lambda: cannot reach the node/);
+  });
+
+  it('prints a status with nothing published yet and missing fields', () => {
+    const text = renderStatus(
+      { ...FIXTURE_STATUS, isMaster: false, batch: { version: null, cuts: {}, publishedAtMs: null, ageMs: null }, members: [] },
+      [],
+    );
+    expect(text).toContain('batch      no batch version published yet');
+    expect(text).not.toContain('batch master');
+    expect(text).toContain('members (0)');
+  });
+});

@@ -1,0 +1,92 @@
+import Table from 'cli-table3';
+import { Option, type Command } from 'commander';
+import { formatDurationMs } from '../../core/config/duration.ts';
+import type { StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
+import { ServingClient } from '../../serving-layer/http/serving-client.ts';
+import { nodeOptions } from './query-command.ts';
+
+/** `lambda status`: the node's role, batch version and cuts, lag, freshness, rejects, members and views. */
+export function registerStatusCommand(program: Command): void {
+  nodeOptions(
+    program
+      .command('status')
+      .description('print the status of a running node: batch master, batch version and age, lag, freshness, members, views')
+      .addOption(new Option('--json', 'print the raw JSON of GET /v1/status and GET /v1/views')),
+  ).action(async (options: { url: string; token?: string; json?: boolean }) => {
+    const client = new ServingClient({ url: options.url, ...(options.token ? { token: options.token } : {}) });
+    const [status, views] = await Promise.all([client.status(), client.views()]);
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ status, views }, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(renderStatus(status, views));
+  });
+}
+
+/** Fields the engine leaves out print as "—", so an older or partial status still prints. */
+export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): string {
+  const lines: [string, string][] = [
+    ['node', `${status.nodeId ?? '—'} (${status.mode ?? 'unknown mode'})${status.isMaster ? ', batch master' : ''}`],
+    ['roles', list(status.roles)],
+    ['batch', batchLine(status)],
+    ['lag', status.lag ? `${count(status.lag.records)} records${partitions(status.lag.byPartition)}` : '—'],
+    ['freshness', status.freshness ? `realtime updated ${ago(status.freshness.realtimeAgeMs)}` : '—'],
+    ['rejected', status.rejected ? `${status.rejected.total}${reasons(status.rejected.byReason)}` : '—'],
+  ];
+  const width = Math.max(...lines.map(([key]) => key.length));
+  let out = lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
+  const members = status.members ?? [];
+  out += `\n\nmembers (${members.length})\n`;
+  const memberTable = table(['id', 'master', 'roles', 'url']);
+  for (const m of members) memberTable.push([m.id, m.isMaster ? 'yes' : '', list(m.roles), m.url ?? '—']);
+  out += `${memberTable.toString()}\n\nviews (${views.length})\n`;
+  const viewTable = table(['view', 'window', 'columns', 'batch version', 'realtime updated', 'age']);
+  for (const v of views) {
+    viewTable.push([
+      v.name,
+      v.windowMs === null ? 'none' : formatDurationMs(v.windowMs),
+      (v.columns ?? []).map((c) => c.name).join(', '),
+      v.freshness?.batchVersion === null || v.freshness?.batchVersion === undefined ? '—' : `v${v.freshness.batchVersion}`,
+      v.freshness?.realtimeUpdatedAtMs ? new Date(v.freshness.realtimeUpdatedAtMs).toISOString() : '—',
+      duration(v.freshness?.ageMs),
+    ]);
+  }
+  return `${out}${viewTable.toString()}\n`;
+}
+
+function batchLine(status: StatusInfo): string {
+  const batch = status.batch;
+  if (!batch || batch.version === null || batch.version === undefined) return 'no batch version published yet';
+  const error = batch.lastError ? `; last run failed: ${batch.lastError}` : '';
+  return `v${batch.version}, published ${ago(batch.ageMs)}; cuts${partitions(batch.cuts) || ' —'}${error}`;
+}
+
+function table(head: string[]): Table.Table {
+  return new Table({ head, style: { head: [], border: [], compact: true } });
+}
+
+function list(values: readonly string[] | undefined): string {
+  return values && values.length > 0 ? values.join(', ') : '—';
+}
+
+function partitions(byPartition: Readonly<Record<string, number>> | undefined): string {
+  const entries = Object.entries(byPartition ?? {}).sort(([a], [b]) => Number(a) - Number(b));
+  return entries.length === 0 ? '' : ` (${entries.map(([p, n]) => `p${p}=${n}`).join(' ')})`;
+}
+
+function reasons(byReason: Readonly<Record<string, number>> | undefined): string {
+  const entries = Object.entries(byReason ?? {}).filter(([, n]) => n > 0);
+  return entries.length === 0 ? '' : ` (${entries.map(([reason, n]) => `${reason} ${n}`).join(', ')})`;
+}
+
+function count(n: number | null | undefined): string {
+  return n === null || n === undefined ? '—' : String(n);
+}
+
+function duration(ms: number | null | undefined): string {
+  return ms === null || ms === undefined ? '—' : formatDurationMs(ms);
+}
+
+function ago(ms: number | null | undefined): string {
+  return ms === null || ms === undefined ? 'never' : `${formatDurationMs(ms)} ago`;
+}

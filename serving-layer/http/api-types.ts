@@ -1,0 +1,94 @@
+/**
+ * The JSON shapes of `GET /v1/views` and `GET /v1/status`. The engine and the process wiring
+ * fill them; the HTTP server passes them through unchanged, and `lambda status` prints them.
+ * Times are epoch milliseconds (`…AtMs`), durations milliseconds (`…Ms`); null means "not yet".
+ */
+
+export interface ColumnInfo {
+  readonly name: string;
+  /** DuckDB type: TIMESTAMP, VARCHAR, BIGINT, DOUBLE… */
+  readonly type: string;
+}
+
+/** One queryable view: a table named after it in SQL. */
+export interface ViewInfo {
+  readonly name: string;
+  /** `window_start` (absent for running totals), the dimensions, then the measures. */
+  readonly columns: readonly ColumnInfo[];
+  /** Tumbling event-time bucket width; null for running totals. */
+  readonly windowMs: number | null;
+  readonly dimensions: readonly string[];
+  readonly measures: readonly string[];
+  readonly freshness: ViewFreshness;
+}
+
+export interface ViewFreshness {
+  /** The batch version merged into the view; null before the first batch. */
+  readonly batchVersion: number | null;
+  /** When the speed layer last folded a micro-batch into the view; null if it never did. */
+  readonly realtimeUpdatedAtMs: number | null;
+  /** Now minus the newest of batch publication and realtime update: how stale the view can be. */
+  readonly ageMs: number | null;
+}
+
+export type Role = 'speed' | 'batch' | 'serving' | 'archiver';
+
+export interface BatchStatus {
+  /** The published version this node serves; null before the first batch. */
+  readonly version: number | null;
+  /** partition → cutExclusive of that version (offsets below it are in the batch). */
+  readonly cuts: Readonly<Record<string, number>>;
+  /** When the version was published (its run finished); null before the first batch. */
+  readonly publishedAtMs: number | null;
+  /** Now minus publishedAtMs. */
+  readonly ageMs: number | null;
+  /** The next scheduled run on the batch master; null on other nodes. */
+  readonly nextRunAtMs?: number | null;
+  /** The last run's failure, if it failed. */
+  readonly lastError?: string | null;
+}
+
+export interface LagStatus {
+  /** Records in the source not yet folded into realtime state, summed over partitions. */
+  readonly records: number | null;
+  /** partition → records behind. */
+  readonly byPartition: Readonly<Record<string, number>>;
+}
+
+export interface FreshnessStatus {
+  /** When the speed layer last completed a micro-batch. */
+  readonly realtimeUpdatedAtMs: number | null;
+  /** Now minus realtimeUpdatedAtMs. */
+  readonly realtimeAgeMs: number | null;
+}
+
+export interface RejectedStatus {
+  /** Records rejected since this process started (bad JSON, wrong types, missing timestamp). */
+  readonly total: number;
+  readonly byReason: Readonly<Record<string, number>>;
+}
+
+export interface MemberInfo {
+  readonly id: string;
+  readonly roles: readonly Role[];
+  /** The member's HTTP address, if it serves. */
+  readonly url: string | null;
+  readonly isMaster: boolean;
+}
+
+export interface StatusInfo {
+  /** This process's member id. */
+  readonly nodeId: string;
+  /** `cluster` with ZooKeeper, `single-node` without. */
+  readonly mode: 'cluster' | 'single-node';
+  readonly roles: readonly Role[];
+  /** Whether this process is the batch master. */
+  readonly isMaster: boolean;
+  readonly batch: BatchStatus;
+  readonly lag: LagStatus;
+  readonly freshness: FreshnessStatus;
+  readonly rejected: RejectedStatus;
+  /** Every live process of the cluster (just this one in single-node mode). */
+  readonly members: readonly MemberInfo[];
+  readonly startedAtMs: number;
+}

@@ -1,0 +1,39 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError } from './http-error.ts';
+
+export const TOKEN_COOKIE = 'lambda_token';
+const BEARER = /^Bearer\s+(.+)$/i;
+
+/**
+ * serving.token on every route (404s included, so routes cannot be probed without it). Clients
+ * send `Authorization: Bearer <token>`. A browser opening the console cannot, so the token is
+ * also accepted as the `access_token` query parameter (RFC 6750 §2.3), which then sets an
+ * HttpOnly, SameSite=Strict cookie for the console's own requests and assets.
+ * Tokens are compared as SHA-256 digests with timingSafeEqual: constant time, any length.
+ */
+export function bearerAuth(token: string): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const expected = digest(token);
+  return async (request, reply) => {
+    const fromQuery = (request.query as Record<string, unknown> | undefined)?.access_token;
+    const presented =
+      BEARER.exec(request.headers.authorization ?? '')?.[1]?.trim() ??
+      (typeof fromQuery === 'string' ? fromQuery : undefined) ??
+      request.cookies?.[TOKEN_COOKIE];
+    if (presented === undefined) {
+      throw new HttpError(401, 'this node requires a bearer token (serving.token): send Authorization: Bearer <token>', {
+        'www-authenticate': 'Bearer realm="lambda"',
+      });
+    }
+    if (!timingSafeEqual(digest(presented), expected)) {
+      throw new HttpError(401, 'the bearer token is wrong', { 'www-authenticate': 'Bearer realm="lambda", error="invalid_token"' });
+    }
+    if (presented === fromQuery) {
+      reply.setCookie(TOKEN_COOKIE, presented, { httpOnly: true, sameSite: 'strict', path: '/' });
+    }
+  };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}

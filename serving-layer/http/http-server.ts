@@ -1,0 +1,122 @@
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../core/observability/logger.ts';
+import type { RunQuery } from '../query/query-result.ts';
+import type { StatusInfo, ViewInfo } from './api-types.ts';
+import { bearerAuth } from './bearer-auth.ts';
+import { registerEventsRoute, type Ingest } from './events-route.ts';
+import { HttpError, toHttpError } from './http-error.ts';
+import { queryMetrics, type QueryMetrics } from './query-metrics.ts';
+import { registerQueryRoute } from './query-route.ts';
+
+export interface HttpServerOptions {
+  /** serving.host; 127.0.0.1 unless configured. */
+  readonly host?: string;
+  /** serving.port; 0 picks a free port (see `start()`'s answer). */
+  readonly port: number;
+  /** serving.token: when set, every route (console and /metrics included) requires it. */
+  readonly token?: string;
+  readonly logger: Logger;
+  readonly query: RunQuery;
+  readonly views: () => Promise<readonly ViewInfo[]>;
+  readonly status: () => Promise<StatusInfo>;
+  /** Alert states for `GET /v1/alerts`; without it the route answers 404. */
+  readonly alerts?: () => Promise<unknown>;
+  readonly metrics: Registry;
+  /** Single-node mode's `POST /v1/events`; without it the route answers 404. */
+  readonly ingest?: Ingest;
+  /** The web console's static files, served at `/`. */
+  readonly console?: { readonly rootDir: string };
+  /** Largest `POST /v1/query` body (default 1 MiB); larger ones get 413. */
+  readonly queryBodyLimitBytes?: number;
+  /** Largest `POST /v1/events` body (default 16 MiB). */
+  readonly eventsBodyLimitBytes?: number;
+}
+
+export interface BoundAddress {
+  readonly host: string;
+  readonly port: number;
+  /** `http://host:port`, ready for clients. */
+  readonly url: string;
+}
+
+export interface HttpServer {
+  /** The fastify instance, for `inject()` in tests. */
+  readonly app: FastifyInstance;
+  start(): Promise<BoundAddress>;
+  stop(): Promise<void>;
+  /** Where it listens, once started. */
+  readonly address: BoundAddress | undefined;
+}
+
+/**
+ * The serving layer's HTTP API (DESIGN.md, "Interfaces"). Every error is `{"error": "…"}` with
+ * 400 bad SQL or body, 401 token, 403 refused statement, 404, 408 timeout, 413 body too large,
+ * 503 retriable, 500 otherwise; a 500 never carries a stack trace, which goes to the log instead.
+ * `stop()` lets requests in flight finish (a query at most serving.queryTimeout).
+ */
+export function createHttpServer(options: HttpServerOptions): HttpServer {
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.queryBodyLimitBytes ?? 1024 * 1024,
+  });
+  const metrics = queryMetrics(options.metrics);
+  let address: BoundAddress | undefined;
+
+  installErrorHandling(app);
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+  });
+  if (options.token !== undefined) {
+    void app.register(fastifyCookie);
+    app.addHook('onRequest', bearerAuth(options.token));
+  }
+  // Bodies of any type but JSON reach the handlers as text (so `curl -d` works); handlers validate.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  registerRoutes(app, options, metrics);
+
+  return {
+    app,
+    get address() {
+      return address;
+    },
+    async start() {
+      await app.listen({ host: options.host ?? '127.0.0.1', port: options.port });
+      const bound = app.server.address();
+      if (bound === null || typeof bound === 'string') throw new Error(`unexpected server address ${String(bound)}`);
+      const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+      address = { host: bound.address, port: bound.port, url: `http://${host}:${bound.port}` };
+      options.logger.info({ url: address.url, token: options.token !== undefined }, 'serving HTTP');
+      return address;
+    },
+    async stop() {
+      await app.close();
+      address = undefined;
+    },
+  };
+}
+
+function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const httpError = toHttpError(error);
+    if (httpError.statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+    return reply.code(httpError.statusCode).headers(httpError.headers).send({ error: httpError.message });
+  });
+  app.setNotFoundHandler((request) => {
+    throw new HttpError(404, `no such endpoint: ${request.method} ${request.url.split('?')[0]}`);
+  });
+}
+
+function registerRoutes(app: FastifyInstance, options: HttpServerOptions, metrics: QueryMetrics): void {
+  registerQueryRoute(app, options.query, metrics);
+  app.get('/v1/views', async () => ({ views: await options.views() }));
+  app.get('/v1/status', async () => options.status());
+  const alerts = options.alerts;
+  if (alerts) app.get('/v1/alerts', async () => alerts());
+  app.get('/metrics', async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.metrics()));
+  if (options.ingest) registerEventsRoute(app, options.ingest, options.eventsBodyLimitBytes ?? 16 * 1024 * 1024);
+  if (options.console) void app.register(fastifyStatic, { root: options.console.rootDir, prefix: '/', index: 'index.html' });
+}

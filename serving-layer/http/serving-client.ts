@@ -1,0 +1,65 @@
+import { LambdaError, QueryError, type QueryErrorKind } from '../../core/errors/index.ts';
+import type { StatusInfo, ViewInfo } from './api-types.ts';
+import type { QueryResult } from '../query/query-result.ts';
+import { MEDIA_TYPES, type ResultFormat } from '../query/result-formats.ts';
+
+export interface ServingClientOptions {
+  /** The node's HTTP address, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  readonly token?: string;
+}
+
+const KIND_BY_STATUS: Readonly<Record<number, QueryErrorKind>> = { 400: 'bad_request', 401: 'refused', 403: 'refused', 404: 'bad_request', 408: 'timeout', 413: 'bad_request' };
+
+/** A client of the serving HTTP API (`lambda query`, `lambda status`); errors carry the node's message. */
+export class ServingClient {
+  private readonly baseUrl: string;
+
+  constructor(private readonly options: ServingClientOptions) {
+    this.baseUrl = options.url.replace(/\/+$/, '');
+  }
+
+  async query(sql: string): Promise<QueryResult> {
+    return JSON.parse(await this.queryText(sql, 'json')) as QueryResult;
+  }
+
+  /** The answer's body as the node wrote it, in the given format. */
+  async queryText(sql: string, format: ResultFormat): Promise<string> {
+    return this.request('/v1/query', { method: 'POST', body: JSON.stringify({ sql }), headers: { 'content-type': 'application/json', accept: MEDIA_TYPES[format] } });
+  }
+
+  async status(): Promise<StatusInfo> {
+    return JSON.parse(await this.request('/v1/status')) as StatusInfo;
+  }
+
+  async views(): Promise<ViewInfo[]> {
+    return (JSON.parse(await this.request('/v1/views')) as { views: ViewInfo[] }).views;
+  }
+
+  private async request(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<string> {
+    const url = `${this.baseUrl}${path}`;
+    const headers = { ...init.headers, ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) };
+    let response: Response;
+    try {
+      response = await fetch(url, { ...init, headers });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      throw new LambdaError(`cannot reach the node at ${this.baseUrl} (${cause?.code ?? cause?.message ?? String(error)}); is it running? Set --url or LAMBDA_URL`, {
+        retriable: true,
+        cause: error,
+      });
+    }
+    const text = await response.text();
+    if (response.ok) return text;
+    let message = text.trim();
+    try {
+      message = (JSON.parse(text) as { error?: string }).error ?? message;
+    } catch {
+      // not JSON: keep the text
+    }
+    const hint = response.status === 401 ? ' (set --token or LAMBDA_TOKEN)' : '';
+    throw new QueryError(KIND_BY_STATUS[response.status] ?? 'internal', `${response.status} from ${url}: ${message}${hint}`, {
+      context: { status: response.status },
+    });
+  }
+}
