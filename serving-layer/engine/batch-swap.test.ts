@@ -62,9 +62,9 @@ describe('batch swap', () => {
     const views: BatchManifest['views'] = {};
     for (const bound of db.bound) {
       const name = bound.view.definition.name;
-      const file = `${name}.parquet`;
+      const file = `v${version}/${name}.parquet`;
       mkdirSync(location, { recursive: true });
-      await c.run(`COPY (${bound.view.partialSql(`(SELECT * FROM ev WHERE _offset < ${cut})`)}) TO '${join(location, file)}' (FORMAT parquet)`);
+      await c.run(`COPY (${bound.view.partialSql(`(SELECT * FROM ev WHERE _offset < ${cut})`)}) TO '${join(dir, file)}' (FORMAT parquet)`);
       views[name] = { definitionHash: bound.view.definitionHash, file, rows: 0 };
     }
     const now = new Date().toISOString();
@@ -92,7 +92,7 @@ describe('batch swap', () => {
     })();
     for (let version = 1, cut = BLOCK; cut <= PER_PARTITION; version++, cut += BLOCK) {
       const manifest = await writeVersion(version, cut);
-      const staged = await stageBatchVersion(writer, manifest, db.bound);
+      const staged = await stageBatchVersion(writer, manifest, db.bound, dir);
       // The transaction the speed layer's handoff runs: swap batch state, drop blocks below the cut.
       await writer.run('BEGIN TRANSACTION');
       await staged.swap(writer);
@@ -123,7 +123,7 @@ describe('batch swap', () => {
     const manifest = await writeVersion(100, 2 * BLOCK);
     manifest.views.totals = { ...manifest.views.totals!, definitionHash: 'stale' };
     const c = await db.connect();
-    const staged = await stageBatchVersion(c, manifest, db.bound);
+    const staged = await stageBatchVersion(c, manifest, db.bound, dir);
     await c.run('BEGIN TRANSACTION');
     await staged.swap(c);
     await c.run('COMMIT');

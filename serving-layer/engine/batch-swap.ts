@@ -1,6 +1,6 @@
-import { isAbsolute, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
+import { batchViewFile } from '../../core/batch/batch-version-files.ts';
 import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
 import type { BoundView } from '../../core/views/bind-views.ts';
 import { batchTable } from '../../core/views/view-tables.ts';
@@ -28,6 +28,7 @@ export async function stageBatchVersion(
   connection: DuckDBConnection,
   manifest: BatchManifest,
   views: readonly BoundView[],
+  storageDir: string,
 ): Promise<StagedBatch> {
   const staged: { view: BoundView; table: string }[] = [];
   try {
@@ -35,10 +36,11 @@ export async function stageBatchVersion(
       const name = view.view.definition.name;
       const table = stagingTable(name, manifest.version);
       const entry = manifest.views[name];
+      const file = batchViewFile(storageDir, manifest, name);
       const columns = view.stateColumns.map((c) => quoteIdent(c.name)).join(', ');
       const source =
-        entry && entry.definitionHash === view.view.definitionHash
-          ? `SELECT ${columns} FROM read_parquet(${quoteLiteral(isAbsolute(entry.file) ? entry.file : join(manifest.location, entry.file))})`
+        entry && file && entry.definitionHash === view.view.definitionHash
+          ? `SELECT ${columns} FROM read_parquet(${quoteLiteral(file)})`
           : `SELECT ${columns} FROM ${quoteIdent(batchTable(name))} WHERE false`;
       await connection.run(`CREATE OR REPLACE TABLE ${quoteIdent(table)} AS ${source}`);
       staged.push({ view, table });
