@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { LambdaError } from '../core/errors/index.ts';
 import { registerCheckCommand } from './commands/check-command.ts';
+import { registerStartCommand } from './commands/start-command.ts';
 import { registerQueryCommand } from './commands/query-command.ts';
 import { registerStatusCommand } from './commands/status-command.ts';
 
@@ -10,6 +11,7 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
+registerStartCommand(program);
 registerCheckCommand(program);
 registerQueryCommand(program);
 registerStatusCommand(program);

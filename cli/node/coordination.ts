@@ -1,0 +1,63 @@
+import type { LoadedConfig } from '../../core/config/load-config.ts';
+import type { BatchManifestStore } from '../../core/coordination/batch-manifest-store.ts';
+import type { BatchRunRequests } from '../../core/coordination/batch-run-requests.ts';
+import { ZkLeaderElection } from '../../core/coordination/leader-election.ts';
+import type { LeaderElection } from '../../core/coordination/leadership.ts';
+import { LocalBatchManifestStore } from '../../core/coordination/local-batch-manifest-store.ts';
+import { LocalBatchRunRequests } from '../../core/coordination/local-batch-run-requests.ts';
+import { LocalMemberRegistry, ZkMemberRegistry, type MemberRegistry } from '../../core/coordination/member-registry.ts';
+import { StandaloneLeaderElection } from '../../core/coordination/standalone-leader-election.ts';
+import { ZkBatchManifestStore } from '../../core/coordination/zk-batch-manifest-store.ts';
+import { ZkBatchRunRequests } from '../../core/coordination/zk-batch-run-requests.ts';
+import { ZkSession } from '../../core/coordination/zk-session.ts';
+import type { Logger } from '../../core/observability/logger.ts';
+import type { StorageLayout } from '../../core/storage/storage-layout.ts';
+
+/** Everything a process coordinates through: ZooKeeper in a cluster, local files single-node. */
+export interface Coordination {
+  readonly mode: 'cluster' | 'single-node';
+  readonly election: LeaderElection;
+  readonly manifestStore: BatchManifestStore;
+  readonly runRequests: BatchRunRequests;
+  readonly members: MemberRegistry;
+  /** The ZooKeeper session, in a cluster. */
+  readonly session?: ZkSession;
+  readonly root?: string;
+  close(): Promise<void>;
+}
+
+export async function createCoordination(loaded: LoadedConfig, layout: StorageLayout, memberId: string, logger: Logger): Promise<Coordination> {
+  const zookeeper = loaded.config.zookeeper;
+  if (!zookeeper) {
+    return {
+      mode: 'single-node',
+      election: new StandaloneLeaderElection(memberId),
+      manifestStore: new LocalBatchManifestStore(layout),
+      runRequests: new LocalBatchRunRequests(layout, logger),
+      members: new LocalMemberRegistry(),
+      close: async () => undefined,
+    };
+  }
+  const session = await ZkSession.open({ connectString: zookeeper.connect, sessionTimeoutMs: zookeeper.sessionTimeout, logger });
+  const { root } = zookeeper;
+  const members = new ZkMemberRegistry(session, root, logger);
+  return {
+    mode: 'cluster',
+    election: new ZkLeaderElection({ session, path: `${root}/election`, memberId, logger }),
+    manifestStore: new ZkBatchManifestStore(session, root, logger),
+    runRequests: new ZkBatchRunRequests(session, root, logger),
+    members,
+    session,
+    root,
+    close: async () => {
+      await members.close();
+      await session.close();
+    },
+  };
+}
+
+/** The record source's consumer group shared by the cluster's archivers (`<root>-archiver`). */
+export function archiverGroupId(loaded: LoadedConfig): string {
+  const root = loaded.config.zookeeper?.root ?? '/lambda/local';
+  return `${root.replace(/^\//, '').replaceAll('/', '-')}-archiver`;
+}

@@ -1,0 +1,75 @@
+import type { Archiver } from '../../batch-layer/archiver.ts';
+import type { BatchLayer } from '../../batch-layer/batch-layer.ts';
+import type { LoadedConfig } from '../../core/config/load-config.ts';
+import type { Role, StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
+import type { Coordination } from './coordination.ts';
+import type { RealtimeServing } from './realtime-serving.ts';
+
+export interface NodeStatusSources {
+  readonly memberId: string;
+  readonly roles: readonly Role[];
+  readonly loaded: LoadedConfig;
+  readonly coordination: Coordination;
+  readonly realtime?: RealtimeServing;
+  readonly batch?: BatchLayer;
+  readonly archiver?: Archiver;
+}
+
+/** `GET /v1/status` and `GET /v1/views`, assembled from whichever layers this process runs. */
+export class NodeStatus {
+  private readonly startedAtMs = Date.now();
+
+  constructor(private readonly sources: NodeStatusSources) {}
+
+  async status(): Promise<StatusInfo> {
+    const { realtime, batch, coordination } = this.sources;
+    const now = Date.now();
+    const manifest = realtime?.appliedManifest ?? (await coordination.manifestStore.current());
+    const publishedAtMs = manifest ? Date.parse(manifest.finishedAt) : null;
+    const speed = realtime?.speed.status();
+    const batchStatus = batch ? await batch.status() : undefined;
+    const leaderId = await coordination.election.leaderId().catch(() => undefined);
+    const lagByPartition = Object.fromEntries((speed?.partitions ?? []).map((p) => [String(p.partition), p.lagRecords]));
+    const realtimeUpdatedAtMs = speed?.microBatches.lastCommittedAtMs ?? null;
+    const members = await coordination.members.members().catch(() => []);
+    return {
+      nodeId: this.sources.memberId,
+      mode: coordination.mode,
+      roles: this.sources.roles,
+      isMaster: batchStatus?.isMaster ?? false,
+      batch: {
+        version: manifest?.version ?? null,
+        cuts: manifest?.cuts ?? {},
+        publishedAtMs,
+        ageMs: publishedAtMs === null ? null : now - publishedAtMs,
+        ...(batchStatus ? { nextRunAtMs: batchStatus.nextRunAt ? Date.parse(batchStatus.nextRunAt) : null } : {}),
+        lastError: batchStatus?.lastRun && !batchStatus.lastRun.ok ? (batchStatus.lastRun.error ?? 'failed') : (realtime?.lastError ?? null),
+      },
+      lag: {
+        records: speed ? Object.values(lagByPartition).reduce((a, b) => a + b, 0) : null,
+        byPartition: lagByPartition,
+      },
+      freshness: { realtimeUpdatedAtMs, realtimeAgeMs: realtimeUpdatedAtMs === null ? null : now - realtimeUpdatedAtMs },
+      rejected: { total: speed?.rejected.total ?? 0, byReason: speed?.rejected.byReason ?? {} },
+      members: members.map((m) => ({ id: m.id, roles: m.roles as Role[], url: m.url, isMaster: m.id === leaderId })),
+      startedAtMs: this.startedAtMs,
+    };
+  }
+
+  views(): ViewInfo[] {
+    const { realtime } = this.sources;
+    if (!realtime) return [];
+    const now = Date.now();
+    const manifest = realtime.appliedManifest;
+    const realtimeUpdatedAtMs = realtime.speed.status().microBatches.lastCommittedAtMs ?? null;
+    const newest = Math.max(realtimeUpdatedAtMs ?? 0, manifest ? Date.parse(manifest.finishedAt) : 0);
+    return realtime.database.bound.map(({ view, outputColumns }) => ({
+      name: view.definition.name,
+      columns: outputColumns.map((c) => ({ name: c.name, type: c.type })),
+      windowMs: view.definition.windowMs,
+      dimensions: view.definition.dimensions,
+      measures: view.definition.measures.map((m) => m.name),
+      freshness: { batchVersion: manifest?.version ?? null, realtimeUpdatedAtMs, ageMs: newest === 0 ? null : now - newest },
+    }));
+  }
+}

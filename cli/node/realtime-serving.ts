@@ -1,0 +1,118 @@
+import { join } from 'node:path';
+import type { Registry } from 'prom-client';
+import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
+import type { LoadedConfig } from '../../core/config/load-config.ts';
+import type { BatchManifestStore } from '../../core/coordination/batch-manifest-store.ts';
+import type { Logger } from '../../core/observability/logger.ts';
+import type { RecordSource } from '../../core/source/record-source.ts';
+import type { StorageLayout } from '../../core/storage/storage-layout.ts';
+import { stageBatchVersion } from '../../serving-layer/engine/batch-swap.ts';
+import { MasterDatasetViews } from '../../serving-layer/engine/master-dataset-views.ts';
+import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
+import { lockDownDatabase } from '../../serving-layer/query/lock-down-database.ts';
+import { REJECTED_REALTIME_TABLE, SpeedLayer } from '../../speed-layer/index.ts';
+
+export interface RealtimeServingOptions {
+  readonly loaded: LoadedConfig;
+  readonly layout: StorageLayout;
+  readonly source: RecordSource;
+  readonly manifestStore: BatchManifestStore;
+  readonly metrics: Registry;
+  readonly logger: Logger;
+  /** How often `events`/`rejected` pick up newly archived files. */
+  readonly filesRefreshMs?: number;
+}
+
+/**
+ * The speed layer and the serving database of one process, kept in step with the published
+ * batch versions: each new manifest is staged from its Parquet files, then swapped in by the
+ * speed layer's handoff in one transaction with the drop of the realtime blocks below its cuts
+ * (and the `rejected` view's split at the cuts). Versions are applied one at a time, in order;
+ * an older or equal version than the one applied is ignored.
+ */
+export class RealtimeServing {
+  private queue: Promise<void> = Promise.resolve();
+  private applied: BatchManifest | undefined;
+  private stopWatching: () => void = () => undefined;
+  private filesTimer: NodeJS.Timeout | undefined;
+  private lastSwapError: string | undefined;
+
+  private constructor(
+    private readonly options: RealtimeServingOptions,
+    readonly database: ServingDatabase,
+    readonly speed: SpeedLayer,
+    private readonly masterViews: MasterDatasetViews,
+  ) {}
+
+  static async start(options: RealtimeServingOptions): Promise<RealtimeServing> {
+    const { loaded, layout, source, logger } = options;
+    const database = await ServingDatabase.create(loaded);
+    const manifest = await options.manifestStore.current();
+    const speed = await SpeedLayer.create({ loaded, source, instance: database.instance, ...(manifest ? { manifest } : {}), metrics: options.metrics, logger });
+    const masterViews = new MasterDatasetViews({ layout, topic: source.topic, schema: loaded.schema, realtimeRejectedTable: REJECTED_REALTIME_TABLE });
+    const node = new RealtimeServing(options, database, speed, masterViews);
+    await masterViews.refresh(database.adminConnection, manifest);
+    // Users may read the project's own Parquet (through `events`), nothing else on the machine.
+    await lockDownDatabase(database.adminConnection, {
+      allowedDirectories: [layout.masterDir(source.topic), layout.rejectedDir(source.topic), layout.batchDir()],
+      memoryLimit: loaded.config.serving.memoryLimit,
+      tempDirectory: join(layout.rootDir, 'tmp', 'duckdb'),
+    });
+    if (manifest) await node.apply(manifest);
+    await speed.start();
+    node.stopWatching = options.manifestStore.watch((next) => void node.enqueue(() => node.apply(next)));
+    node.filesTimer = setInterval(() => void node.enqueue(() => node.refreshFiles()), options.filesRefreshMs ?? 2_000);
+    node.filesTimer.unref();
+    return node;
+  }
+
+  /** The batch version merged into the views now. */
+  get appliedManifest(): BatchManifest | undefined {
+    return this.applied;
+  }
+
+  get lastError(): string | undefined {
+    return this.lastSwapError;
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    this.queue = this.queue.then(task).catch((error: unknown) => {
+      this.lastSwapError = (error as Error).message;
+      this.options.logger.error({ err: error }, 'applying a batch version failed; the previous one keeps serving');
+    });
+    return this.queue;
+  }
+
+  private async apply(manifest: BatchManifest): Promise<void> {
+    if (this.applied && manifest.version <= this.applied.version) return;
+    const connection = await this.database.connect();
+    try {
+      const staged = await stageBatchVersion(connection, manifest, this.database.bound, this.options.layout.rootDir);
+      try {
+        await this.speed.applyBatch(manifest, async (tx) => {
+          await staged.swap(tx);
+          await this.masterViews.refresh(tx, manifest);
+        });
+      } finally {
+        await staged.discard(connection);
+      }
+      this.applied = manifest;
+      this.lastSwapError = undefined;
+      this.options.logger.info({ version: manifest.version, cuts: manifest.cuts }, 'serving batch version');
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  private async refreshFiles(): Promise<void> {
+    await this.masterViews.refresh(this.database.adminConnection, this.applied);
+  }
+
+  async stop(): Promise<void> {
+    this.stopWatching();
+    clearInterval(this.filesTimer);
+    await this.queue;
+    await this.speed.stop();
+    this.database.close();
+  }
+}
