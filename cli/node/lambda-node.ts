@@ -108,7 +108,7 @@ export class LambdaNode {
         status: async () => status.status(),
         metrics,
         ...(localLog ? { ingest: createEventIngest(localLog, loaded.schema) } : {}),
-        console: { rootDir: consoleAssets.rootDir },
+        console: consoleAssets,
       });
       await this.http.start();
       this.stops.push(async () => {

@@ -14,10 +14,10 @@ export class StatusPanel {
     const rejected = status.rejected ?? {};
     const rows = [
       ['Node', `${status.isMaster ? 'batch master' : 'not the batch master'}${status.roles?.length ? ` · ${status.roles.join(', ')}` : ''}`],
-      ['Batch', batch.version === undefined ? 'no batch published yet' : `version ${batch.version} · ${formatDurationMs(batch.ageMs)} old`],
+      ['Batch', batch.version === undefined || batch.version === null ? 'no batch published yet' : `version ${batch.version} · ${formatDurationMs(batch.ageMs)} old`],
       ['Cuts', pairs(batch.cuts)],
-      ['Lag', pairs(status.lag)],
-      ['Freshness', pairs(status.freshness)],
+      ['Lag', status.lag?.records === undefined ? pairs(status.lag) : `${status.lag.records ?? '?'} records behind`],
+      ['Freshness', status.freshness?.realtimeAgeMs === undefined ? pairs(status.freshness) : `realtime ${formatDurationMs(status.freshness.realtimeAgeMs)} old`],
       ['Rejected', `${rejected.total ?? 0} records${pairs(rejected.byReason) ? ` · ${pairs(rejected.byReason)}` : ''}`],
       ['Members', (status.members ?? []).map(memberText).join('\n')],
     ];
@@ -29,7 +29,7 @@ export class StatusPanel {
   renderSummary(status, batch, rejected) {
     this.summary.replaceChildren(
       chip(status.isMaster ? 'master' : 'follower', status.isMaster ? 'ok' : ''),
-      chip(batch.version === undefined ? 'no batch yet' : `batch v${batch.version} · ${formatDurationMs(batch.ageMs)}`),
+      chip(batch.version === undefined || batch.version === null ? 'no batch yet' : `batch v${batch.version} · ${formatDurationMs(batch.ageMs)}`),
       chip(`rejected ${rejected.total ?? 0}`, rejected.total ? 'warn' : ''),
     );
   }

@@ -8,8 +8,17 @@ export function normalizeViews(json) {
     const columns = (view.columns ?? []).map((c) => (typeof c === 'string' ? { name: c, type: '' } : c));
     const dimensions = (view.dimensions ?? []).map((d) => (typeof d === 'string' ? d : d.name));
     const measures = (view.measures ?? []).map(normalizeMeasure);
-    return { name: view.name, window: view.window ?? null, columns, dimensions, measures, freshness: view.freshness ?? {} };
+    return { name: view.name, window: windowLabel(view), columns, dimensions, measures, freshness: view.freshness ?? {} };
   });
+}
+
+/** `1m` for a one-minute view (the API gives windowMs), null for running totals. */
+function windowLabel(view) {
+  if (view.window !== undefined) return view.window;
+  const ms = view.windowMs;
+  if (!ms) return null;
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]]) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
 }
 
 function normalizeMeasure(measure) {
@@ -52,6 +61,8 @@ export class ViewsPanel {
 
 function freshnessText(freshness) {
   const parts = [];
+  if (freshness.realtimeUpdatedAtMs) parts.push(`realtime updated ${formatAgo(freshness.realtimeUpdatedAtMs)}`);
+  if (freshness.batchVersion !== undefined && freshness.batchVersion !== null) parts.push(`batch v${freshness.batchVersion}`);
   if (freshness.newestEventMs !== undefined) parts.push(`newest event ${formatAgo(freshness.newestEventMs)}`);
   if (freshness.lagRecords !== undefined) parts.push(`lag ${freshness.lagRecords} records`);
   return parts.length ? parts.join(' · ') : 'freshness unknown';

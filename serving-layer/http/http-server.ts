@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -27,8 +28,8 @@ export interface HttpServerOptions {
   readonly metrics: Registry;
   /** Single-node mode's `POST /v1/events`; without it the route answers 404. */
   readonly ingest?: Ingest;
-  /** The web console's static files, served at `/`. */
-  readonly console?: { readonly rootDir: string };
+  /** The web console's static files, served at `/`, and its vendor files at `/vendor/<name>`. */
+  readonly console?: { readonly rootDir: string; readonly vendor?: Readonly<Record<string, string>> };
   /** Largest `POST /v1/query` body (default 1 MiB); larger ones get 413. */
   readonly queryBodyLimitBytes?: number;
   /** Largest `POST /v1/events` body (default 16 MiB). */
@@ -118,5 +119,19 @@ function registerRoutes(app: FastifyInstance, options: HttpServerOptions, metric
   if (alerts) app.get('/v1/alerts', async () => alerts());
   app.get('/metrics', async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.metrics()));
   if (options.ingest) registerEventsRoute(app, options.ingest, options.eventsBodyLimitBytes ?? 16 * 1024 * 1024);
-  if (options.console) void app.register(fastifyStatic, { root: options.console.rootDir, prefix: '/', index: 'index.html' });
+  if (options.console) registerConsole(app, options.console);
+}
+
+/** The console's own .html/.css/.js files at `/` and the vendor files it names, nothing else. */
+function registerConsole(app: FastifyInstance, console: NonNullable<HttpServerOptions['console']>): void {
+  void app.register(fastifyStatic, {
+    root: console.rootDir,
+    prefix: '/',
+    index: 'index.html',
+    allowedPath: (pathName) => pathName === '/' || /^\/[\w.-]+\.(html|css|js)$/.test(pathName),
+  });
+  for (const [name, file] of Object.entries(console.vendor ?? {})) {
+    const type = file.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8';
+    app.get(`/vendor/${name}`, (_request, reply) => reply.type(type).header('cache-control', 'public, max-age=3600').send(createReadStream(file)));
+  }
 }
