@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { LambdaError } from '../core/errors/index.ts';
 import { registerCheckCommand } from './commands/check-command.ts';
 import { registerStartCommand } from './commands/start-command.ts';
+import { registerBatchCommand } from './commands/batch-command.ts';
+import { registerDemoCommand } from './commands/demo-command.ts';
 import { registerQueryCommand } from './commands/query-command.ts';
 import { registerStatusCommand } from './commands/status-command.ts';
 
@@ -15,6 +17,8 @@ registerStartCommand(program);
 registerCheckCommand(program);
 registerQueryCommand(program);
 registerStatusCommand(program);
+registerBatchCommand(program);
+registerDemoCommand(program);
 
 try {
   await program.parseAsync(process.argv);
