@@ -1,0 +1,201 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../../core/observability/logger.ts';
+import type { AlertMetrics } from './alert-metrics.ts';
+import { toPayload, type AlertRecord } from './alert-record.ts';
+import type { AlertSink } from './alert-sink.ts';
+import type { AlertStore } from './alert-store.ts';
+import { backoffDelayMs, type BackoffOptions } from './backoff.ts';
+import type { DeliveryPosition, DeliveryWatermarks } from './delivery-watermarks.ts';
+import { SinkError } from './sink-error.ts';
+
+export interface SinkLaneOptions {
+  readonly sink: AlertSink;
+  /** The alerts whose notifications go to this sink. */
+  readonly alerts: readonly string[];
+  readonly store: AlertStore;
+  readonly watermarks: DeliveryWatermarks;
+  readonly backoff: BackoffOptions;
+  /** How far before another node's position to resume when its notification is not found here. */
+  readonly takeoverSkewMs: number;
+  readonly logger: Logger;
+  readonly metrics?: AlertMetrics;
+}
+
+export interface SinkLaneStatus {
+  readonly sink: string;
+  readonly description: string;
+  readonly delivering: boolean;
+  readonly pending: number;
+  readonly lastDelivered: { readonly id: string; readonly atMs: number; readonly deliveredAtMs: number } | null;
+  readonly lastError: string | null;
+}
+
+/**
+ * Delivers one sink's notifications, one at a time and in store order, while this process is the
+ * notifier. On start it resumes after the sink's delivery position (possibly another node's),
+ * reading the backlog from the store; new notifications are offered as they are recorded. A
+ * failed delivery is retried with backoff until it succeeds or the lane is stopped, so a sink
+ * that is down holds its notifications back but loses none. The position is written after each
+ * delivery (coalesced: at most one write in flight), so a takeover repeats at most what was
+ * delivered since the last write.
+ */
+export class SinkLane {
+  private readonly alerts: ReadonlySet<string>;
+  private run: { readonly controller: AbortController; readonly done: Promise<void> } | undefined;
+  private queue: AlertRecord[] = [];
+  private loading = false;
+  private buffered: AlertRecord[] = [];
+  private wake: (() => void) | undefined;
+  private latest: DeliveryPosition | undefined;
+  private written: DeliveryPosition | undefined;
+  private writing: Promise<void> | undefined;
+  private lastDelivered: SinkLaneStatus['lastDelivered'] = null;
+  private lastError: string | null = null;
+
+  constructor(private readonly options: SinkLaneOptions) {
+    this.alerts = new Set(options.alerts);
+  }
+
+  get sinkId(): string {
+    return this.options.sink.id;
+  }
+
+  start(): void {
+    if (this.run) return;
+    const controller = new AbortController();
+    this.queue = [];
+    this.buffered = [];
+    this.loading = true;
+    this.run = { controller, done: this.loop(controller.signal) };
+  }
+
+  /** Stops delivering (abandoning an attempt in flight) and writes the last position it can. */
+  async stop(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    this.run = undefined;
+    run.controller.abort();
+    this.wake?.();
+    await run.done;
+    this.queue = [];
+    this.buffered = [];
+    this.updatePendingGauge();
+    await this.persistPosition();
+  }
+
+  /** Newly recorded records (any alert, any kind); keeps this sink's notifications. */
+  offer(records: readonly AlertRecord[]): void {
+    if (!this.run) return;
+    const mine = records.filter((r) => r.notify && this.alerts.has(r.alert));
+    if (mine.length === 0) return;
+    (this.loading ? this.buffered : this.queue).push(...mine);
+    this.updatePendingGauge();
+    this.wake?.();
+  }
+
+  status(): SinkLaneStatus {
+    return {
+      sink: this.options.sink.id,
+      description: this.options.sink.description,
+      delivering: this.run !== undefined,
+      pending: this.queue.length + this.buffered.length,
+      lastDelivered: this.lastDelivered,
+      lastError: this.lastError,
+    };
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    const upToSeq = this.options.store.lastSeq; // read before any await: later appends arrive by offer()
+    if (!(await this.loadBacklog(upToSeq, signal))) return;
+    let attempt = 0;
+    while (!signal.aborted) {
+      const next = this.queue[0];
+      if (!next) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+        continue;
+      }
+      try {
+        await this.options.sink.deliver(toPayload(next), signal);
+        if (attempt > 0) this.options.logger.info({ sink: this.options.sink.description, attempts: attempt + 1 }, 'alert sink is delivering again');
+        attempt = 0;
+        this.lastError = null;
+        this.delivered(next);
+      } catch (error) {
+        if (signal.aborted) return;
+        this.lastError = (error as Error).message;
+        this.options.metrics?.deliveryFailures.inc({ sink: this.options.sink.id });
+        if (error instanceof SinkError && !error.retriable) {
+          this.options.logger.error({ err: error, notification: next.id }, 'alert sink refused a notification; dropping it');
+          this.options.metrics?.dropped.inc({ sink: this.options.sink.id });
+          attempt = 0;
+          this.delivered(next);
+          continue;
+        }
+        attempt++;
+        if (attempt === 1) this.options.logger.warn({ err: error, notification: next.id }, 'alert sink failed; retrying with backoff');
+        await sleep(backoffDelayMs(attempt, this.options.backoff), undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Fills the queue with what the sink has not acknowledged; false if stopped first. */
+  private async loadBacklog(upToSeq: number, signal: AbortSignal): Promise<boolean> {
+    const { store, watermarks, sink, takeoverSkewMs } = this.options;
+    const alerts = [...this.alerts];
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      try {
+        let position = await watermarks.read(sink.id);
+        if (!position) {
+          // A sink never delivered to starts with what is recorded from now on, not with history.
+          position = store.openedAt;
+          await watermarks.write(sink.id, position);
+        }
+        const afterSeq = await store.resumeAfterSeq(position, alerts, takeoverSkewMs);
+        const backlog = await store.notificationsBetween(afterSeq, upToSeq, alerts);
+        if (signal.aborted) return false;
+        const bySeq = new Map([...backlog, ...this.buffered].filter((r) => r.seq > afterSeq).map((r) => [r.seq, r]));
+        this.queue = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+        this.buffered = [];
+        this.loading = false;
+        this.updatePendingGauge();
+        return true;
+      } catch (error) {
+        this.lastError = (error as Error).message;
+        this.options.logger.warn({ err: error, sink: sink.description }, 'cannot load the alert outbox; retrying');
+        await sleep(backoffDelayMs(attempt, this.options.backoff), undefined, { signal }).catch(() => undefined);
+      }
+    }
+    return false;
+  }
+
+  private delivered(record: AlertRecord): void {
+    this.queue.shift();
+    this.updatePendingGauge();
+    this.lastDelivered = { id: record.id, atMs: record.atMs, deliveredAtMs: Date.now() };
+    this.options.metrics?.delivered.inc({ sink: this.options.sink.id });
+    this.latest = { storeId: this.options.store.storeId, seq: record.seq, id: record.id, atMs: record.atMs };
+    void this.persistPosition();
+  }
+
+  private persistPosition(): Promise<void> {
+    this.writing ??= (async () => {
+      try {
+        while (this.latest && this.latest !== this.written) {
+          const position = this.latest;
+          await this.options.watermarks.write(this.options.sink.id, position);
+          this.written = position;
+        }
+      } catch (error) {
+        this.options.logger.warn({ err: error, sink: this.options.sink.description }, 'cannot record the alert delivery position');
+      } finally {
+        this.writing = undefined;
+      }
+    })();
+    return this.writing;
+  }
+
+  private updatePendingGauge(): void {
+    this.options.metrics?.pending.set({ sink: this.options.sink.id }, this.queue.length + this.buffered.length);
+  }
+}

@@ -1,0 +1,199 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig, type LoadedConfig } from '../../core/config/load-config.ts';
+import { createLogger } from '../../core/observability/logger.ts';
+import type { NotificationPayload } from '../../serving-layer/alerts/alert-record.ts';
+import { Alerting } from '../../serving-layer/alerts/alerting.ts';
+import { ViewFeeder } from '../../serving-layer/alerts/test-support/view-feeder.ts';
+import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
+import { freePort } from '../harness/index.ts';
+
+const SECOND = 1_000;
+const T0 = Date.UTC(2026, 10, 21, 9, 0);
+const logger = createLogger('alerts-webhook-test');
+const BACKOFF = { initialMs: 50, maxMs: 1_000 };
+
+type Responder = (payload: NotificationPayload, res: ServerResponse) => void;
+
+/** A webhook receiver on a fixed port that can go down and come back. */
+class Receiver {
+  readonly received: NotificationPayload[] = [];
+  readonly headers: IncomingMessage['headers'][] = [];
+  respond: Responder = (_p, res) => res.writeHead(200).end('ok');
+  private server: Server | undefined;
+
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/hook`;
+  }
+
+  async up(): Promise<void> {
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        const payload = JSON.parse(body) as NotificationPayload;
+        this.received.push(payload);
+        this.headers.push(req.headers);
+        this.respond(payload, res);
+      });
+    });
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(this.port, '127.0.0.1', resolve));
+    this.server = server;
+  }
+
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function config(webhookUrl: string, extra = ''): LoadedConfig {
+  return parseConfig(`
+source: {timestamp: ts, schema: {ts: TIMESTAMP, host: VARCHAR, errors: INTEGER}}
+views:
+  errors_10s: {window: 10s, dimensions: [host], measures: {errors: sum(errors)}}
+alerts:
+  error_burst:
+    view: errors_10s
+    condition: "errors > 5"
+    severity: critical
+    labels: {team: payments}
+    notify: [{webhook: "${webhookUrl}", timeout: 500ms}]
+${extra}`);
+}
+
+/** One evaluation per 10-second bucket of simulated event time; hosts flip between 9 and 0 errors. */
+class Scenario {
+  private step = 0;
+  private offset = 0;
+
+  constructor(private readonly hosts: readonly string[]) {}
+
+  async next(feeder: ViewFeeder, alerting: Alerting): Promise<number> {
+    const bucketMs = T0 + this.step * 10 * SECOND;
+    const events = this.hosts.map((host, i) => ({ ts: bucketMs + SECOND, host, errors: (this.step + i) % 2 === 0 ? 9 : 0, offset: this.offset++ }));
+    this.step++;
+    await feeder.toRealtime(events);
+    const started = performance.now();
+    await alerting.evaluate(bucketMs + 2 * SECOND);
+    return performance.now() - started;
+  }
+}
+
+describe('webhook sink', () => {
+  let dir: string;
+  let receiver: Receiver;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'alerts-webhook-'));
+    receiver = new Receiver(await freePort());
+    await receiver.up();
+  });
+
+  afterAll(async () => {
+    await receiver?.down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('receives every notification, in order and once, after being down for 30 s across a process restart', async () => {
+    const storageDir = join(dir, 'outage');
+    const loaded = config(receiver.url);
+    const start = async () => {
+      const db = await ServingDatabase.create(loaded);
+      const alerting = await Alerting.start({ loaded, database: db, storageDir, logger, backoff: BACKOFF });
+      return { db, alerting, feeder: new ViewFeeder(db.adminConnection, loaded.schema, db.bound) };
+    };
+    let node = await start();
+    const scenario = new Scenario(['h1', 'h2', 'h3']);
+
+    await scenario.next(node.feeder, node.alerting);
+    await waitFor('the first notifications', () => receiver.received.length === 2, 5_000);
+    const first = receiver.received[0]!;
+    expect(Object.keys(first).sort()).toEqual(['alert', 'at', 'id', 'key', 'labels', 'reminder', 'severity', 'since', 'state', 'value', 'window'].sort());
+    expect(first).toMatchObject({ alert: 'error_burst', state: 'firing', key: { host: 'h1' }, value: { errors: 9 }, severity: 'critical', labels: { team: 'payments' } });
+    expect(first.window).toEqual({ start: new Date(T0).toISOString(), end: new Date(T0 + 10 * SECOND).toISOString() });
+    expect(receiver.headers[0]!['idempotency-key']).toBe(first.id);
+
+    await receiver.down();
+    const outageStarted = Date.now();
+    const evaluationMs: number[] = [];
+    // 15 s of transitions while the receiver is down; then the process restarts (store kept).
+    while (Date.now() - outageStarted < 15_000) {
+      evaluationMs.push(await scenario.next(node.feeder, node.alerting));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect((await node.alerting.api()).notifier.sinks[0]!.pending).toBeGreaterThan(10);
+    await node.alerting.close();
+    node.db.close();
+    node = await start();
+    while (Date.now() - outageStarted < 30_000) {
+      evaluationMs.push(await scenario.next(node.feeder, node.alerting));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    // Delivery never held evaluation back while the sink was down.
+    expect(Math.max(...evaluationMs)).toBeLessThan(1_000);
+
+    await receiver.up();
+    const reader = await node.db.connect();
+    const expected = (await reader.runAndReadAll('SELECT id FROM alert_history WHERE notify ORDER BY seq')).getRowsJS().map(([id]) => String(id));
+    reader.closeSync();
+    expect(expected.length).toBeGreaterThan(50);
+    await waitFor('every notification after the outage', () => receiver.received.length >= expected.length, 5_000);
+    expect(receiver.received.map((p) => p.id)).toEqual(expected);
+    expect((await node.alerting.api()).notifier.sinks[0]).toMatchObject({ pending: 0, lastError: null });
+
+    await node.alerting.close();
+    node.db.close();
+  }, 55_000);
+
+  it('retries timeouts and 5xx answers with backoff, and drops what the receiver refuses with a 4xx without blocking the rest', async () => {
+    const loaded = config(receiver.url);
+    const db = await ServingDatabase.create(loaded);
+    const alerting = await Alerting.start({ loaded, database: db, storageDir: join(dir, 'retries'), logger, backoff: BACKOFF });
+    const feeder = new ViewFeeder(db.adminConnection, loaded.schema, db.bound);
+    const attempts = new Map<string, number>();
+    receiver.received.length = 0;
+    receiver.respond = (payload, res) => {
+      const n = (attempts.get(payload.id) ?? 0) + 1;
+      attempts.set(payload.id, n);
+      const h1Firing = payload.key.host === 'h1' && payload.state === 'firing';
+      if (h1Firing && n === 1) setTimeout(() => res.writeHead(200).end(), 1_500); // beyond the 500 ms timeout
+      else if (h1Firing && n === 2) res.writeHead(503).end();
+      else if (payload.key.host === 'h2') res.writeHead(400).end('bad payload');
+      else res.writeHead(200).end();
+    };
+    try {
+      const scenario = new Scenario(['h1', 'h2', 'h3']);
+      await scenario.next(feeder, alerting);
+      await scenario.next(feeder, alerting);
+      // In order: h1 firing (timeout, 503, then delivered), h3 firing, h1 resolved, h2 firing
+      // (refused with 400: dropped, not retried), h3 resolved.
+      await waitFor('h3 resolved', () => receiver.received.some((p) => p.key.host === 'h3' && p.state === 'resolved'), 10_000);
+      const byHost = (host: string) => receiver.received.filter((p) => p.key.host === host).map((p) => p.state);
+      expect(byHost('h1')).toEqual(['firing', 'firing', 'firing', 'resolved']);
+      expect(byHost('h2')).toEqual(['firing']);
+      expect(byHost('h3')).toEqual(['firing', 'resolved']);
+      expect((await alerting.api()).notifier.sinks[0]!.pending).toBe(0);
+    } finally {
+      receiver.respond = (_p, res) => res.writeHead(200).end('ok');
+      await alerting.close();
+      db.close();
+    }
+  }, 30_000);
+});
