@@ -5,8 +5,15 @@ import { createClickstream } from './clickstream.ts';
 const TICK_MS = 100;
 
 /** Feeds the demo clickstream into the local log at a steady rate until stopped. */
-export function startDemoGenerator(log: LocalLog, options: { eventsPerSecond: number; logger: Logger; seed?: number }): { stop(): void } {
-  const event = createClickstream({ seed: options.seed ?? Date.now() });
+export function startDemoGenerator(
+  log: LocalLog,
+  options: { eventsPerSecond: number; logger: Logger; seed?: number; spikeEveryMs?: number; spikeForMs?: number },
+): { stop(): void } {
+  const event = createClickstream({
+    seed: options.seed ?? Date.now(),
+    ...(options.spikeEveryMs === undefined ? {} : { spikeEveryMs: options.spikeEveryMs }),
+    ...(options.spikeForMs === undefined ? {} : { spikeForMs: options.spikeForMs }),
+  });
   let owed = 0;
   let busy = false;
   const timer = setInterval(() => {

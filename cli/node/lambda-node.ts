@@ -71,7 +71,7 @@ export class LambdaNode {
     const layout = new StorageLayout(resolve(config.storage.dir));
     const coordination: Coordination = await createCoordination(loaded, layout, this.memberId, logger);
     this.stops.push(() => coordination.close());
-    const { source, localLog } = await openRecordSource(loaded, layout, logger);
+    const { source, localLog, kafka } = await openRecordSource(loaded, layout, logger);
     this.localLog = localLog;
     if (localLog) this.stops.push(() => localLog.close());
 
@@ -92,7 +92,11 @@ export class LambdaNode {
     }
     let realtime: RealtimeServing | undefined;
     if (roles.has('speed')) {
-      realtime = await RealtimeServing.start({ loaded, layout, source, manifestStore: coordination.manifestStore, metrics, logger });
+      realtime = await RealtimeServing.start({
+        loaded, layout, source, manifestStore: coordination.manifestStore, metrics, logger, memberId: this.memberId,
+        ...(coordination.session && coordination.root ? { zookeeper: { session: coordination.session, root: coordination.root } } : {}),
+        ...(kafka ? { kafka: kafka.client } : {}),
+      });
       this.stops.push(() => realtime!.stop());
     }
     const status = new NodeStatus({ memberId: this.memberId, roles: [...roles], coordination, realtime, batch, archiver, loaded });
@@ -106,6 +110,7 @@ export class LambdaNode {
         query: (sql, options) => runner.run(sql, options),
         views: async () => status.views(),
         status: async () => status.status(),
+        alerts: async () => realtime!.alerting.api({}),
         metrics,
         ...(localLog ? { ingest: createEventIngest(localLog, loaded.schema) } : {}),
         console: consoleAssets,

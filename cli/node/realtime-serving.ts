@@ -11,6 +11,9 @@ import { MasterDatasetViews } from '../../serving-layer/engine/master-dataset-vi
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { lockDownDatabase } from '../../serving-layer/query/lock-down-database.ts';
 import { REJECTED_REALTIME_TABLE, SpeedLayer } from '../../speed-layer/index.ts';
+import { Alerting } from '../../serving-layer/alerts/alerting.ts';
+import type { ZkSession } from '../../core/coordination/zk-session.ts';
+import type { Kafka } from 'kafkajs';
 
 export interface RealtimeServingOptions {
   readonly loaded: LoadedConfig;
@@ -21,6 +24,11 @@ export interface RealtimeServingOptions {
   readonly logger: Logger;
   /** How often `events`/`rejected` pick up newly archived files. */
   readonly filesRefreshMs?: number;
+  readonly memberId: string;
+  /** Cluster mode: the session and root the alert notifier is elected under. */
+  readonly zookeeper?: { readonly session: ZkSession; readonly root: string };
+  /** For alert rules that notify a Kafka topic. */
+  readonly kafka?: Kafka;
 }
 
 /**
@@ -35,6 +43,7 @@ export class RealtimeServing {
   private applied: BatchManifest | undefined;
   private stopWatching: () => void = () => undefined;
   private filesTimer: NodeJS.Timeout | undefined;
+  private alertTimer: NodeJS.Timeout | undefined;
   private lastSwapError: string | undefined;
 
   private constructor(
@@ -42,6 +51,7 @@ export class RealtimeServing {
     readonly database: ServingDatabase,
     readonly speed: SpeedLayer,
     private readonly masterViews: MasterDatasetViews,
+    readonly alerting: Alerting,
   ) {}
 
   static async start(options: RealtimeServingOptions): Promise<RealtimeServing> {
@@ -50,7 +60,13 @@ export class RealtimeServing {
     const manifest = await options.manifestStore.current();
     const speed = await SpeedLayer.create({ loaded, source, instance: database.instance, ...(manifest ? { manifest } : {}), metrics: options.metrics, logger });
     const masterViews = new MasterDatasetViews({ layout, topic: source.topic, schema: loaded.schema, realtimeRejectedTable: REJECTED_REALTIME_TABLE });
-    const node = new RealtimeServing(options, database, speed, masterViews);
+    // Alerting attaches its own DuckDB file to the database: before the lockdown.
+    const alerting = await Alerting.start({
+      loaded, database, storageDir: layout.rootDir, logger, metrics: options.metrics, memberId: options.memberId,
+      ...(options.zookeeper ? { zookeeper: options.zookeeper } : {}),
+      ...(options.kafka ? { kafka: options.kafka } : {}),
+    });
+    const node = new RealtimeServing(options, database, speed, masterViews, alerting);
     await masterViews.refresh(database.adminConnection, manifest);
     // Users may read the project's own Parquet (through `events`), nothing else on the machine.
     await lockDownDatabase(database.adminConnection, {
@@ -63,6 +79,8 @@ export class RealtimeServing {
     node.stopWatching = options.manifestStore.watch((next) => void node.enqueue(() => node.apply(next)));
     node.filesTimer = setInterval(() => void node.enqueue(() => node.refreshFiles()), options.filesRefreshMs ?? 2_000);
     node.filesTimer.unref();
+    node.alertTimer = setInterval(() => void alerting.evaluate().catch((error: unknown) => logger.warn({ err: error }, 'alert evaluation failed')), loaded.config.speed.interval);
+    node.alertTimer.unref();
     return node;
   }
 
@@ -111,8 +129,10 @@ export class RealtimeServing {
   async stop(): Promise<void> {
     this.stopWatching();
     clearInterval(this.filesTimer);
+    clearInterval(this.alertTimer);
     await this.queue;
     await this.speed.stop();
+    await this.alerting.close();
     this.database.close();
   }
 }

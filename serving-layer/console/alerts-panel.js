@@ -2,7 +2,7 @@
 import { getJson, runSql } from './api.js';
 import { byId, formatAgo, formatValue, h, message, objectsToTable, renderTable } from './dom.js';
 
-const HISTORY_SQL = 'SELECT * FROM alert_history ORDER BY "at" DESC LIMIT 50';
+const HISTORY_SQL = 'SELECT recorded_at, alert, "key", state, value FROM alert_history ORDER BY recorded_at DESC LIMIT 50';
 const STATE_ORDER = ['firing', 'pending', 'resolved', 'inactive'];
 
 export class AlertsPanel {
