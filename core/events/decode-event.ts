@@ -42,8 +42,14 @@ const DECODERS: Readonly<Record<FieldType, FieldDecoder>> = {
     return undefined;
   },
   TIMESTAMP: (v) => parseTimestampMs(v),
-  DATE: (v) => (typeof v === 'string' && DATE.test(v) && Number.isFinite(Date.parse(`${v}T00:00:00Z`)) ? v : undefined),
+  // Date.parse rolls 2026-02-30 over to March 2; a round trip catches days the month lacks.
+  DATE: (v) => (typeof v === 'string' && DATE.test(v) && isCalendarDate(v) ? v : undefined),
 };
+
+function isCalendarDate(text: string): boolean {
+  const parsedMs = Date.parse(`${text}T00:00:00Z`);
+  return Number.isFinite(parsedMs) && new Date(parsedMs).toISOString().slice(0, 10) === text;
+}
 
 function describeType(value: unknown): string {
   if (value === null) return 'null';

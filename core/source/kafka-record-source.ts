@@ -139,12 +139,18 @@ class KafkaSubscription implements SourceSubscription {
   private async onAssignment(partitions: number[]): Promise<void> {
     const revoked = this.assigned.filter((p) => !partitions.includes(p));
     for (const p of revoked) this.nextOffset.delete(p);
-    if (revoked.length > 0) await this.options.onRevoke?.(revoked);
     this.assigned = partitions;
+    // Every position is registered before anything is awaited: a batch fetched meanwhile waits for
+    // its partition's position instead of being dropped. A dropped batch still moves kafkajs past
+    // it, and a fetch from there racing the seek below would start above the position and be
+    // taken for a retention gap (offsets lost for good by a subscriber that trusts the gap).
     for (const partition of partitions) {
-      const known = this.nextOffset.get(partition);
-      const position = known ?? Promise.resolve(this.options.startOffset(partition));
-      if (!known) this.nextOffset.set(partition, position);
+      if (!this.nextOffset.has(partition)) this.nextOffset.set(partition, Promise.resolve().then(() => this.options.startOffset(partition)));
+    }
+    if (revoked.length > 0) await this.options.onRevoke?.(revoked);
+    for (const partition of partitions) {
+      const position = this.nextOffset.get(partition);
+      if (!position) continue;
       try {
         this.consumer.seek({ topic: this.topic, partition, offset: String(await position) });
       } catch (error) {

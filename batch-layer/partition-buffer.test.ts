@@ -1,0 +1,61 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createEventDecoder } from '../core/events/decode-event.ts';
+import type { SourceRecord } from '../core/source/record-source.ts';
+import type { EventSchema } from '../core/views/view-definition.ts';
+import { packRecords } from './packed-records.ts';
+import { PartitionBuffer } from './partition-buffer.ts';
+
+const schema: EventSchema = {
+  timestampField: 'ts',
+  fields: [
+    { name: 'ts', type: 'TIMESTAMP' },
+    { name: 'page', type: 'VARCHAR' },
+    { name: 'n', type: 'BIGINT' },
+  ],
+};
+const decode = createEventDecoder(schema);
+
+const value = fc.oneof(
+  fc.record({ ts: fc.integer({ min: 0, max: 2_000_000_000_000 }), page: fc.string(), n: fc.integer() }).map((e) => JSON.stringify(e)),
+  fc.constantFrom('{"ts": broken', '{"page":"no time"}', '[]', '', '{"ts":"2026-01-01T00:00:00Z","page":"ü€😀"}'),
+  fc.string(),
+);
+
+/** Records in offset order with jumps and repeats, as a redelivering source could send them. */
+const records = fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.option(value, { nil: null })), { maxLength: 60 }).map((steps) => {
+  let offset = 5;
+  return steps.map(([step, v]): SourceRecord => {
+    offset = Math.max(0, offset + step - 1);
+    return { partition: 2, offset, timestampMs: 1_000 + offset, value: v === null ? null : Buffer.from(v) };
+  });
+});
+
+describe('PartitionBuffer', () => {
+  it('buffers the same content from packed records as from record objects', () => {
+    fc.assert(
+      fc.property(records, records, (first, second) => {
+        const direct = new PartitionBuffer(2, 3, schema.fields.length);
+        const packed = new PartitionBuffer(2, 3, schema.fields.length);
+        for (const batch of [first, second]) {
+          const added = direct.add(batch, decode, 0);
+          expect(packed.addPacked(packRecords(batch), decode, 0)).toBe(added);
+        }
+        expect(packed.content()).toEqual(direct.content());
+        expect([packed.endOffsetExclusive, packed.byteCount, packed.recordCount]).toEqual([direct.endOffsetExclusive, direct.byteCount, direct.recordCount]);
+      }),
+    );
+  });
+
+  it('covers skipped offsets from where the previous segment ended and ignores offsets below its end', () => {
+    const buffer = new PartitionBuffer(0, 100, schema.fields.length);
+    const at = (offset: number, v: string | null): SourceRecord => ({ partition: 0, offset, timestampMs: 0, value: v === null ? null : Buffer.from(v) });
+    buffer.add([at(99, '{}'), at(103, '{"ts":1,"page":"a"}'), at(104, 'nope'), at(104, '{"ts":2}')], decode, 0);
+    const content = buffer.content();
+    expect([content.firstOffset, content.endOffsetExclusive]).toEqual([100, 105]);
+    expect(content.accepted.offsets).toEqual([103]);
+    expect(content.rejected.map((r) => [r.offset, r.reason])).toEqual([[104, 'invalid_json']]);
+    buffer.reset(105);
+    expect(buffer.isEmpty).toBe(true);
+  });
+});

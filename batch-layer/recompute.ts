@@ -1,0 +1,164 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import type { BatchManifest } from '../core/batch/batch-manifest.ts';
+import { batchManifestSchema } from '../core/batch/batch-manifest.ts';
+import { describeQuery } from '../core/duckdb/column-types.ts';
+import { LambdaError } from '../core/errors/index.ts';
+import { fsyncPath, tempPathFor } from '../core/storage/durable-files.ts';
+import { conformRelationSql, emptyRelationSql, masterRelationSql, type SegmentSelection } from '../core/storage/master-relation-sql.ts';
+import { REJECTED_COLUMNS } from '../core/storage/segment-columns.ts';
+import { readMasterChains, rejectedFilesOf } from '../core/storage/segment-chain.ts';
+import type { StorageLayout } from '../core/storage/storage-layout.ts';
+import { quoteIdent, quoteLiteral } from '../core/sql/identifiers.ts';
+import type { CompiledView } from '../core/views/view-compiler.ts';
+import type { EventSchema } from '../core/views/view-definition.ts';
+import { batchCutExclusive, regressedCuts } from './batch-cut.ts';
+
+export interface RecomputeInput {
+  /** A connection with the SQL macros installed (installSqlMacros). */
+  readonly connection: DuckDBConnection;
+  readonly layout: StorageLayout;
+  readonly topic: string;
+  readonly schema: EventSchema;
+  readonly views: readonly CompiledView[];
+  readonly blockSize: number;
+  /** The version to write; its directory must not exist yet. */
+  readonly version: number;
+  readonly producedBy: string;
+  /** The version serving now: cuts may not go below its cuts. */
+  readonly previous?: BatchManifest;
+  /** Aborts between steps (e.g. when leadership is lost). */
+  readonly signal?: AbortSignal;
+}
+
+/** The master-dataset files below the cuts, and the cuts, read once at the start of a run. */
+export interface BatchInput {
+  readonly cuts: Record<string, number>;
+  readonly events: SegmentSelection;
+  readonly rejected: SegmentSelection;
+}
+
+/** Chooses, per partition, the chain's files below the block-aligned cut. */
+export async function selectBatchInput(layout: StorageLayout, topic: string, blockSize: number): Promise<BatchInput> {
+  const cuts: Record<string, number> = {};
+  const events = { wholeFiles: [] as string[], cutFiles: [] as SegmentSelection['cutFiles'][number][] };
+  const rejected = { wholeFiles: [] as string[], cutFiles: [] as SegmentSelection['cutFiles'][number][] };
+  for (const chain of (await readMasterChains(layout, topic)).values()) {
+    const cutExclusive = batchCutExclusive(chain, blockSize);
+    if (cutExclusive === 0) continue;
+    cuts[String(chain.partition)] = cutExclusive;
+    const rejectedFiles = await rejectedFilesOf(layout, chain);
+    for (const item of chain.items) {
+      if (item.kind !== 'segment' || item.firstOffset >= cutExclusive) continue;
+      const whole = item.endOffsetExclusive <= cutExclusive;
+      const rejectedFile = rejectedFiles.get(item);
+      if (whole) events.wholeFiles.push(item.path);
+      else events.cutFiles.push({ path: item.path, partition: chain.partition, cutExclusive });
+      if (rejectedFile && whole) rejected.wholeFiles.push(rejectedFile);
+      else if (rejectedFile) rejected.cutFiles.push({ path: rejectedFile, partition: chain.partition, cutExclusive });
+    }
+  }
+  return { cuts, events, rejected };
+}
+
+/**
+ * Runs every view's compiled partial SQL over the master dataset below the cuts and writes
+ * batch version N: one Parquet file per view holding the merged partial state per key (what the
+ * serving layer loads into `batch__<view>`), and manifest.json. Everything is written into a temp
+ * directory that is renamed to `batch/v<N>` only when complete, so a crash or an abort leaves no
+ * partial version; the caller publishes the manifest.
+ */
+export async function recompute(input: RecomputeInput): Promise<BatchManifest> {
+  const startedAt = new Date();
+  const { connection, layout } = input;
+  const batchInput = await selectBatchInput(layout, input.topic, input.blockSize);
+  if (input.previous) {
+    const regressed = regressedCuts(input.previous.cuts, batchInput.cuts);
+    if (regressed.length > 0) {
+      throw new LambdaError(`the master dataset covers less than the serving batch version ${input.previous.version} (${regressed.join('; ')}); were segment files removed?`, {
+        context: { topic: input.topic, previousVersion: input.previous.version },
+      });
+    }
+  }
+  const source = await conformedSource(connection, input.schema, batchInput.events);
+  const finalDir = layout.versionDir(input.version);
+  const tempDir = tempPathFor(finalDir);
+  await mkdir(tempDir, { recursive: true });
+  try {
+    const views: BatchManifest['views'] = {};
+    for (const view of input.views) {
+      input.signal?.throwIfAborted();
+      const name = view.definition.name;
+      const fileName = `${name}.parquet`;
+      const result = await connection.runAndReadAll(`COPY (${view.partialSql(source)}) TO ${quoteLiteral(join(tempDir, fileName))} (FORMAT parquet)`);
+      await fsyncPath(join(tempDir, fileName));
+      views[name] = { definitionHash: view.definitionHash, file: relative(layout.rootDir, join(finalDir, fileName)), rows: Number(result.getRows()[0]?.[0] ?? 0) };
+    }
+    input.signal?.throwIfAborted();
+    const eventsRead = (await countRows(connection, source)) + (await countRows(connection, rejectedSource(batchInput.rejected)));
+    const finishedAt = new Date();
+    const manifest = batchManifestSchema.parse({
+      version: input.version,
+      topic: input.topic,
+      cuts: batchInput.cuts,
+      blockSize: input.blockSize,
+      location: relative(layout.rootDir, finalDir),
+      views,
+      eventsRead,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      producedBy: input.producedBy,
+    });
+    await writeFile(join(tempDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    await fsyncPath(join(tempDir, 'manifest.json'));
+    await fsyncPath(tempDir);
+    input.signal?.throwIfAborted();
+    await commitDir(tempDir, finalDir);
+    return manifest;
+  } catch (error) {
+    await rm(tempDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function conformedSource(connection: DuckDBConnection, schema: EventSchema, selection: SegmentSelection): Promise<string> {
+  const relation = masterRelationSql(schema, selection);
+  const present = await describeQuery(connection, `SELECT * FROM ${relation}`);
+  return conformRelationSql(relation, schema, present);
+}
+
+function rejectedSource(selection: SegmentSelection): string {
+  if (selection.wholeFiles.length === 0 && selection.cutFiles.length === 0) return emptyRelationSql(REJECTED_COLUMNS);
+  const parts: string[] = [];
+  const list = (files: readonly string[]) => `read_parquet([${files.map(quoteLiteral).join(', ')}])`;
+  if (selection.wholeFiles.length > 0) parts.push(`SELECT _partition, _offset FROM ${list(selection.wholeFiles)}`);
+  if (selection.cutFiles.length > 0) {
+    const below = selection.cutFiles.map((f) => `(_partition = ${f.partition} AND _offset < ${f.cutExclusive})`);
+    parts.push(`SELECT _partition, _offset FROM ${list(selection.cutFiles.map((f) => f.path))} WHERE ${below.join(' OR ')}`);
+  }
+  return `(${parts.join(' UNION ALL ')})`;
+}
+
+async function countRows(connection: DuckDBConnection, relation: string): Promise<number> {
+  const result = await connection.runAndReadAll(`SELECT count(*) FROM ${relation} AS ${quoteIdent('r')}`);
+  return Number(result.getRows()[0]?.[0] ?? 0);
+}
+
+/** Renames the finished temp directory to the version's name; fails if that version exists. */
+async function commitDir(tempDir: string, finalDir: string): Promise<void> {
+  try {
+    await rename(tempDir, finalDir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      throw new LambdaError(`batch version directory ${basename(finalDir)} already exists (another batch master wrote it); the next run takes a higher version`, {
+        retriable: true,
+        context: { dir: finalDir },
+      });
+    }
+    throw error;
+  }
+  await fsyncPath(join(finalDir, '..'));
+}

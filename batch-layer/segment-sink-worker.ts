@@ -1,0 +1,59 @@
+/**
+ * Worker-thread entry of WorkerSegmentSink: a LocalSegmentSink with its own DuckDB, driven by
+ * messages from the archiver's thread and reporting its SinkEvents back.
+ */
+import { DuckDBInstance } from '@duckdb/node-api';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../core/observability/logger.ts';
+import { StorageLayout } from '../core/storage/storage-layout.ts';
+import { LocalSegmentSink, type SinkEvent } from './segment-sink.ts';
+import { SegmentWriter } from './segment-writer.ts';
+import type { SinkRequest, SinkWorkerData } from './worker-segment-sink.ts';
+
+const data = workerData as SinkWorkerData;
+const port = parentPort!;
+const logger = createLogger(`archiver-sink-${data.index}`, data.logLevel ? { level: data.logLevel } : {});
+const layout = new StorageLayout(data.storageDir);
+const duckdb = await DuckDBInstance.create(':memory:');
+const writer = await SegmentWriter.create({ duckdb, layout, topic: data.topic, schema: data.schema, concurrency: data.concurrency });
+const sink = new LocalSegmentSink(
+  writer,
+  { layout, schema: data.schema, logger, ...(data.flush ? { flush: data.flush } : {}), compaction: data.compaction },
+  (event: SinkEvent) => port.postMessage({ op: 'event', event }),
+);
+
+async function handle(request: SinkRequest): Promise<void> {
+  switch (request.op) {
+    case 'open':
+      sink.open(request.partition, request.startOffset);
+      return;
+    case 'add':
+      sink.addPacked(request.partition, request.packed);
+      return;
+    case 'gap':
+      sink.gap(request.partition, request.toOffsetExclusive);
+      return;
+    case 'release':
+      await sink.release(request.partition);
+      return;
+    case 'flush':
+      await sink.flush();
+      return;
+    case 'compact':
+      await sink.compact();
+      return;
+    case 'close':
+      await sink.close();
+      await writer.close();
+      duckdb.closeSync();
+      return;
+  }
+}
+
+port.on('message', (request: SinkRequest) => {
+  handle(request).then(
+    () => 'id' in request && port.postMessage({ op: 'done', id: request.id }),
+    (error: unknown) => 'id' in request && port.postMessage({ op: 'done', id: request.id, error: error instanceof Error ? error.message : String(error) }),
+  );
+});
+port.postMessage({ op: 'ready' });

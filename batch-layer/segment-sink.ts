@@ -1,0 +1,243 @@
+import { createEventDecoder } from '../core/events/decode-event.ts';
+import type { Logger } from '../core/observability/logger.ts';
+import type { SourceRecord } from '../core/source/record-source.ts';
+import type { StorageLayout } from '../core/storage/storage-layout.ts';
+import type { EventSchema } from '../core/views/view-definition.ts';
+import type { PackedRecords } from './packed-records.ts';
+import { PartitionBuffer } from './partition-buffer.ts';
+import { SegmentCompactor, type CompactionOptions } from './segment-compactor.ts';
+import type { SegmentWriter } from './segment-writer.ts';
+
+export interface FlushOptions {
+  /** Write a segment once this many records are buffered for a partition (default 100,000). */
+  readonly maxRecords?: number;
+  /** … or once their values take this many bytes (default 32 MiB). */
+  readonly maxBytes?: number;
+  /** … or once the oldest buffered record waited this long (default 5 s). */
+  readonly intervalMs?: number;
+  /** Reading pauses while this many bytes are read but not yet in the files (default 256 MiB). */
+  readonly maxPendingBytes?: number;
+}
+
+/** What a sink reports, in order per partition. */
+export type SinkEvent =
+  | { readonly type: 'written'; readonly partition: number; readonly endOffsetExclusive: number; readonly accepted: number; readonly rejected: number; readonly bytes: number; readonly seconds: number }
+  | { readonly type: 'gap'; readonly partition: number; readonly fromOffset: number; readonly toOffsetExclusive: number }
+  | { readonly type: 'write-failed'; readonly partition: number; readonly message: string }
+  | { readonly type: 'compacted'; readonly partition: number; readonly merged: number; readonly failed: boolean };
+
+/**
+ * Where the archiver's records go: decoded, buffered per partition and written as segments in
+ * offset order per partition. LocalSegmentSink does it on the calling thread; WorkerSegmentSink
+ * on worker threads (same code, behind messages), so decoding and appending stay off the thread
+ * that reads Kafka.
+ */
+export interface SegmentSink {
+  /** Starts (or restarts) a partition whose files end at `startOffset`. */
+  open(partition: number, startOffset: number): void;
+  /** Records of one partition in offset order; those below its buffered end are ignored. */
+  add(partition: number, records: readonly SourceRecord[]): void;
+  /** Offsets up to `toOffsetExclusive` were deleted by the source before they were read. */
+  gap(partition: number, toOffsetExclusive: number): void;
+  /** Drops the partition's buffer and waits for its writes in progress (no more retries). */
+  release(partition: number): Promise<void>;
+  /** Writes every buffer now; resolves when all of it is in the files. */
+  flush(): Promise<void>;
+  /** One compaction pass over the open partitions, between their writes. */
+  compact(): Promise<void>;
+  /** Bytes handed to the sink and not yet in the files. */
+  pendingBytes(): number;
+  close(): Promise<void>;
+}
+
+interface PartitionState {
+  readonly partition: number;
+  readonly buffer: PartitionBuffer;
+  /** Segment writes (and compaction passes) of this partition, in order. */
+  writes: Promise<void>;
+  inFlightBytes: number;
+  released: boolean;
+}
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/**
+ * The sink on the calling thread. A full (or old enough) buffer is handed to the partition's
+ * write queue and a fresh one started, so adding never waits for writing; a failed write is
+ * retried with backoff until it succeeds or the partition is released.
+ */
+export class LocalSegmentSink implements SegmentSink {
+  private readonly partitions = new Map<number, PartitionState>();
+  private readonly decode: ReturnType<typeof createEventDecoder>;
+  private readonly compactor: SegmentCompactor | undefined;
+  private readonly maxRecords: number;
+  private readonly maxBytes: number;
+  private readonly intervalMs: number;
+  private readonly timer: NodeJS.Timeout;
+  private readonly fieldCount: number;
+
+  constructor(
+    private readonly writer: SegmentWriter,
+    options: {
+      readonly layout: StorageLayout;
+      readonly schema: EventSchema;
+      readonly logger: Logger;
+      readonly flush?: FlushOptions;
+      readonly compaction?: CompactionOptions | false;
+    },
+    private readonly emit: (event: SinkEvent) => void,
+    private readonly logger: Logger = options.logger,
+  ) {
+    this.decode = createEventDecoder(options.schema);
+    this.fieldCount = options.schema.fields.length;
+    this.maxRecords = options.flush?.maxRecords ?? 100_000;
+    this.maxBytes = options.flush?.maxBytes ?? 32 * 1024 * 1024;
+    this.intervalMs = options.flush?.intervalMs ?? 5_000;
+    this.compactor = options.compaction === false ? undefined : new SegmentCompactor(writer, options.layout, options.logger, options.compaction);
+    this.timer = setInterval(() => this.sealAged(), Math.max(20, Math.min(1_000, this.intervalMs / 4)));
+    this.timer.unref();
+  }
+
+  open(partition: number, startOffset: number): void {
+    const previous = this.partitions.get(partition);
+    if (previous) previous.released = true;
+    this.partitions.set(partition, {
+      partition,
+      buffer: new PartitionBuffer(partition, startOffset, this.fieldCount),
+      writes: previous?.writes ?? Promise.resolve(),
+      inFlightBytes: 0,
+      released: false,
+    });
+  }
+
+  add(partition: number, records: readonly SourceRecord[]): void {
+    const state = this.partitions.get(partition);
+    if (!state) return;
+    state.buffer.add(records, this.decode, Date.now());
+    this.sealIfFull(state);
+  }
+
+  /** `add` for records packed by another thread (WorkerSegmentSink). */
+  addPacked(partition: number, packed: PackedRecords): void {
+    const state = this.partitions.get(partition);
+    if (!state) return;
+    state.buffer.addPacked(packed, this.decode, Date.now());
+    this.sealIfFull(state);
+  }
+
+  private sealIfFull(state: PartitionState): void {
+    if (state.buffer.recordCount >= this.maxRecords || state.buffer.byteCount >= this.maxBytes) this.seal(state);
+  }
+
+  /** The gap starts where the partition's archive (buffer included) ends, whatever the source saw. */
+  gap(partition: number, toOffsetExclusive: number): void {
+    const state = this.partitions.get(partition);
+    if (!state) return;
+    const fromOffset = state.buffer.endOffsetExclusive;
+    if (toOffsetExclusive <= fromOffset) return;
+    this.seal(state);
+    state.buffer.reset(toOffsetExclusive);
+    this.enqueue(state, async () => {
+      await this.retrying(state, () => this.writer.writeGap({ partition, firstOffset: fromOffset, endOffsetExclusive: toOffsetExclusive, detectedAt: new Date() }));
+      this.emit({ type: 'gap', partition, fromOffset, toOffsetExclusive });
+    });
+  }
+
+  async release(partition: number): Promise<void> {
+    const state = this.partitions.get(partition);
+    if (!state) return;
+    state.released = true;
+    this.partitions.delete(partition);
+    await state.writes;
+  }
+
+  async flush(): Promise<void> {
+    for (const state of this.partitions.values()) this.seal(state);
+    await Promise.all([...this.partitions.values()].map((s) => s.writes));
+  }
+
+  async compact(): Promise<void> {
+    const compactor = this.compactor;
+    if (!compactor) return;
+    const passes = [...this.partitions.values()].map((state) =>
+      this.enqueue(state, async () => {
+        try {
+          const result = await compactor.compactPartition(state.partition);
+          this.emit({ type: 'compacted', partition: state.partition, merged: result.merged, failed: false });
+        } catch (error) {
+          this.logger.warn({ err: error, partition: state.partition }, 'segment compaction failed; retrying on the next pass');
+          this.emit({ type: 'compacted', partition: state.partition, merged: 0, failed: true });
+        }
+      }),
+    );
+    await Promise.all(passes);
+  }
+
+  pendingBytes(): number {
+    let total = 0;
+    for (const state of this.partitions.values()) total += state.buffer.byteCount + state.inFlightBytes;
+    return total;
+  }
+
+  /** Writes what is buffered, then stops. The writer is the caller's to close. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush().catch(() => undefined);
+    for (const state of this.partitions.values()) state.released = true;
+    await Promise.all([...this.partitions.values()].map((s) => s.writes));
+    this.partitions.clear();
+  }
+
+  /** Hands the buffer to the partition's write queue and starts a fresh one. */
+  private seal(state: PartitionState): void {
+    if (state.buffer.isEmpty) return;
+    const content = state.buffer.content();
+    const bytes = state.buffer.byteCount;
+    state.buffer.reset(content.endOffsetExclusive);
+    state.inFlightBytes += bytes;
+    this.enqueue(state, async () => {
+      try {
+        const startedAt = performance.now();
+        await this.retrying(state, () => this.writer.write(content));
+        this.emit({
+          type: 'written',
+          partition: state.partition,
+          endOffsetExclusive: content.endOffsetExclusive,
+          accepted: content.accepted.count,
+          rejected: content.rejected.length,
+          bytes,
+          seconds: (performance.now() - startedAt) / 1000,
+        });
+      } finally {
+        state.inFlightBytes -= bytes;
+      }
+    });
+  }
+
+  private sealAged(): void {
+    const now = Date.now();
+    for (const state of this.partitions.values()) {
+      if (state.buffer.ageMs(now) >= this.intervalMs) this.seal(state);
+    }
+  }
+
+  private async retrying(state: PartitionState, write: () => Promise<unknown>): Promise<void> {
+    for (let delayMs = RETRY_MIN_MS; ; delayMs = Math.min(RETRY_MAX_MS, delayMs * 2)) {
+      try {
+        await write();
+        return;
+      } catch (error) {
+        this.logger.error({ err: error, partition: state.partition, retryInMs: delayMs }, 'cannot write to the master dataset; retrying');
+        this.emit({ type: 'write-failed', partition: state.partition, message: error instanceof Error ? error.message : String(error) });
+        if (state.released) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+
+  private enqueue(state: PartitionState, task: () => Promise<void>): Promise<void> {
+    state.writes = state.writes.then(task).catch(() => undefined);
+    return state.writes;
+  }
+}

@@ -1,0 +1,233 @@
+import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, INTEGER, VARCHAR, type DuckDBConnection, type DuckDBInstance, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { FieldType } from '../core/config/config-schema.ts';
+import type { FieldValue, RejectReason } from '../core/events/decode-event.ts';
+import { fsyncPath, publishFile, tempPathFor, writeFileDurably } from '../core/storage/durable-files.ts';
+import { REJECTED_COLUMNS } from '../core/storage/segment-columns.ts';
+import { gapFileName } from '../core/storage/segment-chain.ts';
+import { StorageLayout, type SegmentName } from '../core/storage/storage-layout.ts';
+import { LambdaError } from '../core/errors/index.ts';
+import { quoteIdent, quoteLiteral } from '../core/sql/identifiers.ts';
+import type { EventSchema } from '../core/views/view-definition.ts';
+
+/** Decoded records of one partition, column by column, ready for the master dataset. */
+export interface AcceptedColumns {
+  count: number;
+  readonly offsets: number[];
+  readonly kafkaTimestampsMs: number[];
+  /** One array per schema field, in schema order, values as `createEventDecoder` returns them. */
+  readonly columns: FieldValue[][];
+}
+
+export interface RejectedRecord {
+  readonly offset: number;
+  readonly kafkaTimestampMs: number;
+  readonly raw: Buffer | null;
+  readonly reason: RejectReason;
+  readonly message: string;
+}
+
+/** The records of offsets [firstOffset, endOffsetExclusive) of one partition. */
+export interface SegmentContent {
+  readonly partition: number;
+  readonly firstOffset: number;
+  readonly endOffsetExclusive: number;
+  readonly accepted: AcceptedColumns;
+  readonly rejected: readonly RejectedRecord[];
+}
+
+/**
+ * How each field type is staged. Timestamps (and offsets) go in as DOUBLE epoch milliseconds and
+ * DATEs as text, converted by SQL on the way to Parquet: a JS number converts far faster than a
+ * bigint or a DuckDB timestamp value per row.
+ */
+const STAGING: Readonly<Record<FieldType, { type: string; duckdbType: DuckDBType; select: (column: string) => string }>> = {
+  VARCHAR: { type: 'VARCHAR', duckdbType: VARCHAR, select: (c) => c },
+  BOOLEAN: { type: 'BOOLEAN', duckdbType: BOOLEAN, select: (c) => c },
+  INTEGER: { type: 'INTEGER', duckdbType: INTEGER, select: (c) => c },
+  BIGINT: { type: 'BIGINT', duckdbType: BIGINT, select: (c) => c },
+  DOUBLE: { type: 'DOUBLE', duckdbType: DOUBLE, select: (c) => c },
+  TIMESTAMP: { type: 'DOUBLE', duckdbType: DOUBLE, select: (c) => `epoch_ms(${c}::BIGINT)` },
+  DATE: { type: 'VARCHAR', duckdbType: VARCHAR, select: (c) => `${c}::DATE` },
+};
+
+/** Rows per DataChunk handed to the appender (DuckDB's standard vector size). */
+const CHUNK_ROWS = 2_048;
+
+const MASTER_STAGE = '__lambda_segment_stage';
+const REJECTED_STAGE = '__lambda_rejected_stage';
+
+/**
+ * Writes master-dataset segments, their rejected records and retention-gap markers, each as one
+ * durable file (temp name, fsync, rename, fsync dir). Writes run on a small pool of DuckDB
+ * connections, so segments of different partitions are written concurrently; the caller keeps
+ * the writes of one partition in order. A segment's rejected records are written before the
+ * segment: the segment's rename is the commit point, so a crash in between leaves only an orphan
+ * rejected file, which readers ignore (see segment-chain.ts).
+ */
+export class SegmentWriter {
+  private readonly idle: DuckDBConnection[];
+  private readonly waiting: ((connection: DuckDBConnection) => void)[] = [];
+  private readonly knownDirs = new Set<string>();
+  private closed = false;
+
+  private constructor(
+    private readonly connections: readonly DuckDBConnection[],
+    private readonly layout: StorageLayout,
+    readonly topic: string,
+    private readonly schema: EventSchema,
+  ) {
+    this.idle = [...connections];
+  }
+
+  static async create(options: {
+    duckdb: DuckDBInstance;
+    layout: StorageLayout;
+    topic: string;
+    schema: EventSchema;
+    /** Segments written at the same time (default 2). */
+    concurrency?: number;
+  }): Promise<SegmentWriter> {
+    const fields = options.schema.fields.map((f) => `${quoteIdent(f.name)} ${STAGING[f.type].type}`);
+    const connections: DuckDBConnection[] = [];
+    for (let i = 0; i < (options.concurrency ?? 2); i++) {
+      const connection = await options.duckdb.connect();
+      await connection.run(`CREATE OR REPLACE TEMP TABLE ${MASTER_STAGE} (_partition INTEGER, _offset DOUBLE, _kafka_ts DOUBLE, ${fields.join(', ')})`);
+      await connection.run(
+        `CREATE OR REPLACE TEMP TABLE ${REJECTED_STAGE} (_topic VARCHAR, _partition INTEGER, _offset DOUBLE, _kafka_ts DOUBLE, reason VARCHAR, message VARCHAR, raw VARCHAR)`,
+      );
+      connections.push(connection);
+    }
+    return new SegmentWriter(connections, options.layout, options.topic, options.schema);
+  }
+
+  /** Runs `task` on a connection of the pool, waiting for one to be free. */
+  async withConnection<T>(task: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    if (this.closed) throw new LambdaError('the segment writer is closed', { context: { topic: this.topic } });
+    const connection = this.idle.pop() ?? (await new Promise<DuckDBConnection>((resolve) => this.waiting.push(resolve)));
+    try {
+      return await task(connection);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(connection);
+      else this.idle.push(connection);
+    }
+  }
+
+  /** Writes the segment (and its rejected records, if any); returns the segment's path. */
+  write(content: SegmentContent): Promise<string> {
+    return this.withConnection(async (connection) => {
+      const name: SegmentName = { topic: this.topic, ...content };
+      const fileName = StorageLayout.segmentFileName(name);
+      if (content.rejected.length > 0) {
+        const rejectedPath = join(this.layout.rejectedPartitionDir(this.topic, content.partition), fileName);
+        await this.stageRejected(connection, content);
+        await this.copyDurably(connection, this.rejectedSelect(), rejectedPath);
+      }
+      const path = join(this.layout.masterPartitionDir(this.topic, content.partition), fileName);
+      await this.stageAccepted(connection, content);
+      await this.copyDurably(connection, this.masterSelect(), path);
+      return path;
+    });
+  }
+
+  /** Records that offsets [firstOffset, endOffsetExclusive) are gone from the source (retention). */
+  async writeGap(gap: { partition: number; firstOffset: number; endOffsetExclusive: number; detectedAt: Date }): Promise<string> {
+    const dir = this.layout.masterPartitionDir(this.topic, gap.partition);
+    await this.ensureDir(dir);
+    const path = join(dir, gapFileName({ topic: this.topic, ...gap }));
+    const body = { topic: this.topic, partition: gap.partition, fromOffset: gap.firstOffset, toOffsetExclusive: gap.endOffsetExclusive, detectedAt: gap.detectedAt.toISOString() };
+    await writeFileDurably(path, `${JSON.stringify(body)}\n`);
+    return path;
+  }
+
+  /** Refuses new writes, waits for those in progress, then releases the connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.idle.length < this.connections.length) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const connection of this.connections) connection.closeSync();
+  }
+
+  /** Runs `COPY (<select>) TO <temp>` and publishes the temp file at `finalPath`. */
+  async copyDurably(connection: DuckDBConnection, select: string, finalPath: string): Promise<void> {
+    await this.ensureDir(dirname(finalPath));
+    const temp = tempPathFor(finalPath);
+    try {
+      await connection.run(`COPY (${select}) TO ${quoteLiteral(temp)} (FORMAT parquet)`);
+      await publishFile(temp, finalPath);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  private masterSelect(): string {
+    const fields = this.schema.fields.map((f) => `${STAGING[f.type].select(quoteIdent(f.name))} AS ${quoteIdent(f.name)}`);
+    return `SELECT _partition, _offset::BIGINT AS _offset, epoch_ms(_kafka_ts::BIGINT) AS _kafka_ts, ${fields.join(', ')} FROM ${MASTER_STAGE} ORDER BY _offset`;
+  }
+
+  private rejectedSelect(): string {
+    const names = REJECTED_COLUMNS.map((c) => c.name);
+    return `SELECT ${names
+      .map((n) => (n === '_offset' ? '_offset::BIGINT AS _offset' : n === '_kafka_ts' ? 'epoch_ms(_kafka_ts::BIGINT) AS _kafka_ts' : n))
+      .join(', ')} FROM ${REJECTED_STAGE} ORDER BY _offset`;
+  }
+
+  /** Appends the columns a chunk at a time: one conversion per column instead of one call per value. */
+  private async stageAccepted(connection: DuckDBConnection, content: SegmentContent): Promise<void> {
+    await connection.run(`DELETE FROM ${MASTER_STAGE}`);
+    const { accepted } = content;
+    const types = [INTEGER, DOUBLE, DOUBLE, ...this.schema.fields.map((f) => STAGING[f.type].duckdbType)];
+    const appender = await connection.createAppender(MASTER_STAGE, 'main', 'temp');
+    try {
+      for (let from = 0; from < accepted.count; from += CHUNK_ROWS) {
+        const to = Math.min(accepted.count, from + CHUNK_ROWS);
+        const chunk = DuckDBDataChunk.create(types, to - from);
+        chunk.setColumnValues(0, new Array<number>(to - from).fill(content.partition));
+        chunk.setColumnValues(1, accepted.offsets.slice(from, to));
+        chunk.setColumnValues(2, accepted.kafkaTimestampsMs.slice(from, to));
+        accepted.columns.forEach((column, i) => chunk.setColumnValues(i + 3, column.slice(from, to) as DuckDBValue[]));
+        appender.appendDataChunk(chunk);
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+  }
+
+  private async stageRejected(connection: DuckDBConnection, content: SegmentContent): Promise<void> {
+    await connection.run(`DELETE FROM ${REJECTED_STAGE}`);
+    const appender = await connection.createAppender(REJECTED_STAGE, 'main', 'temp');
+    try {
+      for (const record of content.rejected) {
+        appender.appendVarchar(this.topic);
+        appender.appendInteger(content.partition);
+        appender.appendDouble(record.offset);
+        appender.appendDouble(record.kafkaTimestampMs);
+        appender.appendVarchar(record.reason);
+        appender.appendVarchar(record.message);
+        if (record.raw === null) appender.appendNull();
+        else appender.appendVarchar(record.raw.toString('utf8'));
+        appender.endRow();
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+  }
+
+  /** Creates the directory once and fsyncs its parent so the new entry survives a crash. */
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    const created = await mkdir(dir, { recursive: true });
+    if (created !== undefined) {
+      const newDirs: string[] = [];
+      for (let d = dir; d !== created && d !== dirname(d); d = dirname(d)) newDirs.push(d);
+      newDirs.push(created);
+      for (const d of newDirs) await fsyncPath(dirname(d));
+    }
+    this.knownDirs.add(dir);
+  }
+}

@@ -1,0 +1,164 @@
+import { Worker } from 'node:worker_threads';
+import { LambdaError } from '../core/errors/index.ts';
+import type { Logger } from '../core/observability/logger.ts';
+import type { SourceRecord } from '../core/source/record-source.ts';
+import type { EventSchema } from '../core/views/view-definition.ts';
+import { packRecords, transferList, type PackedRecords } from './packed-records.ts';
+import type { CompactionOptions } from './segment-compactor.ts';
+import type { FlushOptions, SegmentSink, SinkEvent } from './segment-sink.ts';
+
+export interface SinkWorkerData {
+  readonly index: number;
+  readonly storageDir: string;
+  readonly topic: string;
+  readonly schema: EventSchema;
+  readonly flush?: FlushOptions;
+  readonly compaction: CompactionOptions | false;
+  readonly concurrency: number;
+  readonly logLevel?: string;
+}
+
+export type SinkRequest =
+  | { readonly op: 'open'; readonly partition: number; readonly startOffset: number }
+  | { readonly op: 'add'; readonly partition: number; readonly packed: PackedRecords }
+  | { readonly op: 'gap'; readonly partition: number; readonly toOffsetExclusive: number }
+  | { readonly op: 'release'; readonly partition: number; readonly id: number }
+  | { readonly op: 'flush' | 'compact' | 'close'; readonly id: number };
+
+type SinkReply = { op: 'ready' } | { op: 'event'; event: SinkEvent } | { op: 'done'; id: number; error?: string };
+
+const WORKER_URL = new URL('./segment-sink-worker.mjs', import.meta.url);
+
+/**
+ * The sink on worker threads: each partition belongs to one worker (partition mod workers), which
+ * decodes, buffers and writes its segments; this thread only packs record values into
+ * transferable buffers. Requests to a worker are handled in the order sent, so a partition's
+ * records, gaps and seals stay in order.
+ */
+export class WorkerSegmentSink implements SegmentSink {
+  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  private nextId = 1;
+  private readonly posted = new Map<number, number>();
+  private readonly written = new Map<number, number>();
+  private closed = false;
+
+  private constructor(
+    private readonly workers: readonly Worker[],
+    private readonly onEvent: (event: SinkEvent) => void,
+  ) {
+    for (const worker of workers) worker.on('message', (reply: SinkReply) => this.onReply(reply));
+  }
+
+  static async create(options: {
+    readonly workers: number;
+    readonly storageDir: string;
+    readonly topic: string;
+    readonly schema: EventSchema;
+    readonly flush?: FlushOptions;
+    readonly compaction: CompactionOptions | false;
+    readonly logger: Logger;
+    readonly onEvent: (event: SinkEvent) => void;
+  }): Promise<WorkerSegmentSink> {
+    const workers = await Promise.all(
+      Array.from({ length: options.workers }, async (_, index) => {
+        const data: SinkWorkerData = {
+          index,
+          storageDir: options.storageDir,
+          topic: options.topic,
+          schema: options.schema,
+          ...(options.flush ? { flush: options.flush } : {}),
+          compaction: options.compaction,
+          concurrency: 2,
+          logLevel: options.logger.level,
+        };
+        const worker = new Worker(WORKER_URL, { workerData: data });
+        await new Promise<void>((resolve, reject) => {
+          const onMessage = (reply: SinkReply) => {
+            if (reply.op !== 'ready') return;
+            worker.off('message', onMessage);
+            worker.off('error', reject);
+            resolve();
+          };
+          worker.on('message', onMessage);
+          worker.once('error', reject);
+        });
+        worker.on('error', (error) => options.logger.error({ err: error, worker: index }, 'archiver sink worker failed'));
+        return worker;
+      }),
+    );
+    return new WorkerSegmentSink(workers, options.onEvent);
+  }
+
+  open(partition: number, startOffset: number): void {
+    this.posted.set(partition, 0);
+    this.written.set(partition, 0);
+    this.post(partition, { op: 'open', partition, startOffset });
+  }
+
+  add(partition: number, records: readonly SourceRecord[]): void {
+    if (records.length === 0) return;
+    const packed = packRecords(records);
+    this.posted.set(partition, (this.posted.get(partition) ?? 0) + packed.bytes.byteLength);
+    this.workerOf(partition).postMessage({ op: 'add', partition, packed } satisfies SinkRequest, transferList(packed));
+  }
+
+  gap(partition: number, toOffsetExclusive: number): void {
+    this.post(partition, { op: 'gap', partition, toOffsetExclusive });
+  }
+
+  async release(partition: number): Promise<void> {
+    this.posted.delete(partition);
+    this.written.delete(partition);
+    await this.request(this.workerOf(partition), (id) => ({ op: 'release', partition, id }));
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all(this.workers.map((w) => this.request(w, (id) => ({ op: 'flush', id }))));
+  }
+
+  async compact(): Promise<void> {
+    await Promise.all(this.workers.map((w) => this.request(w, (id) => ({ op: 'compact', id }))));
+  }
+
+  pendingBytes(): number {
+    let total = 0;
+    for (const [partition, posted] of this.posted) total += Math.max(0, posted - (this.written.get(partition) ?? 0));
+    return total;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled(this.workers.map((w) => this.request(w, (id) => ({ op: 'close', id }))));
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private workerOf(partition: number): Worker {
+    return this.workers[partition % this.workers.length]!;
+  }
+
+  private post(partition: number, request: SinkRequest): void {
+    this.workerOf(partition).postMessage(request);
+  }
+
+  private request(worker: Worker, make: (id: number) => SinkRequest): Promise<void> {
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage(make(id));
+    });
+  }
+
+  private onReply(reply: SinkReply): void {
+    if (reply.op === 'done') {
+      const waiter = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (reply.error) waiter?.reject(new LambdaError(`archiver sink worker: ${reply.error}`));
+      else waiter?.resolve();
+    } else if (reply.op === 'event') {
+      const { event } = reply;
+      if (event.type === 'written' && this.written.has(event.partition)) this.written.set(event.partition, this.written.get(event.partition)! + event.bytes);
+      this.onEvent(event);
+    }
+  }
+}

@@ -1,0 +1,212 @@
+import { DuckDBDateValue, DuckDBInstance, DuckDBTimestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { isUtf8 } from 'node:buffer';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventSchema } from '../views/view-definition.ts';
+import { createEventDecoder, type FieldValue } from './decode-event.ts';
+import { jsonDecodeSql } from './json-decode-sql.ts';
+
+/**
+ * The SQL decoder's contract: a row it marks `_fast` is one `createEventDecoder` accepts, with
+ * the very same values. Inputs are built to sit on the edges where DuckDB's JSON reader and
+ * JSON.parse differ (leniencies, duplicate keys, number forms, time formats, encodings).
+ */
+const schema: EventSchema = {
+  timestampField: 'ts',
+  fields: [
+    { name: 'ts', type: 'TIMESTAMP' },
+    { name: 's', type: 'VARCHAR' },
+    { name: 'b', type: 'BOOLEAN' },
+    { name: 'i', type: 'INTEGER' },
+    { name: 'n', type: 'BIGINT' },
+    { name: 'x', type: 'DOUBLE' },
+    { name: 'd', type: 'DATE' },
+    { name: 't2', type: 'TIMESTAMP' },
+  ],
+};
+const decode = createEventDecoder(schema);
+
+/** JSON texts of numbers, written as producers write them (not all as JSON.stringify would). */
+const numberText = fc.oneof(
+  fc.integer().map(String),
+  fc.integer({ min: -5, max: 5 }).map(String),
+  fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => JSON.stringify(v)),
+  fc.constantFrom(
+    '1.0', '-0', '-0.0', '1e3', '1E+2', '2.5e-3', '1e400', '-1e400', '2147483647', '2147483648', '-2147483648', '-2147483649',
+    '9007199254740991', '9007199254740992', '-9007199254740993', '9223372036854775807', '18446744073709551616',
+    '123456789012345678901234567890', '1704067200000', '1704067200000.7', '253402300799999', '253402300800000', '0.1',
+  ),
+);
+const timeText = fc.oneof(
+  fc.integer({ min: 0, max: 4_102_444_800_000 }).map(String),
+  fc.integer({ min: 0, max: 4_102_444_800_000 }).map((ms) => JSON.stringify(new Date(ms).toISOString())),
+  fc.constantFrom(
+    '"2024-01-01T00:00:00Z"', '"2024-01-01T00:00:00"', '"2024-01-01T00:00:00.1Z"', '"2024-01-01T00:00:00.123456Z"',
+    '"2024-01-01T00:00:00.9999999Z"', '"2024-01-01T23:59:59.999999999Z"', '"2024-01-01 10:00:00"', '"2024-01-01T10:00Z"',
+    '"2024-01-01"', '"2024-01-01T10:00:00+02:00"', '"2024-01-01T10:00:00-0530"', '"2024-01-01T10:00:00z"',
+    '"2024-02-30T00:00:00Z"', '"2023-02-29T00:00:00Z"', '"2024-02-29T00:00:00Z"', '"2024-01-01T24:00:00Z"',
+    '"2024-01-01T23:59:60Z"', '"1969-12-31T23:59:59.999Z"', '"1970-01-01T00:00:00.000Z"', '"9999-12-31T23:59:59.999Z"',
+    '"0000-01-01T00:00:00Z"', '" 2024-01-01T00:00:00Z"', '"March 7"', '"2024-13-01T00:00:00Z"',
+  ),
+);
+const stringText = fc.oneof(
+  fc.string().map((s) => JSON.stringify(s)),
+  fc.string({ unit: 'binary' }).map((s) => JSON.stringify(s)),
+  fc.constantFrom('"a\\"b"', '"\\u00e9t\\u00e9"', '"tab\\there"', '"\\ud83d\\ude00"', '"\\ud800"', '"x\\u0000y"', '"line\\nbreak"', '"a\\/b"', '""', '"NaN"', '"inf"', '"2024-01-01"'),
+);
+const valueText: fc.Arbitrary<string> = fc.oneof(
+  { weight: 3, arbitrary: numberText },
+  { weight: 3, arbitrary: timeText },
+  { weight: 3, arbitrary: stringText },
+  { weight: 1, arbitrary: fc.constantFrom('true', 'false', 'null', '[]', '{}', '[1,2]', '{"a":1}', 'NaN', '-Infinity', 'nan', 'inf') },
+  { weight: 1, arbitrary: fc.constantFrom('"2024-02-29"', '"2024-02-30"', '"2023-02-29"', '"0000-01-01"', '"2024-1-01"', '"12024-01-01"') },
+);
+
+/** Values that suit the field's type, so that most records are good and the values get compared. */
+const plainTimeText = fc.oneof(
+  fc.integer({ min: 0, max: 4_102_444_800_000 }).map(String),
+  fc.integer({ min: 0, max: 4_102_444_800_000 }).map((ms) => JSON.stringify(new Date(ms).toISOString())),
+  fc.tuple(fc.integer({ min: 0, max: 4_102_444_800 }), fc.integer({ min: 0, max: 999_999 }), fc.constantFrom('', 'Z')).map(
+    ([s, us, z]) => `"${new Date(s * 1000).toISOString().slice(0, 19)}.${String(us).padStart(6, '0')}${z}"`,
+  ),
+);
+const fittingText: Record<string, fc.Arbitrary<string>> = {
+  ts: fc.oneof({ weight: 4, arbitrary: plainTimeText }, { weight: 1, arbitrary: timeText }),
+  s: fc.oneof({ weight: 4, arbitrary: fc.string().map((v) => JSON.stringify(v)) }, { weight: 1, arbitrary: stringText }),
+  b: fc.constantFrom('true', 'false'),
+  i: fc.integer().map(String),
+  n: fc.oneof({ weight: 8, arbitrary: fc.integer().map(String) }, { weight: 1, arbitrary: fc.constantFrom('"12"', '"-9223372036854775808"', '9007199254740991') }),
+  x: fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => JSON.stringify(v)),
+  d: fc.date({ min: new Date(Date.UTC(1, 0, 1)), max: new Date(Date.UTC(9999, 11, 31)), noInvalidDate: true }).map((v) => JSON.stringify(v.toISOString().slice(0, 10))),
+  t2: fc.oneof({ weight: 4, arbitrary: plainTimeText }, { weight: 1, arbitrary: timeText }),
+};
+
+const keyText = (name: string) =>
+  fc.oneof(
+    { weight: 8, arbitrary: fc.constant(JSON.stringify(name)) },
+    { weight: 1, arbitrary: fc.constant(`"\\u${name.charCodeAt(0).toString(16).padStart(4, '0')}${name.slice(1)}"`) },
+  );
+const separator = fc.constantFrom(':', ':', ' : ', ':\n');
+
+/** One member of an object: a schema field (mostly with a fitting value), or an extra key. */
+const memberText: (name: string) => fc.Arbitrary<string> = (name) =>
+  fc
+    .tuple(
+      keyText(name),
+      separator,
+      fc.oneof({ weight: 15, arbitrary: fittingText[name] ?? valueText }, { weight: 1, arbitrary: valueText }),
+    )
+    .map(([key, sep, value]) => `${key}${sep}${value}`);
+
+/** Mostly complete records with a few things wrong: absent, repeated or extra keys, odd values. */
+const objectText: fc.Arbitrary<string> = fc
+  .tuple(
+    fc.shuffledSubarray(schema.fields.map((f) => f.name), { minLength: schema.fields.length - 2 }),
+    fc.oneof(fc.constant([]), fc.array(fc.constantFrom(...schema.fields.map((f) => f.name), 'extra', 'TS', 'nested'), { maxLength: 2 })),
+    fc.constantFrom('', '', '', '', '', '', ',', ' ,', ', '),
+  )
+  .chain(([names, more, trailing]) =>
+    fc.tuple(fc.tuple(...[...names, ...more].map(memberText)), fc.constant(trailing)),
+  )
+  .map(([members, trailing]) => `{${members.join(',')}${members.length > 0 ? trailing : ''}}`);
+
+const rawInput: fc.Arbitrary<Buffer | null> = fc.oneof(
+  { weight: 8, arbitrary: objectText.map((t) => Buffer.from(t)) },
+  { weight: 1, arbitrary: fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v))) },
+  { weight: 1, arbitrary: fc.string().map((t) => Buffer.from(t)) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(objectText, fc.constantFrom(' ', '\uFEFF', '\n', 'x', ']', '\u0000')).map(([t, extra]) => Buffer.from(`${extra}${t}`)),
+  },
+  { weight: 1, arbitrary: fc.tuple(objectText, fc.nat()).map(([t, cut]) => Buffer.from(t.slice(0, cut % (t.length + 1)))) },
+  { weight: 1, arbitrary: objectText.map((t) => Buffer.concat([Buffer.from(t.slice(0, -1)), Buffer.from([0x2c, 0x22, 0x73, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])])) },
+  { weight: 1, arbitrary: fc.constantFrom(null, Buffer.alloc(0)) },
+);
+
+function normalize(value: DuckDBValue): FieldValue {
+  if (value instanceof DuckDBTimestampValue) return Number(value.micros / 1000n);
+  if (value instanceof DuckDBDateValue) return value.toString();
+  return value as FieldValue;
+}
+
+/** A stand-in for the staging table: the raw text, NULL when it is not UTF-8 (as DuckDB stores it). */
+async function decodeInDuckDb(connection: DuckDBConnection, inputs: readonly (Buffer | null)[]): Promise<{ fast: boolean; values: FieldValue[] }[]> {
+  await connection.run('CREATE OR REPLACE TEMP TABLE raw_input (_row INTEGER, raw VARCHAR)');
+  const appender = await connection.createAppender('raw_input', 'main', 'temp');
+  inputs.forEach((input, row) => {
+    appender.appendInteger(row);
+    if (input === null || !isUtf8(input)) appender.appendNull();
+    else appender.appendVarchar(input.toString('utf8'));
+    appender.endRow();
+  });
+  appender.closeSync();
+  const sql = jsonDecodeSql(schema, 'raw_input', { rawColumn: 'raw', passthrough: ['_row'] });
+  const reader = await connection.runAndReadAll(`${sql} ORDER BY _row`);
+  return reader.getRows().map((row) => ({
+    fast: row[row.length - 1] === true,
+    values: row.slice(1, -1).map(normalize),
+  }));
+}
+
+describe('jsonDecodeSql', () => {
+  let instance: DuckDBInstance;
+  let connection: DuckDBConnection;
+
+  beforeAll(async () => {
+    instance = await DuckDBInstance.create(':memory:');
+    connection = await instance.connect();
+  });
+
+  afterAll(() => {
+    connection?.closeSync();
+    instance?.closeSync();
+  });
+
+  it('decodes a row on the fast path only when createEventDecoder accepts it, to the same values', async () => {
+    let rows = 0;
+    let fastRows = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(rawInput, { minLength: 1, maxLength: 60, size: 'medium' }), async (inputs) => {
+        const decoded = await decodeInDuckDb(connection, inputs);
+        inputs.forEach((input, row) => {
+          rows++;
+          if (!decoded[row]!.fast) return;
+          fastRows++;
+          const reference = decode(input);
+          expect({ input: input?.toString(), ok: reference.ok }).toEqual({ input: input?.toString(), ok: true });
+          if (!reference.ok) return;
+          const expected = reference.event.values.map((v) => (typeof v === 'number' && Object.is(v, -0) ? 0 : v));
+          const actual = decoded[row]!.values.map((v) => (typeof v === 'number' && Object.is(v, -0) ? 0 : v));
+          expect({ input: input?.toString(), values: actual }).toEqual({ input: input?.toString(), values: expected });
+        });
+      }),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 200) },
+    );
+    // The inputs are adversarial on purpose, but a good share must still take the fast path.
+    expect(fastRows / rows).toBeGreaterThan(0.15);
+  });
+
+  it('takes the fast path for every ordinary event as producers serialize it', async () => {
+    const event = fc.record({
+      ts: fc.oneof(
+        fc.integer({ min: 0, max: 4_102_444_800_000 }),
+        fc.integer({ min: 0, max: 4_102_444_800_000 }).map((ms) => new Date(ms).toISOString()),
+      ),
+      s: fc.option(fc.string({ unit: fc.constantFrom('a', 'Z', '0', ' ', '/', '-', 'é', '€', '😀', '\n', '"', '\\', '\u0001') }), { nil: null }),
+      b: fc.boolean(),
+      i: fc.integer(),
+      n: fc.maxSafeInteger(),
+      x: fc.double({ noNaN: true, noDefaultInfinity: true }),
+      d: fc.date({ min: new Date(Date.UTC(1970, 0, 1)), max: new Date(Date.UTC(2100, 0, 1)), noInvalidDate: true }).map((v) => v.toISOString().slice(0, 10)),
+      extra: fc.oneof(fc.string(), fc.array(fc.integer()), fc.constant(null), fc.dictionary(fc.constantFrom('a', 'e'), fc.double({ noNaN: true, noDefaultInfinity: true }))),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 50 }), async (events) => {
+        const inputs = events.map((e) => Buffer.from(JSON.stringify(e)));
+        const decoded = await decodeInDuckDb(connection, inputs);
+        expect(inputs.filter((_, i) => !decoded[i]!.fast).map((input) => input.toString())).toEqual([]);
+      }),
+      { numRuns: 40 },
+    );
+  });
+});

@@ -1,0 +1,59 @@
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEventDecoder } from '../core/events/decode-event.ts';
+import type { SourceRecord } from '../core/source/record-source.ts';
+import { MicroBatchDecoder } from './micro-batch-decoder.ts';
+import { foundationConfig } from './testing/foundation-views.ts';
+
+const loaded = foundationConfig({ topic: 't' });
+
+describe('MicroBatchDecoder', () => {
+  let instance: DuckDBInstance;
+  let connection: DuckDBConnection;
+
+  beforeAll(async () => {
+    instance = await DuckDBInstance.create(':memory:');
+    connection = await instance.connect();
+  });
+
+  afterAll(() => {
+    connection?.closeSync();
+    instance?.closeSync();
+  });
+
+  const values: (Buffer | null)[] = [
+    Buffer.from('{"ts":"2026-11-21T09:00:00.123Z","user_id":"u1","page":"/","country":"DE","latency_ms":12.5,"amount":3}'),
+    Buffer.from('{"ts":1795251600000,"page":"/checkout","amount":null}'),
+    // Valid for JSON.parse but not for the SQL fast path: decoded by the core decoder instead.
+    Buffer.from('  {"ts":"2026-11-21T10:00:00+01:00","page":"/a","page":"/b"}'),
+    Buffer.from([0x7b, 0x22, 0x74, 0x73, 0x22, 0x3a, 0x31, 0x2c, 0x22, 0x70, 0x61, 0x67, 0x65, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]),
+    Buffer.from('{"ts":1795251600000,"amount":"12"}'),
+    Buffer.from('{"ts":1795251600000,"amount":1,}'),
+    Buffer.from('{"page":"/"}'),
+    null,
+    Buffer.from('"just a string"'),
+  ];
+  const records: SourceRecord[] = values.map((value, i) => ({ partition: i % 2, offset: 100 + i, timestampMs: 1_700_000_000_000 + i, value }));
+
+  it('decodes good records to typed rows and rejects the others exactly as the core decoder does', async () => {
+    const decoder = await MicroBatchDecoder.create(connection, loaded.schema);
+    const decoded = await decoder.decode(records);
+    const reference = records.map((r) => createEventDecoder(loaded.schema)(r.value));
+
+    expect(decoded.rejected.map((r) => ({ offset: r.record.offset, reason: r.reason, message: r.message }))).toEqual(
+      reference.flatMap((result, i) => (result.ok ? [] : [{ offset: records[i]!.offset, reason: result.reason, message: result.message }])),
+    );
+    expect(decoded.goodCount).toBe(reference.filter((r) => r.ok).length);
+    expect(decoded.slowPathCount).toBeGreaterThanOrEqual(decoded.rejected.length + 2);
+
+    const rows = (await connection.runAndReadAll(`SELECT _partition, _offset, epoch_ms(ts)::DOUBLE AS ts, page, amount FROM ${decoded.relation} ORDER BY _offset`)).getRowObjects();
+    expect(rows.map((r) => ({ ...r, _offset: Number(r._offset) }))).toEqual(
+      reference.flatMap((result, i) => {
+        if (!result.ok) return [];
+        const [ts, , page, , , amount] = result.event.values;
+        return [{ _partition: records[i]!.partition, _offset: records[i]!.offset, ts, page, amount }];
+      }),
+    );
+    expect(decoded.newestEventMs).toEqual(new Map([[0, 1795251600123], [1, 1795251600000]]));
+  });
+});

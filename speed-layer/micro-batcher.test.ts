@@ -1,0 +1,95 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { MicroBatcher } from './micro-batcher.ts';
+
+describe('MicroBatcher', () => {
+  it('starts a micro-batch when the interval is up, with everything waiting', async () => {
+    const batches: number[][] = [];
+    const batcher = new MicroBatcher<number>({ intervalMs: 400, maxItems: 1_000, process: async (items) => void batches.push(items) });
+    batcher.start();
+    await batcher.add([1]);
+    await sleep(20);
+    await batcher.add([2, 3]);
+    await batcher.add([4]);
+    expect(batches).toEqual([[1]]);
+    await sleep(600);
+    expect(batches).toEqual([[1], [2, 3, 4]]);
+    await batcher.stop();
+  });
+
+  it('starts a micro-batch as soon as maxItems wait, never larger than maxItems', async () => {
+    const batches: number[][] = [];
+    const batcher = new MicroBatcher<number>({ intervalMs: 60_000, maxItems: 3, process: async (items) => void batches.push(items) });
+    batcher.start();
+    await batcher.add([0]);
+    await sleep(10);
+    await batcher.add([1, 2, 3, 4]);
+    await sleep(20);
+    expect(batches).toEqual([[0], [1, 2, 3]]);
+    expect(batcher.waitingCount).toBe(1);
+    await batcher.stop();
+  });
+
+  it('retries a failed micro-batch with the same items, in order, before any later item', async () => {
+    const attempts: number[][] = [];
+    let failures = 2;
+    const errors: number[] = [];
+    const batcher = new MicroBatcher<number>({
+      intervalMs: 10,
+      maxItems: 100,
+      retryDelayMs: { initial: 5, max: 10 },
+      process: async (items) => {
+        attempts.push(items);
+        if (failures-- > 0) throw new Error('transient');
+      },
+      onError: (_, attempt) => errors.push(attempt),
+    });
+    batcher.start();
+    await batcher.add([1, 2]);
+    await sleep(5);
+    await batcher.add([3]);
+    await sleep(300);
+    expect(attempts.slice(0, 3)).toEqual([[1, 2], [1, 2], [1, 2]]);
+    expect(attempts.slice(3).flat()).toEqual([3]);
+    expect(errors).toEqual([1, 2]);
+    await batcher.stop();
+  });
+
+  it('makes the producer wait while too many items wait, and lets it go when they are processed', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const batcher = new MicroBatcher<number>({ intervalMs: 1, maxItems: 2, maxWaitingItems: 3, process: () => gate });
+    batcher.start();
+    await batcher.add([1, 2]); // taken by the first micro-batch, which blocks on the gate
+    await sleep(10);
+    await batcher.add([3, 4, 5]);
+    let added = false;
+    const blocked = batcher.add([6]).then(() => (added = true));
+    await sleep(30);
+    expect(added).toBe(false);
+    release();
+    await blocked;
+    expect(added).toBe(true);
+    await batcher.stop();
+  });
+
+  it('stops after the micro-batch in progress and releases waiting producers', async () => {
+    const processed: number[] = [];
+    const batcher = new MicroBatcher<number>({
+      intervalMs: 1,
+      maxItems: 1,
+      maxWaitingItems: 1,
+      process: async (items) => {
+        await sleep(30);
+        processed.push(...items);
+      },
+    });
+    batcher.start();
+    await batcher.add([1]);
+    await sleep(5);
+    const producer = batcher.add([2, 3, 4]);
+    await batcher.stop();
+    await producer;
+    expect(processed).toEqual([1]);
+  });
+});

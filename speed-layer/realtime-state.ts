@@ -1,0 +1,124 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { quoteIdent } from '../core/sql/identifiers.ts';
+import type { BoundView } from '../core/views/bind-views.ts';
+import { createRealtimeTableSql, realtimeTable } from '../core/views/view-tables.ts';
+import { inTransaction } from './transaction.ts';
+
+export interface RealtimeStateOptions {
+  /** Offsets per block: realtime state is kept per (view key, partition, offset block). */
+  readonly blockSize: number;
+  /** A view is compacted once this many rows (or its compacted size, if larger) were added. */
+  readonly compactMinRows?: number;
+}
+
+interface ViewTable {
+  readonly bound: BoundView;
+  readonly table: string;
+  /** Rows in the table, and rows added since the last compaction. */
+  rows: number;
+  addedSinceCompaction: number;
+  /** How many times its compacted size the table may grow before the next compaction. */
+  growth: number;
+}
+
+const COMPACT_TEMP = 'temp.main.speed_compact';
+
+/**
+ * The speed layer's partial state in the shared database: table `realtime__<view>` with the
+ * view's key columns, `_partition`, `_block` (= offset // blockSize) and the state columns.
+ *
+ * Each micro-batch appends its own partial rows, so a key may have many rows per block; a
+ * compaction merges them into one row per (key, partition, block) once the table has grown by its
+ * own compacted size (amortised constant work per row added). A view whose keys rarely repeat
+ * within a block gains little from it, so a compaction that shrank the table by less than a fifth
+ * doubles the growth allowed before the next one (up to 16×). Either form gives the same view,
+ * because partial states merge exactly (`CompiledView`). Rows never span blocks, so a batch cut
+ * (a multiple of blockSize) removes exactly the offsets below it.
+ *
+ * Every write must run inside the caller's serialisation (one transaction at a time on
+ * `connection`); `addEvents` and `dropBelow` expect the caller's transaction.
+ */
+export class RealtimeState {
+  private constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly tables: readonly ViewTable[],
+    private readonly blockSize: number,
+    private readonly compactMinRows: number,
+  ) {}
+
+  /** Creates (or empties: the state is disposable) the realtime table of every view. */
+  static async create(connection: DuckDBConnection, views: readonly BoundView[], options: RealtimeStateOptions): Promise<RealtimeState> {
+    const tables: ViewTable[] = [];
+    for (const bound of views) {
+      const table = quoteIdent(realtimeTable(bound.view.definition.name));
+      await connection.run(`DROP TABLE IF EXISTS ${table}`);
+      await connection.run(createRealtimeTableSql(bound));
+      tables.push({ bound, table, rows: 0, addedSinceCompaction: 0, growth: 1 });
+    }
+    return new RealtimeState(connection, tables, options.blockSize, options.compactMinRows ?? 50_000);
+  }
+
+  /**
+   * Adds the partial state of `events` (schema fields, `_partition`, `_offset`) to every view, in
+   * one round trip that also reads back the table sizes.
+   */
+  async addEvents(events: string): Promise<void> {
+    const extraKeys = [{ name: '_partition' }, { name: '_block', sql: `_offset // ${this.blockSize}` }];
+    const inserts = this.tables.map((t) => `INSERT INTO ${t.table} BY NAME ${t.bound.view.partialSql(events, extraKeys)}`);
+    const counts = `SELECT ${this.tables.map((t) => `(SELECT count(*) FROM ${t.table})::DOUBLE`).join(', ')}`;
+    const reader = await this.connection.runAndReadAll([...inserts, counts].join(';\n'));
+    const rows = reader.getRows()[0] as number[];
+    this.tables.forEach((t, i) => {
+      t.addedSinceCompaction += rows[i]! - t.rows;
+      t.rows = rows[i]!;
+    });
+  }
+
+  /**
+   * Deletes the blocks of each partition that lie wholly below its cut. `cutsExclusive` holds
+   * multiples of blockSize; partitions not in it keep everything.
+   */
+  async dropBelow(cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
+    const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${Math.floor(cut / this.blockSize)}`);
+    if (cases.length === 0) return;
+    for (const t of this.tables) {
+      const result = await this.connection.run(`DELETE FROM ${t.table} WHERE _block < CASE _partition ${cases.join(' ')} ELSE 0 END`);
+      t.rows -= result.rowsChanged;
+    }
+  }
+
+  /** Compacts the views that grew enough, each in its own transaction. Returns the views compacted. */
+  async compact(options: { force?: boolean } = {}): Promise<string[]> {
+    const compacted: string[] = [];
+    for (const t of this.tables) {
+      const due = t.addedSinceCompaction >= Math.max(this.compactMinRows, (t.rows - t.addedSinceCompaction) * t.growth);
+      if (!(options.force ? t.addedSinceCompaction > 0 : due)) continue;
+      const rows = await inTransaction(this.connection, async () => {
+        await this.connection.run(`CREATE OR REPLACE TEMP TABLE speed_compact AS ${t.bound.view.mergeSql(t.table, ['_partition', '_block'])}`);
+        await this.connection.run(`DELETE FROM ${t.table}`);
+        const result = await this.connection.run(`INSERT INTO ${t.table} BY NAME SELECT * FROM ${COMPACT_TEMP}`);
+        await this.connection.run(`DROP TABLE ${COMPACT_TEMP}`);
+        return result.rowsChanged;
+      });
+      t.growth = rows > 0.8 * t.rows ? Math.min(16, t.growth * 2) : 1;
+      t.rows = rows;
+      t.addedSinceCompaction = 0;
+      compacted.push(t.bound.view.definition.name);
+    }
+    return compacted;
+  }
+
+  /** Re-reads the row counts, after a rolled-back transaction left the tracked ones wrong. */
+  async recount(): Promise<void> {
+    for (const t of this.tables) {
+      const reader = await this.connection.runAndReadAll(`SELECT count(*)::DOUBLE FROM ${t.table}`);
+      t.rows = reader.getRows()[0]![0] as number;
+      t.addedSinceCompaction = 0;
+    }
+  }
+
+  /** Rows per view table (several per key until compacted). */
+  rowCounts(): Map<string, number> {
+    return new Map(this.tables.map((t) => [t.bound.view.definition.name, t.rows]));
+  }
+}

@@ -1,0 +1,202 @@
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { BatchManifest } from '../core/batch/batch-manifest.ts';
+import { createLogger } from '../core/observability/logger.ts';
+import { LocalLog } from '../core/source/local-log.ts';
+import { bindViews } from '../core/views/bind-views.ts';
+import { SpeedLayer } from './speed-layer.ts';
+import { generateRecords, referenceViews, type GeneratedRecord } from './testing/foundation-events.ts';
+import { createServingViews, foundationConfig, readFoundationViews, writeBatchTables } from './testing/foundation-views.ts';
+
+/**
+ * The speed layer fed by the single-node local log (a RecordSource like Kafka), on a real DuckDB
+ * database shared with "serving" connections; views are compared with a plain JavaScript
+ * reduction over the generated events.
+ */
+const BLOCK_SIZE = 100;
+const logger = createLogger('speed-layer-test', { level: 'silent' });
+
+function manifest(version: number, cut: number, topic = 'events'): BatchManifest {
+  const now = new Date().toISOString();
+  return { version, topic, cuts: { '0': cut }, blockSize: BLOCK_SIZE, location: '', views: {}, eventsRead: 0, startedAt: now, finishedAt: now, durationMs: 0, producedBy: 'test' };
+}
+
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('SpeedLayer on the local log', () => {
+  let dir: string;
+  let log: LocalLog;
+  let instance: DuckDBInstance;
+  let serving: DuckDBConnection;
+  let speed: SpeedLayer | undefined;
+  const loaded = foundationConfig({ topic: 'events', speed: { interval: '100ms', blockSize: BLOCK_SIZE, maxBatchRecords: 500, maxRejectedKept: 5 } });
+
+  async function append(records: readonly GeneratedRecord[]): Promise<void> {
+    // The local log stores no null values: an empty record stands for a tombstone.
+    await log.append(records.map((r) => r.value ?? Buffer.alloc(0)));
+  }
+
+  async function startSpeed(options: { manifest?: BatchManifest; metrics?: Registry } = {}): Promise<SpeedLayer> {
+    speed = await SpeedLayer.create({ loaded, source: log, instance, logger, ...options });
+    await createServingViews(serving, speed.views);
+    await speed.start();
+    return speed;
+  }
+
+  const caughtUp = () => speed!.status().partitions[0]?.committedOffset === log.endOffset;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'speed-layer-'));
+    log = await LocalLog.open(dir, { logger });
+    instance = await DuckDBInstance.create(':memory:');
+    serving = await instance.connect();
+  });
+
+  afterEach(async () => {
+    await speed?.stop();
+    speed = undefined;
+    serving.closeSync();
+    instance.closeSync();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every view equal to a plain reduction over the good events, and rejects the bad ones with their reasons', async () => {
+    const metrics = new Registry();
+    await startSpeed({ metrics });
+    const records = generateRecords(3_000, { seed: 1, badEvery: 20 });
+    for (let i = 0; i < records.length; i += 700) await append(records.slice(i, i + 700));
+    await waitFor('the speed layer to catch up', caughtUp);
+
+    const good = records.flatMap((r) => (r.event ? [r.event] : []));
+    expect(await readFoundationViews(serving)).toEqual(referenceViews(good));
+
+    const bad = records.filter((r) => r.reject).map((r) => (r.value === null ? 'empty' : r.reject));
+    const status = speed!.status();
+    expect(status.rejected.total).toBe(bad.length);
+    for (const reason of new Set(bad)) expect(status.rejected.byReason[reason!]).toBe(bad.filter((b) => b === reason).length);
+    // Only the newest maxRejectedKept are kept, with the offsets and raw values of the records.
+    const kept = (await serving.runAndReadAll('SELECT _offset, reason, raw FROM rejected_realtime ORDER BY _offset')).getRowObjects();
+    expect(kept).toHaveLength(5);
+    const badOffsets = records.flatMap((r, offset) => (r.reject ? [offset] : [])).slice(-5);
+    expect(kept.map((k) => Number(k._offset))).toEqual(badOffsets);
+    for (const k of kept) {
+      const record = records[Number(k._offset)]!;
+      expect(k.reason).toBe(record.value === null ? 'empty' : record.reject);
+      expect(k.raw).toBe(record.value === null ? '' : record.value.toString());
+    }
+
+    const exposition = await metrics.metrics();
+    expect(exposition).toMatch(/lambda_speed_records_total\{outcome="accepted"\} 2\d{3}/);
+    expect(exposition).toMatch(/lambda_speed_lag_records\{partition="0"\} 0/);
+    expect(exposition).toContain('lambda_speed_micro_batch_duration_seconds_bucket');
+    expect(exposition).toContain('lambda_speed_freshness_seconds{partition="0"}');
+    expect(exposition).toMatch(/lambda_speed_stalled_partitions 0/);
+    expect(status.partitions[0]).toMatchObject({ lagRecords: 0, stalled: false, committedOffset: records.length });
+  });
+
+  it('drops realtime blocks below the published cut in the same transaction as the swap', async () => {
+    await startSpeed();
+    const records = generateRecords(2_000, { seed: 2, badEvery: 25 });
+    await append(records);
+    await waitFor('the speed layer to catch up', caughtUp);
+    const good = records.flatMap((r) => (r.event ? [r.event] : []));
+    const expected = referenceViews(good);
+    const total = expected.page_traffic.reduce((sum, row) => sum + (row.views as number), 0);
+
+    // Readers on another connection must never see the batch and the realtime blocks it covers
+    // both (a double count) or neither (a gap), however the swap and the delete interleave.
+    const seen = new Set<number>();
+    let reads = 0;
+    let reading = true;
+    const reader = (async () => {
+      const connection = await instance.connect();
+      while (reading) {
+        const rows = (await connection.runAndReadAll('SELECT sum(views)::DOUBLE FROM page_traffic')).getRows();
+        seen.add(rows[0]![0] as number);
+        reads++;
+      }
+      connection.closeSync();
+    })();
+    const cut = 1_300;
+    await speed!.applyBatch(manifest(1, cut), async (connection) => {
+      await writeBatchTables(connection, speed!.views, records.slice(0, cut).flatMap((r) => (r.event ? [r.event] : [])));
+      await sleep(50);
+    });
+    await sleep(50);
+    reading = false;
+    await reader;
+
+    expect(reads).toBeGreaterThan(5);
+    expect([...seen]).toEqual([total]);
+    expect(await readFoundationViews(serving)).toEqual(expected);
+    const blocks = (await serving.runAndReadAll('SELECT min(_block)::DOUBLE FROM realtime__page_traffic')).getRows()[0]![0];
+    expect(blocks).toBe(cut / BLOCK_SIZE);
+    const rejectedBelow = (await serving.runAndReadAll(`SELECT count(*)::DOUBLE FROM rejected_realtime WHERE _offset < ${cut}`)).getRows()[0]![0];
+    expect(rejectedBelow).toBe(0);
+    expect(speed!.status()).toMatchObject({ batchVersion: 1, partitions: [{ cutExclusive: cut }] });
+
+    // Records after the handoff still land on top of the new batch version.
+    const more = generateRecords(500, { seed: 3, badEvery: 25, startIndex: 2_000 });
+    await append(more);
+    await waitFor('the speed layer to catch up', caughtUp);
+    expect(await readFoundationViews(serving)).toEqual(referenceViews([...good, ...more.flatMap((r) => (r.event ? [r.event] : []))]));
+  });
+
+  it('rolls the whole handoff back when the swap fails', async () => {
+    await startSpeed();
+    const records = generateRecords(800, { seed: 4 });
+    await append(records);
+    await waitFor('the speed layer to catch up', caughtUp);
+    const before = await readFoundationViews(serving);
+
+    await expect(
+      speed!.applyBatch(manifest(1, 500), async (connection) => {
+        await writeBatchTables(connection, speed!.views, records.slice(0, 500).map((r) => r.event!));
+        throw new Error('disk full');
+      }),
+    ).rejects.toThrow('disk full');
+
+    expect(await readFoundationViews(serving)).toEqual(before);
+    expect(speed!.status()).toMatchObject({ batchVersion: undefined, partitions: [{ cutExclusive: 0 }] });
+  });
+
+  it('starts reading at the cut of the current batch version and skips records below a cut raised before they are read', async () => {
+    const records = generateRecords(1_500, { seed: 5, badEvery: 30 });
+    await append(records.slice(0, 1_000));
+    const firstCut = 400;
+    await writeBatchTables(serving, await bindViews(loaded, serving), records.slice(0, firstCut).flatMap((r) => (r.event ? [r.event] : [])));
+    await startSpeed({ manifest: manifest(1, firstCut) });
+    expect(speed!.status().partitions[0]).toMatchObject({ cutExclusive: firstCut });
+    await waitFor('the speed layer to catch up', caughtUp);
+
+    // A newer version covering offsets not even appended yet: the speed layer skips them.
+    const secondCut = 1_200;
+    await speed!.applyBatch(manifest(2, secondCut), (connection) =>
+      writeBatchTables(connection, speed!.views, records.slice(0, secondCut).flatMap((r) => (r.event ? [r.event] : []))),
+    );
+    await append(records.slice(1_000));
+    await waitFor('the speed layer to catch up', caughtUp);
+    expect(await readFoundationViews(serving)).toEqual(referenceViews(records.flatMap((r) => (r.event ? [r.event] : []))));
+  });
+
+  it('refuses batch versions it cannot hand over to exactly', async () => {
+    await startSpeed({ manifest: manifest(3, 1_000) });
+    const swap = async () => undefined;
+    await expect(speed!.applyBatch(manifest(4, 1_050), swap)).rejects.toThrow(/not a multiple of speed.blockSize 100/);
+    await expect(speed!.applyBatch(manifest(4, 900), swap)).rejects.toThrow(/moves the cut of partition 0 back from 1000 to 900/);
+    await expect(speed!.applyBatch(manifest(4, 1_100, 'other'), swap)).rejects.toThrow(/for topic "other", not "events"/);
+    expect(speed!.status().batchVersion).toBe(3);
+  });
+});

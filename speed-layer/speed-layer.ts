@@ -1,0 +1,306 @@
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Registry } from 'prom-client';
+import type { BatchManifest } from '../core/batch/batch-manifest.ts';
+import type { LoadedConfig } from '../core/config/load-config.ts';
+import { LambdaError } from '../core/errors/index.ts';
+import type { RejectReason } from '../core/events/decode-event.ts';
+import { createLogger, type Logger } from '../core/observability/logger.ts';
+import type { RecordSource, SourceBatch, SourceGap, SourceRecord, SourceSubscription } from '../core/source/record-source.ts';
+import { bindViews, type BoundView } from '../core/views/bind-views.ts';
+import { MicroBatchDecoder } from './micro-batch-decoder.ts';
+import { MicroBatcher } from './micro-batcher.ts';
+import { PartitionProgress, type PartitionStatus } from './partition-progress.ts';
+import { RealtimeState } from './realtime-state.ts';
+import { REJECTED_REALTIME_TABLE, RejectedRecords } from './rejected-records.ts';
+import { SerialLock } from './serial-lock.ts';
+import { SpeedMetrics, type MicroBatchStats } from './speed-metrics.ts';
+import { inTransaction } from './transaction.ts';
+
+export interface SpeedLayerOptions {
+  readonly loaded: LoadedConfig;
+  readonly source: RecordSource;
+  /** The database the serving layer queries: realtime state lives in its `realtime__<view>` tables. */
+  readonly instance: DuckDBInstance;
+  /** The batch version current at start: reading starts at its cuts; none means from the beginning. */
+  readonly manifest?: BatchManifest;
+  readonly metrics?: Registry;
+  readonly logger?: Logger;
+  /** Consumer group; by default one of its own, so that the process reads every partition. */
+  readonly groupId?: string;
+  /** A partition behind the log end that has not advanced for this long counts as stalled. */
+  readonly stallTimeoutMs?: number;
+  /** How often the log end of every partition is read, for lag. */
+  readonly highWatermarkRefreshMs?: number;
+}
+
+export interface SpeedLayerStatus {
+  readonly state: 'created' | 'running' | 'stopped';
+  readonly topic: string;
+  /** The batch version whose cuts realtime state starts at; undefined before the first. */
+  readonly batchVersion: number | undefined;
+  readonly blockSize: number;
+  readonly intervalMs: number;
+  readonly partitions: readonly PartitionStatus[];
+  readonly stalledPartitions: number;
+  readonly microBatches: MicroBatchStats;
+  readonly rejected: { readonly table: string; readonly total: number; readonly byReason: Readonly<Record<RejectReason, number>> };
+  readonly realtimeRows: Readonly<Record<string, number>>;
+  readonly lastError: string | undefined;
+}
+
+/**
+ * The speed layer (DESIGN.md): reads every partition of the topic from the batch cuts on, turns
+ * each micro-batch into partial view state in the shared database, and hands realtime blocks
+ * over to each new batch version in the transaction that swaps the batch tables in.
+ *
+ * Lifecycle: `create` (tables, no reading) → `start` → `stop`. All writes to realtime state run
+ * one at a time on the layer's own connection: micro-batch commits, compactions, `applyBatch`.
+ */
+export class SpeedLayer {
+  private readonly lock = new SerialLock();
+  private readonly batcher: MicroBatcher<SourceRecord>;
+  private readonly metrics: SpeedMetrics;
+  private subscription: SourceSubscription | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private state: SpeedLayerStatus['state'] = 'created';
+  private batchVersion: number | undefined;
+  private lastError: string | undefined;
+
+  private constructor(
+    private readonly options: SpeedLayerOptions,
+    private readonly connection: DuckDBConnection,
+    /** The views as bound to the database, for the serving layer's tables. */
+    readonly views: readonly BoundView[],
+    private readonly realtime: RealtimeState,
+    private readonly rejected: RejectedRecords,
+    private readonly decoder: MicroBatchDecoder,
+    private readonly progress: PartitionProgress,
+    private readonly logger: Logger,
+  ) {
+    const speed = options.loaded.config.speed;
+    this.metrics = new SpeedMetrics(options.metrics, {
+      partitions: () => this.progress.status(),
+      realtimeRows: () => this.realtime.rowCounts(),
+    });
+    this.batcher = new MicroBatcher<SourceRecord>({
+      intervalMs: speed.interval,
+      maxItems: speed.maxBatchRecords,
+      process: (records) => this.processMicroBatch(records),
+      onError: (error, attempt) => {
+        this.metrics.microBatchFailed();
+        this.lastError = (error as Error).message;
+        this.logger.error({ err: error, attempt }, 'micro-batch failed; retrying it');
+      },
+    });
+    this.batchVersion = options.manifest?.version;
+  }
+
+  static async create(options: SpeedLayerOptions): Promise<SpeedLayer> {
+    const { loaded, manifest } = options;
+    const logger = (options.logger ?? createLogger('lambda')).child({ layer: 'speed' });
+    if (manifest && manifest.topic !== options.source.topic) {
+      throw new LambdaError(`batch version ${manifest.version} is for topic "${manifest.topic}", not "${options.source.topic}"`, {
+        context: { topic: options.source.topic, version: manifest.version },
+      });
+    }
+    const connection = await options.instance.connect();
+    try {
+      const views = await bindViews(loaded, connection);
+      const speed = loaded.config.speed;
+      const realtime = await RealtimeState.create(connection, views, { blockSize: speed.blockSize });
+      const rejected = await RejectedRecords.create(connection, { topic: options.source.topic, maxKept: speed.maxRejectedKept });
+      const decoder = await MicroBatchDecoder.create(connection, loaded.schema);
+      const progress = new PartitionProgress({ stallTimeoutMs: options.stallTimeoutMs ?? Math.max(10_000, 10 * speed.interval) });
+      if (manifest) progress.raiseCuts(cutsOf(manifest));
+      return new SpeedLayer(options, connection, views, realtime, rejected, decoder, progress, logger);
+    } catch (error) {
+      connection.closeSync();
+      throw error;
+    }
+  }
+
+  get topic(): string {
+    return this.options.source.topic;
+  }
+
+  /** Starts reading. Resolves once subscribed (the consumer group may still be forming). */
+  async start(): Promise<void> {
+    if (this.state !== 'created') throw new LambdaError(`the speed layer is ${this.state}; create a new one to start again`);
+    this.state = 'running';
+    this.batcher.start();
+    const groupId = this.options.groupId ?? `lambda-speed-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.subscription = await this.options.source.subscribe({
+      groupId,
+      startOffset: (partition) => this.progress.startOffset(partition),
+      onBatch: (batch) => this.onBatch(batch),
+      onGap: (gap) => this.onGap(gap),
+    });
+    const refreshMs = this.options.highWatermarkRefreshMs ?? 5_000;
+    this.refreshTimer = setInterval(() => void this.refreshHighWatermarks(), refreshMs);
+    this.refreshTimer.unref();
+    void this.refreshHighWatermarks();
+    this.logger.info({ topic: this.topic, groupId, batchVersion: this.batchVersion }, 'speed layer started');
+  }
+
+  /** Stops reading and processing; realtime tables stay as they are (and stop changing). */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    const wasRunning = this.state === 'running';
+    this.state = 'stopped';
+    clearInterval(this.refreshTimer);
+    if (wasRunning) {
+      // The batcher first: it releases a source callback waiting for room, so the source can stop.
+      await this.batcher.stop();
+      await this.subscription?.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'stopping the source failed'));
+    }
+    await this.lock.runExclusive(async () => {
+      this.decoder.close();
+      this.connection.closeSync();
+    });
+  }
+
+  /**
+   * Hands realtime state over to a new batch version: in ONE transaction on the shared database,
+   * runs `swapBatchTables` (which replaces the `batch__<view>` tables; it must not commit) and
+   * deletes the realtime blocks and rejected records below the version's cuts. Queries see the
+   * old pair or the new pair, never a mix. Waits for the micro-batch in progress; records below
+   * the new cuts that arrive later are dropped. Rolled back entirely if anything throws.
+   */
+  async applyBatch(manifest: BatchManifest, swapBatchTables: (connection: DuckDBConnection) => Promise<void>): Promise<void> {
+    const cuts = cutsOf(manifest);
+    this.checkHandoff(manifest, cuts);
+    await this.lock.runExclusive(async () => {
+      if (this.state === 'stopped') throw new LambdaError('the speed layer is stopped', { context: { version: manifest.version } });
+      try {
+        await inTransaction(this.connection, async () => {
+          await swapBatchTables(this.connection);
+          await this.realtime.dropBelow(cuts);
+          await this.rejected.dropBelow(cuts);
+        });
+      } catch (error) {
+        await this.recount();
+        throw error;
+      }
+      this.progress.raiseCuts(cuts);
+      this.batchVersion = manifest.version;
+      this.logger.info({ version: manifest.version }, 'batch version applied to realtime state');
+    });
+  }
+
+  status(): SpeedLayerStatus {
+    const partitions = this.progress.status();
+    const byReason = Object.fromEntries(this.rejected.countsByReason()) as Record<RejectReason, number>;
+    return {
+      state: this.state,
+      topic: this.topic,
+      batchVersion: this.batchVersion,
+      blockSize: this.options.loaded.config.speed.blockSize,
+      intervalMs: this.options.loaded.config.speed.interval,
+      partitions,
+      stalledPartitions: partitions.filter((p) => p.stalled).length,
+      microBatches: this.metrics.microBatchStats(),
+      rejected: { table: REJECTED_REALTIME_TABLE, total: Object.values(byReason).reduce((a, b) => a + b, 0), byReason },
+      realtimeRows: Object.fromEntries(this.realtime.rowCounts()),
+      lastError: this.lastError,
+    };
+  }
+
+  private checkHandoff(manifest: BatchManifest, cuts: ReadonlyMap<number, number>): void {
+    const blockSize = this.options.loaded.config.speed.blockSize;
+    const context = { topic: this.topic, version: manifest.version };
+    if (manifest.topic !== this.topic) {
+      throw new LambdaError(`batch version ${manifest.version} is for topic "${manifest.topic}", not "${this.topic}"`, { context });
+    }
+    for (const [partition, cut] of cuts) {
+      if (cut % blockSize !== 0) {
+        throw new LambdaError(
+          `batch version ${manifest.version} cuts partition ${partition} at offset ${cut}, not a multiple of speed.blockSize ${blockSize}; the batch and speed layers must use the same speed.blockSize`,
+          { context: { ...context, partition } },
+        );
+      }
+      if (cut < this.progress.cutExclusive(partition)) {
+        throw new LambdaError(
+          `batch version ${manifest.version} moves the cut of partition ${partition} back from ${this.progress.cutExclusive(partition)} to ${cut}; restart the speed layer from that version to rebuild realtime state`,
+          { context: { ...context, partition } },
+        );
+      }
+    }
+  }
+
+  private async onBatch(batch: SourceBatch): Promise<void> {
+    await this.batcher.add(this.progress.accept(batch));
+  }
+
+  private onGap(gap: SourceGap): void {
+    this.metrics.offsetsSkipped(gap.toOffsetExclusive - gap.fromOffset);
+    this.logger.warn({ ...gap }, 'offsets were deleted from the log before the speed layer read them');
+  }
+
+  /** Decodes and commits one micro-batch; throws (and is retried as is) if nothing was committed. */
+  private async processMicroBatch(received: SourceRecord[]): Promise<void> {
+    await this.lock.runExclusive(async () => {
+      if (this.state === 'stopped') return;
+      const startedMs = performance.now();
+      const records = this.progress.aboveCuts(received);
+      const decoded = records.length > 0 ? await this.decoder.decode(records) : undefined;
+      const decodedMs = performance.now();
+      if (decoded) {
+        try {
+          await inTransaction(this.connection, async () => {
+            if (decoded.goodCount > 0) await this.realtime.addEvents(decoded.relation);
+            await this.rejected.add(decoded.rejected);
+          });
+        } catch (error) {
+          await this.recount();
+          throw error;
+        }
+      }
+      this.progress.commit(nextOffsets(received), decoded?.newestEventMs ?? new Map());
+      this.rejected.countCommitted(decoded?.rejected ?? []);
+      this.metrics.microBatchCommitted(performance.now() - startedMs, decoded?.goodCount ?? 0, decoded?.rejected ?? []);
+      // Committed: from here on a failure must not make the batcher retry the micro-batch.
+      const committedMs = performance.now();
+      await this.afterCommit();
+      if (process.env.SPEED_DEBUG) process.stderr.write(`${Date.now() % 100000} mb ${records.length} decode ${(decodedMs - startedMs).toFixed(0)} commit ${(committedMs - decodedMs).toFixed(0)} after ${(performance.now() - committedMs).toFixed(0)} waiting ${this.batcher.waitingCount}\n`);
+    });
+  }
+
+  /** Housekeeping after a commit; failures are logged, never thrown (the commit stands). */
+  private async afterCommit(): Promise<void> {
+    try {
+      await this.realtime.compact();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'housekeeping after a micro-batch failed');
+    }
+  }
+
+  private async recount(): Promise<void> {
+    try {
+      await this.realtime.recount();
+      await this.rejected.recount();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'cannot recount realtime rows');
+    }
+  }
+
+  private async refreshHighWatermarks(): Promise<void> {
+    try {
+      this.progress.observeHighWatermarks(await this.options.source.highWatermarks());
+    } catch (error) {
+      this.logger.debug({ err: error }, 'cannot read the log end offsets');
+    }
+  }
+}
+
+function cutsOf(manifest: BatchManifest): Map<number, number> {
+  return new Map(Object.entries(manifest.cuts).map(([partition, cut]) => [Number(partition), cut]));
+}
+
+/** Per partition, the offset after the last record of the micro-batch. */
+function nextOffsets(records: readonly SourceRecord[]): Map<number, number> {
+  const next = new Map<number, number>();
+  for (const r of records) next.set(r.partition, Math.max(next.get(r.partition) ?? 0, r.offset + 1));
+  return next;
+}

@@ -1,0 +1,301 @@
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { Kafka, type Producer } from 'kafkajs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
+import { parse as parseYaml } from 'yaml';
+import { Archiver } from '../../batch-layer/archiver.ts';
+import { recompute } from '../../batch-layer/recompute.ts';
+import { validateConfig, type LoadedConfig } from '../../core/config/load-config.ts';
+import { installSqlMacros } from '../../core/duckdb/sql-macros.ts';
+import { createEventDecoder } from '../../core/events/decode-event.ts';
+import { createLogger } from '../../core/observability/logger.ts';
+import { KafkaRecordSource } from '../../core/source/kafka-record-source.ts';
+import type { RecordSource, SubscribeOptions } from '../../core/source/record-source.ts';
+import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
+import { StorageLayout } from '../../core/storage/storage-layout.ts';
+import type { CompiledView } from '../../core/views/view-compiler.ts';
+import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
+
+/**
+ * `npm run bench -- batch`: the batch layer with the two views of test/fixtures/foundation.yaml.
+ * Each figure has a baseline measured in the same run over the same data:
+ *
+ *   recompute  10M events in master-dataset segments (4 partitions, 250k-offset segments, cuts
+ *              not at a segment boundary): a full batch run (chain listing, cut filter, both
+ *              views' partial state written to Parquet, row counts, manifest, fsyncs); baseline:
+ *              DuckDB running each view's GROUP BY with the measures exactly as declared
+ *              (native count/sum/avg/max/approx_count_distinct) over the same Parquet files,
+ *              written to Parquet the same way. Best of five interleaved runs each (the machine is
+ *              shared: the best run is the least disturbed); ratio = time / time.
+ *   archiver   1M JSON events (~120 B) on 32 partitions of the test broker (~3.6 MiB each, under its
+ *              ~5 MiB retention): Kafka → durable Parquet segments with the default flush
+ *              settings, timed from the first batch delivered until every offset is in a file
+ *              (the last buffers are flushed as soon as everything is read, instead of waiting
+ *              for the flush interval); baseline: kafkajs consuming the same topic with
+ *              JSON.parse of every value and no writing (and, second line, with the layers' decoder
+ *              instead of JSON.parse: the cost of writing alone). Best of three interleaved runs (the machine
+ *              is shared: the best run is the least disturbed); ratio = events/s over
+ *              events/s.
+ *
+ * BATCH_BENCH_EVENTS, BATCH_BENCH_ARCHIVER_EVENTS and BATCH_BENCH_ONLY (recompute|archiver).
+ */
+const RECOMPUTE_EVENTS = Number(process.env.BATCH_BENCH_EVENTS ?? 10_000_000);
+const ARCHIVER_EVENTS = Number(process.env.BATCH_BENCH_ARCHIVER_EVENTS ?? 1_000_000);
+const ONLY = process.env.BATCH_BENCH_ONLY;
+const PARTITIONS = 32;
+const BASE_MS = Date.UTC(2026, 0, 1);
+const logger = createLogger('batch-bench', { level: 'warn' });
+
+function print(line: { bench: string; value: number; unit: string; baseline: string; baselineValue: number; ratio: number }): void {
+  const round = (v: number) => Math.round(v * 1000) / 1000;
+  process.stdout.write(`${JSON.stringify({ ...line, value: round(line.value), baselineValue: round(line.baselineValue), ratio: round(line.ratio) })}\n`);
+}
+
+function foundation(overrides: (raw: Record<string, any>) => void = () => undefined): LoadedConfig {
+  const raw = parseYaml(readFileSync(new URL('../fixtures/foundation.yaml', import.meta.url), 'utf8')) as Record<string, any>;
+  overrides(raw);
+  return validateConfig(raw);
+}
+
+
+/** 10k (page, country) keys, 10k users, event times over ten 1-minute windows (as the speed bench). */
+async function writeMasterDataset(connection: DuckDBConnection, layout: StorageLayout, topic: string, events: number): Promise<void> {
+  const partitions = 4;
+  const perPartition = Math.floor(events / partitions);
+  const segment = 250_000;
+  for (let p = 0; p < partitions; p++) {
+    mkdirSync(layout.masterPartitionDir(topic, p), { recursive: true });
+    for (let first = 0; first < perPartition; first += segment) {
+      const end = Math.min(perPartition, first + segment);
+      const file = join(layout.masterPartitionDir(topic, p), StorageLayout.segmentFileName({ topic, partition: p, firstOffset: first, endOffsetExclusive: end }));
+      await connection.run(`COPY (
+        SELECT ${p}::INTEGER AS _partition, o::BIGINT AS _offset, make_timestamp(${BASE_MS * 1000}::BIGINT + o * 1000) AS _kafka_ts,
+               make_timestamp((${BASE_MS}::BIGINT + ((i * 600000) // ${events})) * 1000) AS ts,
+               'u' || ((i * 7919) % 10000)::VARCHAR AS user_id,
+               '/page/' || (i % 100)::VARCHAR AS page,
+               'C' || lpad(((i // 100) % 100)::VARCHAR, 2, '0') AS country,
+               (i % 997) + 0.5 AS latency_ms,
+               (i % 400) / 4 AS amount
+        FROM (SELECT o, o * ${partitions} + ${p} AS i FROM range(${first}, ${end}) r(o))
+      ) TO ${quoteLiteral(file)} (FORMAT parquet)`);
+    }
+  }
+}
+
+/** The view as a user would write it in DuckDB by hand: its measures verbatim, native aggregates. */
+function nativeGroupBy(view: CompiledView, timestampField: string, relation: string): string {
+  const d = view.definition;
+  const keys = [
+    ...(d.windowMs === null ? [] : [`time_bucket(INTERVAL '${d.windowMs} milliseconds', ${quoteIdent(timestampField)}, TIMESTAMP '1970-01-01 00:00:00') AS window_start`]),
+    ...d.dimensions.map(quoteIdent),
+  ];
+  const measures = d.measures.map((m) => `${m.expression} AS ${quoteIdent(m.name)}`);
+  return `SELECT ${[...keys, ...measures].join(', ')} FROM ${relation}${d.filter ? ` WHERE (${d.filter})` : ''}${keys.length ? ` GROUP BY ${keys.map((_, i) => i + 1).join(', ')}` : ''}`;
+}
+
+async function recomputeBench(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'batch-bench-'));
+  const topic = 'clicks';
+  const layout = new StorageLayout(dir);
+  const loaded = foundation((raw) => {
+    raw.storage = { dir };
+  });
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    await installSqlMacros(connection);
+    const generatedAt = performance.now();
+    // A few offsets more than a whole number of blocks, so each partition's cut falls inside a segment.
+    await writeMasterDataset(connection, layout, topic, RECOMPUTE_EVENTS + 4 * 1_234);
+    process.stderr.write(`wrote ${RECOMPUTE_EVENTS} events as Parquet segments in ${((performance.now() - generatedAt) / 1000).toFixed(1)} s\n`);
+    const ours: number[] = [];
+    const baseline: number[] = [];
+    let eventsRead = 0;
+    for (let run = 0; run < 5; run++) {
+      let t = performance.now();
+      const manifest = await recompute({ connection, layout, topic, schema: loaded.schema, views: loaded.views, blockSize: loaded.config.speed.blockSize, version: run + 1, producedBy: 'bench' });
+      ours.push(performance.now() - t);
+      eventsRead = manifest.eventsRead;
+
+      t = performance.now();
+      for (const view of loaded.views) {
+        const glob = quoteLiteral(layout.masterGlob(topic));
+        await connection.run(`COPY (${nativeGroupBy(view, loaded.schema.timestampField, `read_parquet(${glob})`)}) TO ${quoteLiteral(join(dir, `baseline-${view.definition.name}.parquet`))} (FORMAT parquet)`);
+      }
+      baseline.push(performance.now() - t);
+      process.stderr.write(`recompute run ${run + 1}: batch layer ${ours[run]!.toFixed(0)} ms, DuckDB GROUP BY ${baseline[run]!.toFixed(0)} ms\n`);
+    }
+    if (eventsRead !== RECOMPUTE_EVENTS) throw new Error(`the batch read ${eventsRead} events below the cuts, not ${RECOMPUTE_EVENTS}`);
+    print({
+      bench: 'batch.recompute',
+      value: Math.min(...ours) / 1000,
+      unit: 's',
+      baseline: `DuckDB GROUP BY of each view's measures as declared, same ${RECOMPUTE_EVENTS} events in Parquet`,
+      baselineValue: Math.min(...baseline) / 1000,
+      ratio: Math.min(...ours) / Math.min(...baseline),
+    });
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function eventJson(i: number, total: number): string {
+  return JSON.stringify({
+    ts: new Date(BASE_MS + Math.floor((i / total) * 600_000)).toISOString(),
+    user_id: `u${(i * 7919) % 10_000}`,
+    page: `/page/${i % 100}`,
+    country: `C${String(Math.floor(i / 100) % 100).padStart(2, '0')}`,
+    latency_ms: (i % 997) + 0.5,
+    amount: (i % 400) / 4,
+  });
+}
+
+async function produce(producer: Producer, topic: string, total: number): Promise<void> {
+  const CHUNK = 32_000;
+  const inFlight: Promise<unknown>[] = [];
+  for (let start = 0; start < total; start += CHUNK) {
+    const byPartition = Array.from({ length: PARTITIONS }, () => [] as { value: string; partition: number }[]);
+    for (let i = start; i < Math.min(total, start + CHUNK); i++) byPartition[i % PARTITIONS]!.push({ value: eventJson(i, total), partition: i % PARTITIONS });
+    inFlight.push(producer.sendBatch({ acks: 1, topicMessages: byPartition.map((messages) => ({ topic, messages })) }));
+    if (inFlight.length >= 3) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** kafkajs reading the topic, parsing each value with JSON.parse, or with the project's decoder. */
+async function baselineRun(kafka: Kafka, topic: string, events: number, decode?: (raw: Buffer) => unknown): Promise<number> {
+  const consumer = kafka.consumer({ groupId: randomTopicName('bench-baseline'), maxBytesPerPartition: 4 * 1024 * 1024 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let seen = 0;
+  let firstAt = 0;
+  let doneAt = 0;
+  let checksum = 0;
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      firstAt ||= performance.now();
+      if (decode) for (const message of batch.messages) checksum += decode(message.value!) ? 1 : 0;
+      else for (const message of batch.messages) checksum += (JSON.parse(message.value!.toString()) as { amount: number }).amount;
+      seen += batch.messages.length;
+      if (seen >= events && !doneAt) doneAt = performance.now();
+    },
+  });
+  await waitUntil(() => doneAt > 0, 120_000, 'the baseline consumer');
+  await consumer.disconnect();
+  if (!(checksum > 0)) throw new Error('baseline consumed nothing');
+  return (events / (doneAt - firstAt)) * 1000;
+}
+
+/** Kafka → durable Parquet segments; timed from the first batch delivered to the last offset on disk. */
+async function archiverRun(broker: KafkaTestBroker, topic: string, loaded: LoadedConfig, endOffsets: Map<number, number>): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'archiver-bench-'));
+  let firstAt: number | undefined;
+  const kafkaSource = new KafkaRecordSource({ brokers: [...broker.brokers], topic }, logger);
+  const source: RecordSource = {
+    topic,
+    partitionCount: () => kafkaSource.partitionCount(),
+    highWatermarks: () => kafkaSource.highWatermarks(),
+    subscribe: (options: SubscribeOptions) =>
+      kafkaSource.subscribe({
+        ...options,
+        onBatch: (batch) => {
+          firstAt ??= performance.now();
+          return options.onBatch(batch);
+        },
+      }),
+  };
+  const archiver = await Archiver.create({
+    source,
+    layout: new StorageLayout(dir),
+    schema: loaded.schema,
+    groupId: randomTopicName('bench-archiver'),
+    ...(process.env.BATCH_BENCH_ARCHIVER_WORKERS ? { workers: Number(process.env.BATCH_BENCH_ARCHIVER_WORKERS) } : {}),
+    logger,
+    metrics: new Registry(),
+    compaction: false,
+  });
+  try {
+    await archiver.start();
+    const read = () => {
+      const status = archiver.readPositions();
+      return [...endOffsets].every(([p, end]) => (status.get(p) ?? 0) >= end);
+    };
+    await waitUntil(read, 300_000, 'the archiver to read everything');
+    await archiver.flushNow();
+    const positions = archiver.archivedPositions();
+    if (![...endOffsets].every(([p, end]) => positions.get(p) === end)) throw new Error('the archiver did not write everything');
+    return (ARCHIVER_EVENTS / (performance.now() - firstAt!)) * 1000;
+  } finally {
+    await archiver.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function archiverBench(): Promise<void> {
+  const broker = await KafkaTestBroker.start({ brokers: 1 });
+  const kafka = new Kafka({ clientId: 'batch-bench', brokers: [...broker.brokers], logLevel: 1 });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  try {
+    await producer.connect();
+    const topic = randomTopicName('bench-archive');
+    await broker.createTopic(topic, PARTITIONS);
+    const producedAt = performance.now();
+    await produce(producer, topic, ARCHIVER_EVENTS);
+    process.stderr.write(`produced ${ARCHIVER_EVENTS} events in ${((performance.now() - producedAt) / 1000).toFixed(1)} s\n`);
+    const admin = kafka.admin();
+    await admin.connect();
+    const endOffsets = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
+    await admin.disconnect();
+    const loaded = foundation();
+    const baseline: number[] = [];
+    const decoding: number[] = [];
+    const archived: number[] = [];
+    const decode = createEventDecoder(loaded.schema);
+    for (let run = 0; run < 3; run++) {
+      baseline.push(await baselineRun(kafka, topic, ARCHIVER_EVENTS));
+      decoding.push(await baselineRun(kafka, topic, ARCHIVER_EVENTS, decode));
+      archived.push(await archiverRun(broker, topic, loaded, endOffsets));
+      process.stderr.write(
+        `archiver run ${run + 1}: baseline ${baseline[run]!.toFixed(0)}/s, with decoder ${decoding[run]!.toFixed(0)}/s, archiver ${archived[run]!.toFixed(0)}/s\n`,
+      );
+    }
+    print({
+      bench: 'batch.archiver',
+      value: Math.max(...archived),
+      unit: 'events/s',
+      baseline: 'kafkajs consume + JSON.parse, same topic, no writing',
+      baselineValue: Math.max(...baseline),
+      ratio: Math.max(...archived) / Math.max(...baseline),
+    });
+    // The same, against a consumer that also decodes each record with the layers' decoder
+    // (createEventDecoder): what writing the master dataset costs beyond reading and decoding.
+    print({
+      bench: 'batch.archiver.vs-decoding',
+      value: Math.max(...archived),
+      unit: 'events/s',
+      baseline: 'kafkajs consume + createEventDecoder, same topic, no writing',
+      baselineValue: Math.max(...decoding),
+      ratio: Math.max(...archived) / Math.max(...decoding),
+    });
+  } finally {
+    await producer.disconnect();
+    await broker.stop();
+  }
+}
+
+if (!ONLY || ONLY === 'recompute') await recomputeBench();
+if (!ONLY || ONLY === 'archiver') await archiverBench();
