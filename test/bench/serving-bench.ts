@@ -1,0 +1,117 @@
+/**
+ * `npm run bench -- serving`: the serving layer's query path.
+ *
+ * - serving.dashboard.p50 / p99: the dashboard query (last hour of the 1-minute page_traffic view
+ *   over 1k keys) on the merged view — finalize(merge(batch state ∪ realtime blocks)) — through
+ *   the QueryRunner; baseline: the same query on a plain DuckDB table holding the same result,
+ *   through the same runner.
+ * - serving.concurrent.qps / errors: 50 concurrent HTTP clients for 30 s (BENCH_SECONDS
+ *   overrides) sending the dashboard query to the real HTTP server; baseline for qps: one client.
+ */
+import { readFileSync } from 'node:fs';
+import { parseConfig } from '../../core/config/load-config.ts';
+import { createLogger } from '../../core/observability/logger.ts';
+import { createMetricsRegistry } from '../../core/observability/metrics.ts';
+import { quoteIdent } from '../../core/sql/identifiers.ts';
+import { batchTable, realtimeTable } from '../../core/views/view-tables.ts';
+import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
+import { createHttpServer } from '../../serving-layer/http/http-server.ts';
+import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
+
+const PAGES = 50;
+const COUNTRIES = 20;
+const EVENTS_PER_KEY_MINUTE = 10;
+const BLOCK = 10_000;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
+
+function line(bench: string, value: number, unit: string, baseline: string, baselineValue: number): void {
+  const ratio = baselineValue === 0 ? null : Number((value / baselineValue).toFixed(3));
+  process.stdout.write(`${JSON.stringify({ bench, value: Number(value.toFixed(3)), unit, baseline, baselineValue: Number(baselineValue.toFixed(3)), ratio })}\n`);
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+
+const loaded = parseConfig(readFileSync(new URL('../fixtures/foundation.yaml', import.meta.url), 'utf8'));
+const database = await ServingDatabase.create(loaded);
+const admin = database.adminConnection;
+const view = database.view('page_traffic')!.view;
+const nowMinute = Math.floor(Date.now() / 60_000) * 60_000;
+
+// One hour of events over 1k keys: the first 55 minutes in the batch state, the rest in realtime
+// blocks, as the two layers would leave them.
+await admin.run(`CREATE TEMP TABLE ev AS
+  SELECT make_timestamp((${nowMinute - 3_600_000} + (i // ${PAGES * COUNTRIES * EVENTS_PER_KEY_MINUTE}) * 60000 + i % 60000) * 1000) AS ts,
+         'u' || (i % 50000) AS user_id, '/p' || (i % ${PAGES}) AS page, 'c' || ((i // ${PAGES}) % ${COUNTRIES}) AS country,
+         (i % 997)::DOUBLE AS latency_ms, (i % 50)::DOUBLE AS amount, 0 AS _partition, i AS _offset
+  FROM range(${60 * PAGES * COUNTRIES * EVENTS_PER_KEY_MINUTE}) t(i)`);
+const cut = Math.floor((55 * PAGES * COUNTRIES * EVENTS_PER_KEY_MINUTE) / BLOCK) * BLOCK;
+await admin.run(`INSERT INTO ${quoteIdent(batchTable('page_traffic'))} ${view.partialSql(`(SELECT * FROM ev WHERE _offset < ${cut})`)}`);
+await admin.run(`INSERT INTO ${quoteIdent(realtimeTable('page_traffic'))} BY NAME ${view.partialSql(`(SELECT * FROM ev WHERE _offset >= ${cut})`, [{ name: '_partition' }, { name: '_block', sql: `_offset // ${BLOCK}` }])}`);
+await admin.run('CREATE TABLE page_traffic_plain AS SELECT * FROM page_traffic');
+await admin.run('DROP TABLE ev');
+
+const dashboard = (table: string) => `SELECT window_start, page, sum(views) AS views, sum(revenue) AS revenue, max(max_latency) AS max_latency
+  FROM ${table} WHERE window_start >= TIMESTAMP '${new Date(nowMinute - 3_600_000).toISOString().replace('T', ' ').slice(0, 19)}'
+  GROUP BY ALL ORDER BY 1, 2`;
+const runner = new QueryRunner(database.instance, { timeoutMs: 30_000, maxRows: 1_000_000 });
+
+async function latencies(sql: string, runs: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    await runner.run(sql);
+    times.push(performance.now() - started);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+// Same rows either way, or the comparison means nothing.
+const [merged, plain] = [await runner.run(dashboard('page_traffic')), await runner.run(dashboard('page_traffic_plain'))];
+if (JSON.stringify(merged.rows) !== JSON.stringify(plain.rows)) throw new Error('the merged view and the plain table disagree');
+await latencies(dashboard('page_traffic'), 5);
+const ours: number[] = [];
+const base: number[] = [];
+for (let round = 0; round < 10; round++) {
+  // Interleaved, so that load from elsewhere hits both alike.
+  ours.push(...(await latencies(dashboard('page_traffic'), 10)));
+  base.push(...(await latencies(dashboard('page_traffic_plain'), 10)));
+}
+ours.sort((a, b) => a - b);
+base.sort((a, b) => a - b);
+line('serving.dashboard.p50', percentile(ours, 50), 'ms', 'plain DuckDB table, same query, p50', percentile(base, 50));
+line('serving.dashboard.p99', percentile(ours, 99), 'ms', 'plain DuckDB table, same query, p99', percentile(base, 99));
+
+const logger = createLogger('bench', { level: 'error' });
+const http = createHttpServer({
+  port: 0, logger, metrics: createMetricsRegistry({ defaultMetrics: false }),
+  query: (sql, options) => runner.run(sql, options),
+  views: async () => [], status: async () => ({}) as never,
+});
+const { url } = await http.start();
+
+async function clients(count: number, seconds: number): Promise<{ ok: number; errors: number }> {
+  const until = performance.now() + seconds * 1000;
+  let ok = 0;
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      while (performance.now() < until) {
+        const response = await fetch(`${url}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: dashboard('page_traffic') }) }).catch(() => undefined);
+        if (response?.ok) ok++;
+        else errors++;
+        await response?.arrayBuffer();
+      }
+    }),
+  );
+  return { ok, errors };
+}
+
+const single = await clients(1, Math.max(5, SECONDS / 3));
+const concurrent = await clients(50, SECONDS);
+line('serving.concurrent.qps', concurrent.ok / SECONDS, 'queries/s', '1 client, same query', single.ok / Math.max(5, SECONDS / 3));
+line('serving.concurrent.errors', concurrent.errors, 'errors', 'target', 0);
+await http.stop();
+runner.close();
+database.close();
