@@ -32,8 +32,8 @@ export interface DecodedMicroBatch {
 /**
  * Decodes a micro-batch inside DuckDB: raw bytes in, typed events out (`jsonDecodeSql`), and
  * every record the SQL does not vouch for decoded by `createEventDecoder`, which alone decides
- * about rejects and words their reasons. One round trip to DuckDB in the usual case (staging
- * costs none): under load every round trip waits for a thread, and micro-batches are frequent.
+ * about rejects and words their reasons. Two round trips to DuckDB in the usual case: under
+ * load every round trip waits for a thread, and micro-batches are frequent.
  */
 export class MicroBatchDecoder {
   private readonly decodeEvent: ReturnType<typeof createEventDecoder>;
@@ -51,7 +51,7 @@ export class MicroBatchDecoder {
     const ts = quoteIdent(schema.timestampField);
     this.decodeSql = [
       `CREATE OR REPLACE TEMP TABLE ${DECODED_EVENTS_TABLE} AS ${decode}`,
-      RawStaging.clearSql(),
+      RawStaging.resetSql(),
       // Per partition: good events, the newest event time, and the rows left to the slow path.
       `SELECT _partition, (count(*) FILTER (WHERE _fast))::DOUBLE, epoch_ms(max(${ts}) FILTER (WHERE _fast))::DOUBLE,
               list(_row) FILTER (WHERE NOT _fast)
@@ -64,13 +64,13 @@ export class MicroBatchDecoder {
   }
 
   async decode(records: readonly SourceRecord[]): Promise<DecodedMicroBatch> {
-    this.staging.load(records);
+    await this.staging.load(records);
     let rows;
     try {
       rows = (await this.connection.runAndReadAll(this.decodeSql)).getRows() as [number, number, number | null, DuckDBListValue | null][];
     } catch (error) {
       // The staged rows must not be decoded twice when the micro-batch is retried.
-      await this.connection.run(RawStaging.clearSql()).catch(() => undefined);
+      await this.connection.run(RawStaging.resetSql()).catch(() => undefined);
       throw error;
     }
     let goodCount = 0;
@@ -91,10 +91,6 @@ export class MicroBatchDecoder {
       slowPathCount: slowRows.length,
       newestEventMs,
     };
-  }
-
-  close(): void {
-    this.staging.close();
   }
 
   /** Decodes the rows DuckDB passed over; good ones join the decoded table, the rest are returned. */

@@ -87,15 +87,16 @@ export class MicroBatcher<T> {
     }
   }
 
+  /** Sleeps until `add` or `stop` wakes the loop, or `timeoutMs` is up (if given). */
   private sleepUntilWoken(timeoutMs: number | undefined): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);
-      const self = this;
-      function done(): void {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
         clearTimeout(timer);
-        self.wake = undefined;
+        this.wake = undefined;
         resolve();
-      }
+      };
+      if (timeoutMs !== undefined) timer = setTimeout(done, timeoutMs);
       this.wake = done;
     });
   }

@@ -1,4 +1,4 @@
-import { BLOB, DOUBLE, DuckDBBlobValue, DuckDBDataChunk, INTEGER, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { BLOB, DOUBLE, DuckDBBlobValue, DuckDBDataChunk, INTEGER, type DuckDBConnection } from '@duckdb/node-api';
 import type { SourceRecord } from '../core/source/record-source.ts';
 
 /** The connection-private table a micro-batch's records are copied into, as raw bytes. */
@@ -18,14 +18,11 @@ const CHUNK_ROWS = 2048;
 export class RawStaging {
   private readonly chunk = DuckDBDataChunk.create([INTEGER, INTEGER, DOUBLE, BLOB]);
 
-  /** One appender for the life of the staging table: appending costs no round trip to DuckDB. */
-  private constructor(private readonly appender: DuckDBAppender) {}
+  private constructor(private readonly connection: DuckDBConnection) {}
 
   static async create(connection: DuckDBConnection): Promise<RawStaging> {
-    await connection.run(
-      `CREATE OR REPLACE TEMP TABLE ${RAW_STAGING_TABLE} (_row INTEGER, _partition INTEGER, _offset DOUBLE, raw BLOB)`,
-    );
-    return new RawStaging(await connection.createAppender(RAW_STAGING_TABLE, 'main', 'temp'));
+    await connection.run(RawStaging.resetSql());
+    return new RawStaging(connection);
   }
 
   /** The staging table as a relation with `raw` as text: NULL for a null value or invalid UTF-8. */
@@ -33,27 +30,28 @@ export class RawStaging {
     return `(SELECT _row, _partition, _offset::BIGINT AS _offset, try(decode(raw)) AS raw FROM temp.main.${RAW_STAGING_TABLE})`;
   }
 
-  /** Stages `records`; the table must have been emptied (`clearSql`) since the last load. */
-  load(records: readonly SourceRecord[]): void {
+  /** Stages `records`; the table must have been emptied (`resetSql`) since the last load. */
+  async load(records: readonly SourceRecord[]): Promise<void> {
+    const appender = await this.connection.createAppender(RAW_STAGING_TABLE, 'main', 'temp');
     try {
       for (let start = 0; start < records.length; start += CHUNK_ROWS) {
         this.fillChunk(records, start, Math.min(CHUNK_ROWS, records.length - start));
-        this.appender.appendDataChunk(this.chunk);
+        appender.appendDataChunk(this.chunk);
       }
-      this.appender.flushSync();
     } catch (error) {
-      this.appender.clear();
+      appender.clear();
       throw error;
+    } finally {
+      appender.closeSync();
     }
   }
 
-  /** Empties the table: to run once the staged rows have been decoded. */
-  static clearSql(): string {
-    return `DELETE FROM temp.main.${RAW_STAGING_TABLE}`;
-  }
-
-  close(): void {
-    this.appender.closeSync();
+  /**
+   * Empties the table, by creating it anew: DuckDB keeps the memory of deleted rows until a
+   * checkpoint, which temporary tables never get.
+   */
+  static resetSql(): string {
+    return `CREATE OR REPLACE TEMP TABLE ${RAW_STAGING_TABLE} (_row INTEGER, _partition INTEGER, _offset DOUBLE, raw BLOB)`;
   }
 
   private fillChunk(records: readonly SourceRecord[], start: number, rows: number): void {

@@ -66,6 +66,25 @@ describe('RealtimeState', () => {
     expect(state.rowCounts().get('page_traffic')).toBe(after);
   });
 
+  it('gives memory back: rounds of micro-batches, compactions and handoffs do not pile up deleted rows', async () => {
+    const state = await RealtimeState.create(connection, views, { blockSize: 1_000, compactMinRows: 1 });
+    const tableMemoryMiB = async () =>
+      (await connection.runAndReadAll("SELECT sum(memory_usage_bytes)::DOUBLE / 1048576 FROM duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'")).getRows()[0]![0] as number;
+    const perRound = 100_000;
+    const memory: number[] = [];
+    for (let round = 0; round < 6; round++) {
+      const from = round * perRound;
+      const events = `(SELECT TIMESTAMP '2026-11-21' + to_milliseconds(i) AS ts, 'u' || (i % 977) AS user_id, '/p' || (i % 31) AS page,
+        'C' || (i % 7) AS country, (i % 100)::DOUBLE AS latency_ms, (i % 13)::DOUBLE AS amount, 0 AS _partition, i AS _offset
+        FROM range(${from}, ${from + perRound}) r(i))`;
+      await state.addEvents(events);
+      await state.compact({ force: true });
+      await state.dropBelow(new Map([[0, from + perRound - 1_000]]));
+      memory.push(await tableMemoryMiB());
+    }
+    expect(memory.at(-1)!).toBeLessThanOrEqual(Math.max(2, memory[0]! * 1.5));
+  });
+
   it('drops exactly the blocks below each partition cut', async () => {
     const state = await freshState();
     await state.compact({ force: true });

@@ -2,6 +2,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { BoundView } from '../core/views/bind-views.ts';
 import { createRealtimeTableSql, realtimeTable } from '../core/views/view-tables.ts';
+import { rewriteTableSql } from './table-rewrite.ts';
 import { inTransaction } from './transaction.ts';
 
 export interface RealtimeStateOptions {
@@ -10,6 +11,8 @@ export interface RealtimeStateOptions {
   /** A view is compacted once this many rows (or its compacted size, if larger) were added. */
   readonly compactMinRows?: number;
 }
+
+const MAX_GROWTH = 64;
 
 interface ViewTable {
   readonly bound: BoundView;
@@ -21,19 +24,18 @@ interface ViewTable {
   growth: number;
 }
 
-const COMPACT_TEMP = 'temp.main.speed_compact';
-
 /**
  * The speed layer's partial state in the shared database: table `realtime__<view>` with the
  * view's key columns, `_partition`, `_block` (= offset // blockSize) and the state columns.
  *
- * Each micro-batch appends its own partial rows, so a key may have many rows per block; a
- * compaction merges them into one row per (key, partition, block) once the table has grown by its
- * own compacted size (amortised constant work per row added). A view whose keys rarely repeat
- * within a block gains little from it, so a compaction that shrank the table by less than a fifth
- * doubles the growth allowed before the next one (up to 16×). Either form gives the same view,
- * because partial states merge exactly (`CompiledView`). Rows never span blocks, so a batch cut
- * (a multiple of blockSize) removes exactly the offsets below it.
+ * Each micro-batch appends its own partial rows, so a key may have many rows per block. A
+ * compaction rebuilds the table with one row per (key, partition, block) once the table has grown
+ * by its own compacted size (amortised constant work per row added). A view whose keys rarely
+ * repeat within a block gains little from it, so a compaction that shrank the table by less than
+ * 30% quadruples the growth allowed before the next one (up to 64×: batch handoffs bound the table
+ * anyway, by the blocks in flight). Either form gives the same view, because partial states merge
+ * exactly (`CompiledView`). Rows never span blocks, so a batch cut (a multiple of blockSize)
+ * removes exactly the offsets below it.
  *
  * Every write must run inside the caller's serialisation (one transaction at a time on
  * `connection`); `addEvents` and `dropBelow` expect the caller's transaction.
@@ -75,16 +77,18 @@ export class RealtimeState {
   }
 
   /**
-   * Deletes the blocks of each partition that lie wholly below its cut. `cutsExclusive` holds
-   * multiples of blockSize; partitions not in it keep everything.
+   * Removes the blocks of each partition that lie wholly below its cut (the table is rebuilt from
+   * the rows kept, see `rewriteTableSql`). `cutsExclusive` holds multiples of blockSize;
+   * partitions not in it keep everything. Runs in the caller's transaction.
    */
   async dropBelow(cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
     const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${Math.floor(cut / this.blockSize)}`);
     if (cases.length === 0) return;
     for (const t of this.tables) {
-      const result = await this.connection.run(`DELETE FROM ${t.table} WHERE _block < CASE _partition ${cases.join(' ')} ELSE 0 END`);
-      t.rows -= result.rowsChanged;
+      const kept = `SELECT * FROM ${t.table} WHERE _block >= CASE _partition ${cases.join(' ')} ELSE 0 END`;
+      await this.connection.run(rewriteTableSql(t.table, createRealtimeTableSql(t.bound), kept));
     }
+    await this.recount();
   }
 
   /** Compacts the views that grew enough, each in its own transaction. Returns the views compacted. */
@@ -94,13 +98,11 @@ export class RealtimeState {
       const due = t.addedSinceCompaction >= Math.max(this.compactMinRows, (t.rows - t.addedSinceCompaction) * t.growth);
       if (!(options.force ? t.addedSinceCompaction > 0 : due)) continue;
       const rows = await inTransaction(this.connection, async () => {
-        await this.connection.run(`CREATE OR REPLACE TEMP TABLE speed_compact AS ${t.bound.view.mergeSql(t.table, ['_partition', '_block'])}`);
-        await this.connection.run(`DELETE FROM ${t.table}`);
-        const result = await this.connection.run(`INSERT INTO ${t.table} BY NAME SELECT * FROM ${COMPACT_TEMP}`);
-        await this.connection.run(`DROP TABLE ${COMPACT_TEMP}`);
-        return result.rowsChanged;
+        const merged = t.bound.view.mergeSql(t.table, ['_partition', '_block']);
+        await this.connection.run(rewriteTableSql(t.table, createRealtimeTableSql(t.bound), merged));
+        return this.count(t.table);
       });
-      t.growth = rows > 0.8 * t.rows ? Math.min(16, t.growth * 2) : 1;
+      t.growth = rows > 0.7 * t.rows ? Math.min(MAX_GROWTH, t.growth * 4) : 1;
       t.rows = rows;
       t.addedSinceCompaction = 0;
       compacted.push(t.bound.view.definition.name);
@@ -108,13 +110,17 @@ export class RealtimeState {
     return compacted;
   }
 
-  /** Re-reads the row counts, after a rolled-back transaction left the tracked ones wrong. */
+  /** Re-reads the row counts (after a rewrite, or a rollback that left the tracked ones wrong). */
   async recount(): Promise<void> {
     for (const t of this.tables) {
-      const reader = await this.connection.runAndReadAll(`SELECT count(*)::DOUBLE FROM ${t.table}`);
-      t.rows = reader.getRows()[0]![0] as number;
+      t.rows = await this.count(t.table);
       t.addedSinceCompaction = 0;
     }
+  }
+
+  private async count(table: string): Promise<number> {
+    const reader = await this.connection.runAndReadAll(`SELECT count(*)::DOUBLE FROM ${table}`);
+    return reader.getRows()[0]![0] as number;
   }
 
   /** Rows per view table (several per key until compacted). */

@@ -1,6 +1,7 @@
 import { DuckDBTimestampValue, type DuckDBConnection } from '@duckdb/node-api';
 import { REJECT_REASONS, type RejectReason } from '../core/events/decode-event.ts';
 import type { RejectedRecord } from './micro-batch-decoder.ts';
+import { rewriteTableSql } from './table-rewrite.ts';
 
 /**
  * The queryable table of records the speed layer rejected, newest `maxKept` only. Like the
@@ -8,6 +9,10 @@ import type { RejectedRecord } from './micro-batch-decoder.ts';
  * ones below), and it is rebuilt by the replay after a restart.
  */
 export const REJECTED_REALTIME_TABLE = 'rejected_realtime';
+
+const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS ${REJECTED_REALTIME_TABLE} (
+  seq BIGINT, topic VARCHAR, _partition INTEGER, _offset BIGINT, _kafka_ts TIMESTAMP,
+  raw VARCHAR, raw_bytes INTEGER, reason VARCHAR, message VARCHAR)`;
 
 export interface RejectedRecordsOptions {
   readonly topic: string;
@@ -20,6 +25,7 @@ export interface RejectedRecordsOptions {
 export class RejectedRecords {
   private nextSeq = 0;
   private rows = 0;
+  private deletedSinceRewrite = 0;
   private readonly counts = new Map<RejectReason, number>(REJECT_REASONS.map((r) => [r, 0]));
 
   private constructor(
@@ -28,9 +34,8 @@ export class RejectedRecords {
   ) {}
 
   static async create(connection: DuckDBConnection, options: RejectedRecordsOptions): Promise<RejectedRecords> {
-    await connection.run(`CREATE OR REPLACE TABLE ${REJECTED_REALTIME_TABLE} (
-      seq BIGINT, topic VARCHAR, _partition INTEGER, _offset BIGINT, _kafka_ts TIMESTAMP,
-      raw VARCHAR, raw_bytes INTEGER, reason VARCHAR, message VARCHAR)`);
+    await connection.run(`DROP TABLE IF EXISTS ${REJECTED_REALTIME_TABLE}`);
+    await connection.run(CREATE_TABLE);
     return new RejectedRecords(connection, { maxRawBytes: 8_192, ...options });
   }
 
@@ -67,9 +72,15 @@ export class RejectedRecords {
       appender.closeSync();
     }
     this.rows += kept.length;
-    if (this.rows > this.options.maxKept) {
-      const result = await this.connection.run(`DELETE FROM ${REJECTED_REALTIME_TABLE} WHERE seq < ${this.nextSeq - this.options.maxKept}`);
+    if (this.rows <= this.options.maxKept) return;
+    const oldestKept = this.nextSeq - this.options.maxKept;
+    // Deleted rows hold their memory until the table is rebuilt: rebuild once they add up to the bound.
+    if (this.deletedSinceRewrite + this.rows - this.options.maxKept >= this.options.maxKept) {
+      await this.rewrite(`seq >= ${oldestKept}`);
+    } else {
+      const result = await this.connection.run(`DELETE FROM ${REJECTED_REALTIME_TABLE} WHERE seq < ${oldestKept}`);
       this.rows -= result.rowsChanged;
+      this.deletedSinceRewrite += result.rowsChanged;
     }
   }
 
@@ -82,8 +93,13 @@ export class RejectedRecords {
   /** Forgets records below the cuts (now kept by the batch layer); in the caller's transaction. */
   async dropBelow(cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
     const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${cut}`);
-    if (cases.length === 0) return;
-    const result = await this.connection.run(`DELETE FROM ${REJECTED_REALTIME_TABLE} WHERE _offset < CASE _partition ${cases.join(' ')} ELSE 0 END`);
-    this.rows -= result.rowsChanged;
+    if (cases.length > 0) await this.rewrite(`_offset >= CASE _partition ${cases.join(' ')} ELSE 0 END`);
+  }
+
+  /** Keeps the rows matching `condition` (see `rewriteTableSql`); in the caller's transaction. */
+  private async rewrite(condition: string): Promise<void> {
+    await this.connection.run(rewriteTableSql(REJECTED_REALTIME_TABLE, CREATE_TABLE, `SELECT * FROM ${REJECTED_REALTIME_TABLE} WHERE ${condition}`));
+    this.deletedSinceRewrite = 0;
+    await this.recount();
   }
 }

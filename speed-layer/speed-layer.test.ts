@@ -1,4 +1,4 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, DuckDBTimestampValue, type DuckDBConnection } from '@duckdb/node-api';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,11 +6,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BatchManifest } from '../core/batch/batch-manifest.ts';
+import { validateConfig } from '../core/config/load-config.ts';
 import { createLogger } from '../core/observability/logger.ts';
 import { LocalLog } from '../core/source/local-log.ts';
 import { bindViews } from '../core/views/bind-views.ts';
 import { SpeedLayer } from './speed-layer.ts';
-import { generateRecords, referenceViews, type GeneratedRecord } from './testing/foundation-events.ts';
+import { generateRecords, referenceViews, seededRandom, type GeneratedRecord } from './testing/foundation-events.ts';
 import { createServingViews, foundationConfig, readFoundationViews, writeBatchTables } from './testing/foundation-views.ts';
 
 /**
@@ -198,5 +199,77 @@ describe('SpeedLayer on the local log', () => {
     await expect(speed!.applyBatch(manifest(4, 900), swap)).rejects.toThrow(/moves the cut of partition 0 back from 1000 to 900/);
     await expect(speed!.applyBatch(manifest(4, 1_100, 'other'), swap)).rejects.toThrow(/for topic "other", not "events"/);
     expect(speed!.status().batchVersion).toBe(3);
+  });
+});
+
+describe('SpeedLayer with other view definitions', () => {
+  it('computes every view of a config exactly, whatever its window, dimensions, filter and field types', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'speed-views-'));
+    const log = await LocalLog.open(dir, { logger });
+    const instance = await DuckDBInstance.create(':memory:');
+    const serving = await instance.connect();
+    const loaded = validateConfig({
+      source: {
+        timestamp: 'at',
+        schema: { at: 'TIMESTAMP', shop: 'VARCHAR', qty: 'INTEGER', big: 'BIGINT', vip: 'BOOLEAN', day: 'DATE', price: 'DOUBLE' },
+      },
+      speed: { interval: '100ms', blockSize: 64 },
+      views: {
+        totals: { measures: { n: 'count(*)', qty: 'sum(qty)', first_day: 'min(day)', vip_share: 'avg(CASE WHEN vip THEN 1 ELSE 0 END)' } },
+        by_shop: {
+          window: '5s',
+          dimensions: ['shop', 'vip'],
+          filter: 'qty > 0',
+          measures: { orders: 'count(qty)', biggest: 'max(big)', cheapest: 'min(price)', days: 'approx_count_distinct(day)', last_shop: 'max(shop)' },
+        },
+      },
+    });
+    const speed = await SpeedLayer.create({ loaded, source: log, instance, logger });
+    try {
+      await createServingViews(serving, speed.views);
+      await speed.start();
+      const random = seededRandom(11);
+      const events = Array.from({ length: 1_500 }, (_, i) => ({
+        at: Date.UTC(2026, 10, 21) + i * 97 - (random() < 0.1 ? 60_000 : 0),
+        shop: random() < 0.1 ? null : `shop-${Math.floor(random() * 5)}`,
+        qty: Math.floor(random() * 7) - 2,
+        big: random() < 0.2 ? `${2n ** 60n + BigInt(i)}` : i * 1_000,
+        vip: random() < 0.3,
+        day: `2026-${String(1 + Math.floor(random() * 12)).padStart(2, '0')}-${String(1 + Math.floor(random() * 28)).padStart(2, '0')}`,
+        price: Math.floor(random() * 400) / 8,
+      }));
+      for (let i = 0; i < events.length; i += 400) await log.append(events.slice(i, i + 400).map((e) => Buffer.from(JSON.stringify(e))));
+      await waitFor('the speed layer to catch up', () => speed.status().partitions[0]?.committedOffset === log.endOffset);
+
+      // The reference: native DuckDB aggregates over a plain table of the events, not the views' SQL.
+      await serving.run('CREATE TEMP TABLE ref ("at" TIMESTAMP, shop VARCHAR, qty INTEGER, big BIGINT, vip BOOLEAN, day DATE, price DOUBLE)');
+      const appender = await serving.createAppender('ref', 'main', 'temp');
+      for (const e of events) {
+        appender.appendValue(new DuckDBTimestampValue(BigInt(e.at) * 1000n));
+        e.shop === null ? appender.appendNull() : appender.appendVarchar(e.shop);
+        appender.appendInteger(e.qty);
+        appender.appendBigInt(BigInt(e.big));
+        appender.appendBoolean(e.vip);
+        appender.appendVarchar(e.day);
+        appender.appendDouble(e.price);
+        appender.endRow();
+      }
+      appender.closeSync();
+      const rows = async (sql: string) => JSON.stringify((await serving.runAndReadAll(sql)).getRowsJson());
+      expect(await rows('SELECT * FROM totals')).toBe(
+        await rows('SELECT count(*) AS n, sum(qty) AS qty, min(day) AS first_day, avg(CASE WHEN vip THEN 1 ELSE 0 END) AS vip_share FROM ref'),
+      );
+      expect(await rows('SELECT * FROM by_shop ORDER BY ALL')).toBe(
+        await rows(`SELECT time_bucket(INTERVAL 5 SECOND, "at", TIMESTAMP '1970-01-01') AS window_start, shop, vip, count(qty) AS orders,
+          max(big) AS biggest, min(price) AS cheapest, count(DISTINCT day) AS days, max(shop) AS last_shop
+          FROM ref WHERE qty > 0 GROUP BY ALL ORDER BY ALL`),
+      );
+    } finally {
+      await speed.stop();
+      serving.closeSync();
+      instance.closeSync();
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

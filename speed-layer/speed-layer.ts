@@ -9,6 +9,7 @@ import type { RejectReason } from '../core/events/decode-event.ts';
 import { createLogger, type Logger } from '../core/observability/logger.ts';
 import type { RecordSource, SourceBatch, SourceGap, SourceRecord, SourceSubscription } from '../core/source/record-source.ts';
 import { bindViews, type BoundView } from '../core/views/bind-views.ts';
+import { checkHandoff, cutsOf } from './batch-handoff.ts';
 import { MicroBatchDecoder } from './micro-batch-decoder.ts';
 import { MicroBatcher } from './micro-batcher.ts';
 import { PartitionProgress, type PartitionStatus } from './partition-progress.ts';
@@ -131,12 +132,17 @@ export class SpeedLayer {
     this.state = 'running';
     this.batcher.start();
     const groupId = this.options.groupId ?? `lambda-speed-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-    this.subscription = await this.options.source.subscribe({
-      groupId,
-      startOffset: (partition) => this.progress.startOffset(partition),
-      onBatch: (batch) => this.onBatch(batch),
-      onGap: (gap) => this.onGap(gap),
-    });
+    try {
+      this.subscription = await this.options.source.subscribe({
+        groupId,
+        startOffset: (partition) => this.progress.startOffset(partition),
+        onBatch: (batch) => this.onBatch(batch),
+        onGap: (gap) => this.onGap(gap),
+      });
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
     const refreshMs = this.options.highWatermarkRefreshMs ?? 5_000;
     this.refreshTimer = setInterval(() => void this.refreshHighWatermarks(), refreshMs);
     this.refreshTimer.unref();
@@ -155,10 +161,7 @@ export class SpeedLayer {
       await this.batcher.stop();
       await this.subscription?.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'stopping the source failed'));
     }
-    await this.lock.runExclusive(async () => {
-      this.decoder.close();
-      this.connection.closeSync();
-    });
+    await this.lock.runExclusive(async () => this.connection.closeSync());
   }
 
   /**
@@ -169,8 +172,8 @@ export class SpeedLayer {
    * the new cuts that arrive later are dropped. Rolled back entirely if anything throws.
    */
   async applyBatch(manifest: BatchManifest, swapBatchTables: (connection: DuckDBConnection) => Promise<void>): Promise<void> {
+    checkHandoff(manifest, { topic: this.topic, blockSize: this.options.loaded.config.speed.blockSize, cutExclusive: (p) => this.progress.cutExclusive(p) });
     const cuts = cutsOf(manifest);
-    this.checkHandoff(manifest, cuts);
     await this.lock.runExclusive(async () => {
       if (this.state === 'stopped') throw new LambdaError('the speed layer is stopped', { context: { version: manifest.version } });
       try {
@@ -207,28 +210,6 @@ export class SpeedLayer {
     };
   }
 
-  private checkHandoff(manifest: BatchManifest, cuts: ReadonlyMap<number, number>): void {
-    const blockSize = this.options.loaded.config.speed.blockSize;
-    const context = { topic: this.topic, version: manifest.version };
-    if (manifest.topic !== this.topic) {
-      throw new LambdaError(`batch version ${manifest.version} is for topic "${manifest.topic}", not "${this.topic}"`, { context });
-    }
-    for (const [partition, cut] of cuts) {
-      if (cut % blockSize !== 0) {
-        throw new LambdaError(
-          `batch version ${manifest.version} cuts partition ${partition} at offset ${cut}, not a multiple of speed.blockSize ${blockSize}; the batch and speed layers must use the same speed.blockSize`,
-          { context: { ...context, partition } },
-        );
-      }
-      if (cut < this.progress.cutExclusive(partition)) {
-        throw new LambdaError(
-          `batch version ${manifest.version} moves the cut of partition ${partition} back from ${this.progress.cutExclusive(partition)} to ${cut}; restart the speed layer from that version to rebuild realtime state`,
-          { context: { ...context, partition } },
-        );
-      }
-    }
-  }
-
   private async onBatch(batch: SourceBatch): Promise<void> {
     await this.batcher.add(this.progress.accept(batch));
   }
@@ -257,22 +238,36 @@ export class SpeedLayer {
           throw error;
         }
       }
+      // Committed: from here on nothing may throw, or the batcher would process it again.
+      const committedMs = performance.now();
       this.progress.commit(nextOffsets(received), decoded?.newestEventMs ?? new Map());
       this.rejected.countCommitted(decoded?.rejected ?? []);
-      this.metrics.microBatchCommitted(performance.now() - startedMs, decoded?.goodCount ?? 0, decoded?.rejected ?? []);
-      // Committed: from here on a failure must not make the batcher retry the micro-batch.
-      const committedMs = performance.now();
-      await this.afterCommit();
-      if (process.env.SPEED_DEBUG) process.stderr.write(`${Date.now() % 100000} mb ${records.length} decode ${(decodedMs - startedMs).toFixed(0)} commit ${(committedMs - decodedMs).toFixed(0)} after ${(performance.now() - committedMs).toFixed(0)} waiting ${this.batcher.waitingCount}\n`);
+      this.metrics.microBatchCommitted(committedMs - startedMs, decoded?.goodCount ?? 0, decoded?.rejected ?? []);
+      this.lastError = undefined;
+      const compacted = await this.compact();
+      this.logger.debug(
+        {
+          records: received.length,
+          good: decoded?.goodCount ?? 0,
+          rejected: decoded?.rejected.length ?? 0,
+          slowPath: decoded?.slowPathCount ?? 0,
+          decodeMs: Math.round(decodedMs - startedMs),
+          commitMs: Math.round(committedMs - decodedMs),
+          compacted,
+          compactMs: Math.round(performance.now() - committedMs),
+        },
+        'micro-batch committed',
+      );
     });
   }
 
-  /** Housekeeping after a commit; failures are logged, never thrown (the commit stands). */
-  private async afterCommit(): Promise<void> {
+  /** Compacts what grew enough; a failure is logged, never thrown (the commit stands). */
+  private async compact(): Promise<string[]> {
     try {
-      await this.realtime.compact();
+      return await this.realtime.compact();
     } catch (error) {
-      this.logger.warn({ err: error }, 'housekeeping after a micro-batch failed');
+      this.logger.warn({ err: error }, 'compacting realtime state failed');
+      return [];
     }
   }
 
@@ -294,13 +289,16 @@ export class SpeedLayer {
   }
 }
 
-function cutsOf(manifest: BatchManifest): Map<number, number> {
-  return new Map(Object.entries(manifest.cuts).map(([partition, cut]) => [Number(partition), cut]));
-}
-
-/** Per partition, the offset after the last record of the micro-batch. */
+/**
+ * Per partition, the offset after the last record of the micro-batch. Records arrive in runs of
+ * one partition with rising offsets, so only the end of each run is looked at.
+ */
 function nextOffsets(records: readonly SourceRecord[]): Map<number, number> {
   const next = new Map<number, number>();
-  for (const r of records) next.set(r.partition, Math.max(next.get(r.partition) ?? 0, r.offset + 1));
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (i + 1 < records.length && records[i + 1]!.partition === r.partition) continue;
+    next.set(r.partition, Math.max(next.get(r.partition) ?? 0, r.offset + 1));
+  }
   return next;
 }

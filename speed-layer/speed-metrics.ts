@@ -2,6 +2,20 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RejectedRecord } from './micro-batch-decoder.ts';
 import type { PartitionStatus } from './partition-progress.ts';
 
+const METRIC_NAMES = [
+  'lambda_speed_records_total',
+  'lambda_speed_rejected_records_total',
+  'lambda_speed_micro_batches_total',
+  'lambda_speed_micro_batch_failures_total',
+  'lambda_speed_skipped_offsets_total',
+  'lambda_speed_micro_batch_duration_seconds',
+  'lambda_speed_records_per_second',
+  'lambda_speed_lag_records',
+  'lambda_speed_freshness_seconds',
+  'lambda_speed_stalled_partitions',
+  'lambda_speed_realtime_rows',
+] as const;
+
 /** Records per second are averaged over this much recent time. */
 const RATE_WINDOW_MS = 10_000;
 
@@ -43,6 +57,8 @@ export class SpeedMetrics {
 
   constructor(registry: Registry = new Registry(), sources: SpeedMetricsSources) {
     const registers = [registry];
+    // A speed layer created again in the same process (a restart) takes the metrics over.
+    for (const name of METRIC_NAMES) registry.removeSingleMetric(name);
     this.records = new Counter({ name: 'lambda_speed_records_total', help: 'Records processed by the speed layer, by outcome', labelNames: ['outcome'], registers });
     this.rejected = new Counter({ name: 'lambda_speed_rejected_records_total', help: 'Records rejected by the speed layer, by reason', labelNames: ['reason'], registers });
     this.microBatches = new Counter({ name: 'lambda_speed_micro_batches_total', help: 'Micro-batches committed', registers });

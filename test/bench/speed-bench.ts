@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parse as parseYaml } from 'yaml';
 import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { validateConfig, type LoadedConfig } from '../../core/config/load-config.ts';
@@ -67,6 +69,15 @@ function eventJson(i: number, total: number, tsMs?: number): string {
     latency_ms: (i % 997) + 0.5,
     amount: (i % 400) / 4,
   });
+}
+
+/**
+ * The database the speed layer writes into. SPEED_BENCH_DUCKDB_THREADS (default 1): a
+ * micro-batch is one row group, which DuckDB works on with one thread; more threads only add
+ * scheduling work (~20% CPU here) on a machine that also runs kafkajs and the broker.
+ */
+function createDatabase(): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(':memory:', { threads: process.env.SPEED_BENCH_DUCKDB_THREADS ?? '1' });
 }
 
 function benchConfig(broker: KafkaTestBroker, topic: string, speed: { interval: string; maxBatchRecords: number }): LoadedConfig {
@@ -164,7 +175,7 @@ async function baselineRun(kafka: Kafka, topic: string, events: number): Promise
 
 async function speedRun(broker: KafkaTestBroker, topic: string, events: number, endOffsets: Map<number, number>): Promise<Run> {
   const loaded = benchConfig(broker, topic, { interval: '1s', maxBatchRecords: 100_000 });
-  const instance = await DuckDBInstance.create(':memory:');
+  const instance = await createDatabase();
   const kafkaSource = new KafkaRecordSource({ brokers: [...broker.brokers], topic }, createLogger('bench', { level: 'warn' }));
   const { source, firstBatchAtMs, cpuAtFirst } = timedSource(kafkaSource);
   const speed = await SpeedLayer.create({ loaded, source, instance, logger: createLogger('bench', { level: 'warn' }) });
@@ -377,7 +388,7 @@ async function freshnessBench(broker: KafkaTestBroker, kafka: Kafka): Promise<vo
   const baselineFromSend = latencies(baselineSent, deliveredAt, true);
 
   const loaded = benchConfig(broker, topic, { interval: '250ms', maxBatchRecords: 100_000 });
-  const instance = await DuckDBInstance.create(':memory:');
+  const instance = await createDatabase();
   const logger = createLogger('bench', { level: 'warn' });
   const speed = await SpeedLayer.create({ loaded, source: shortFetchWaitSource(broker, topic, logger), instance, logger });
   const visible = new Map<number, { count: number; atMs: number }[]>();
@@ -449,14 +460,21 @@ function countDelivered(delivered: Map<number, { offset: number }[]>): number {
   return [...delivered.values()].reduce((n, list) => n + (list.at(-1)?.offset ?? -1) + 1, 0);
 }
 
+/** A full garbage collection, so that RSS counts live memory (npm run bench has no --expose-gc). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 async function memoryBench(broker: KafkaTestBroker, producer: Producer): Promise<void> {
   const topic = randomTopicName('bench-memory');
   await broker.createTopic(topic, PARTITIONS);
   const loaded = benchConfig(broker, topic, { interval: '1s', maxBatchRecords: 100_000 });
-  const instance = await DuckDBInstance.create(':memory:');
+  const instance = await createDatabase();
   const logger = createLogger('bench', { level: 'warn' });
   const speed = await SpeedLayer.create({ loaded, source: new KafkaRecordSource({ brokers: [...broker.brokers], topic }, logger), instance, logger });
   const blockSize = loaded.config.speed.blockSize;
+  collectGarbage();
   const rssBeforeMb = process.memoryUsage().rss / 2 ** 20;
   const committed = () => speed.status().partitions.reduce((sum, p) => sum + p.committedOffset, 0);
   try {
@@ -473,10 +491,18 @@ async function memoryBench(broker: KafkaTestBroker, producer: Producer): Promise
       }
     }
     await waitUntil(() => committed() >= MEMORY_EVENTS, 300_000, 'the speed layer to catch up');
-    global.gc?.();
+    collectGarbage();
     const rssAfterMb = process.memoryUsage().rss / 2 ** 20;
     const rows = speed.status().realtimeRows;
-    process.stderr.write(`memory: ${MEMORY_EVENTS} events, realtime rows ${JSON.stringify(rows)}\n`);
+    const usage = process.memoryUsage();
+    const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+    const duckdb = await instance.connect();
+    const duckdbMemory = (await duckdb.runAndReadAll('SELECT tag, memory_usage_bytes::DOUBLE FROM duckdb_memory() WHERE memory_usage_bytes > 0')).getRows();
+    duckdb.closeSync();
+    process.stderr.write(
+      `memory: ${MEMORY_EVENTS} events, realtime rows ${JSON.stringify(rows)}; V8 heap ${mib(usage.heapUsed)} MiB, ` +
+        `external ${mib(usage.external)} MiB; DuckDB ${duckdbMemory.map(([tag, bytes]) => `${tag} ${mib(bytes as number)} MiB`).join(', ')}\n`,
+    );
     print({ bench: 'speed.memory.rss', value: rssAfterMb, unit: 'MiB', baseline: 'RSS before the speed layer started', baselineValue: rssBeforeMb });
   } finally {
     await speed.stop();
