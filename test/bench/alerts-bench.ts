@@ -19,6 +19,7 @@ import { Alerting } from '../../serving-layer/alerts/alerting.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { freePort, KafkaTestBroker, randomTopicName } from '../harness/index.ts';
+import { percentile, printBenchLine } from './bench-report.ts';
 
 /**
  * `npm run bench -- alerts`, on the views of test/fixtures/foundation.yaml (page_traffic: 1-minute
@@ -44,25 +45,7 @@ const ONLY = process.env.ALERTS_BENCH_ONLY;
 const MINUTE = 60_000;
 const logger = createLogger('bench', { level: 'warn' });
 
-interface Line {
-  bench: string;
-  value: number;
-  unit: string;
-  baseline: string;
-  baselineValue: number;
-  ratio: number;
-}
 
-function print(line: Omit<Line, 'ratio'>): void {
-  const round = (v: number) => Math.round(v * 1000) / 1000;
-  const full: Line = { ...line, value: round(line.value), baselineValue: round(line.baselineValue), ratio: round(line.value / line.baselineValue) };
-  process.stdout.write(`${JSON.stringify(full)}\n`);
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 function foundationConfig(alerts: Record<string, unknown>, change: (raw: Record<string, any>) => void = () => undefined): LoadedConfig {
   const raw = parseYaml(readFileSync(new URL('../fixtures/foundation.yaml', import.meta.url), 'utf8')) as Record<string, any>;
@@ -161,17 +144,17 @@ async function evaluationBench(): Promise<void> {
   const target = { unit: 'ms', baseline: 'issue target per micro-batch', baselineValue: 50 };
   const hot = { condition: 'avg_latency > 500', clear: 'avg_latency < 400' };
   const some = await evaluationRun(hot, 100, true, 121);
-  print({ bench: 'alerts.evaluation_10k.p50', value: percentile(some.evaluateMs, 50), ...target });
-  print({ bench: 'alerts.evaluation_10k.p99', value: percentile(some.evaluateMs, 99), ...target });
-  print({ bench: 'alerts.fold_micro_batch.p50', value: percentile(some.foldMs, 50), ...target });
-  print({ bench: 'alerts.fold_micro_batch.p99', value: percentile(some.foldMs, 99), ...target });
-  print({ bench: 'alerts.window_cache_build', value: some.rebuildMs!, unit: 'ms', baseline: 'one micro-batch interval', baselineValue: 250 });
+  printBenchLine({ bench: 'alerts.evaluation_10k.p50', value: percentile(some.evaluateMs, 50), ...target });
+  printBenchLine({ bench: 'alerts.evaluation_10k.p99', value: percentile(some.evaluateMs, 99), ...target });
+  printBenchLine({ bench: 'alerts.fold_micro_batch.p50', value: percentile(some.foldMs, 50), ...target });
+  printBenchLine({ bench: 'alerts.fold_micro_batch.p99', value: percentile(some.foldMs, 99), ...target });
+  printBenchLine({ bench: 'alerts.window_cache_build', value: some.rebuildMs!, unit: 'ms', baseline: 'one micro-batch interval', baselineValue: 250 });
   const all = await evaluationRun({ condition: 'avg_latency > 50' }, 0, true, 61);
-  print({ bench: 'alerts.evaluation_10k_all_firing.p50', value: percentile(all.evaluateMs, 50), ...target });
-  print({ bench: 'alerts.evaluation_10k_all_firing.p99', value: percentile(all.evaluateMs, 99), ...target });
-  print({ bench: 'alerts.evaluation_10k_fire_at_once', value: all.firstEvaluateMs, ...target });
+  printBenchLine({ bench: 'alerts.evaluation_10k_all_firing.p50', value: percentile(all.evaluateMs, 50), ...target });
+  printBenchLine({ bench: 'alerts.evaluation_10k_all_firing.p99', value: percentile(all.evaluateMs, 99), ...target });
+  printBenchLine({ bench: 'alerts.evaluation_10k_fire_at_once', value: all.firstEvaluateMs, ...target });
   const scan = await evaluationRun(hot, 100, false, 21);
-  print({ bench: 'alerts.evaluation_10k_without_cache.p50', value: percentile(scan.evaluateMs, 50), ...target });
+  printBenchLine({ bench: 'alerts.evaluation_10k_without_cache.p50', value: percentile(scan.evaluateMs, 50), ...target });
 }
 
 async function latencyBench(): Promise<void> {
@@ -257,10 +240,10 @@ async function latencyBench(): Promise<void> {
     const latencies = [...producedAt].map(([page, at]) => receivedAt.get(page)! - at);
     const visible = [...producedAt].map(([page, at]) => (visibleAt.get(page) ?? Infinity) - at);
     const target = { unit: 'ms', baseline: 'issue target (p99)', baselineValue: 1_000 };
-    print({ bench: 'alerts.produce_to_webhook.p50', value: percentile(latencies, 50), ...target });
-    print({ bench: 'alerts.produce_to_webhook.p99', value: percentile(latencies, 99), ...target });
+    printBenchLine({ bench: 'alerts.produce_to_webhook.p50', value: percentile(latencies, 50), ...target });
+    printBenchLine({ bench: 'alerts.produce_to_webhook.p99', value: percentile(latencies, 99), ...target });
     for (const p of [50, 99]) {
-      print({
+      printBenchLine({
         bench: `alerts.produce_to_webhook_vs_realtime.p${p}`,
         value: percentile(latencies, p),
         unit: 'ms',
@@ -268,7 +251,7 @@ async function latencyBench(): Promise<void> {
         baselineValue: percentile(visible, p),
       });
     }
-    print({ bench: 'alerts.evaluation_under_load.p99', value: percentile(evaluationMs, 99), unit: 'ms', baseline: 'issue target per micro-batch', baselineValue: 50 });
+    printBenchLine({ bench: 'alerts.evaluation_under_load.p99', value: percentile(evaluationMs, 99), unit: 'ms', baseline: 'issue target per micro-batch', baselineValue: 50 });
     process.stderr.write(`latency: ${producedAt.size} probes, ${evaluationMs.length} evaluations, micro-batches ${JSON.stringify(speed.status().microBatches)}\n`);
   } finally {
     running = false;

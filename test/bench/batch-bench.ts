@@ -18,6 +18,7 @@ import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import type { CompiledView } from '../../core/views/view-compiler.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
+import { printBenchLine } from './bench-report.ts';
 
 /**
  * `npm run bench -- batch`: the batch layer with the two views of test/fixtures/foundation.yaml.
@@ -49,10 +50,6 @@ const PARTITIONS = 32;
 const BASE_MS = Date.UTC(2026, 0, 1);
 const logger = createLogger('batch-bench', { level: 'warn' });
 
-function print(line: { bench: string; value: number; unit: string; baseline: string; baselineValue: number; ratio: number }): void {
-  const round = (v: number) => Math.round(v * 1000) / 1000;
-  process.stdout.write(`${JSON.stringify({ ...line, value: round(line.value), baselineValue: round(line.baselineValue), ratio: round(line.ratio) })}\n`);
-}
 
 function foundation(overrides: (raw: Record<string, any>) => void = () => undefined): LoadedConfig {
   const raw = parseYaml(readFileSync(new URL('../fixtures/foundation.yaml', import.meta.url), 'utf8')) as Record<string, any>;
@@ -129,7 +126,7 @@ async function recomputeBench(): Promise<void> {
       process.stderr.write(`recompute run ${run + 1}: batch layer ${ours[run]!.toFixed(0)} ms, DuckDB GROUP BY ${baseline[run]!.toFixed(0)} ms\n`);
     }
     if (eventsRead !== RECOMPUTE_EVENTS) throw new Error(`the batch read ${eventsRead} events below the cuts, not ${RECOMPUTE_EVENTS}`);
-    print({
+    printBenchLine({
       bench: 'batch.recompute',
       value: Math.min(...ours) / 1000,
       unit: 's',
@@ -273,7 +270,7 @@ async function archiverBench(): Promise<void> {
         `archiver run ${run + 1}: baseline ${baseline[run]!.toFixed(0)}/s, with decoder ${decoding[run]!.toFixed(0)}/s, archiver ${archived[run]!.toFixed(0)}/s\n`,
       );
     }
-    print({
+    printBenchLine({
       bench: 'batch.archiver',
       value: Math.max(...archived),
       unit: 'events/s',
@@ -283,7 +280,7 @@ async function archiverBench(): Promise<void> {
     });
     // The same, against a consumer that also decodes each record with the layers' decoder
     // (createEventDecoder): what writing the master dataset costs beyond reading and decoding.
-    print({
+    printBenchLine({
       bench: 'batch.archiver.vs-decoding',
       value: Math.max(...archived),
       unit: 'events/s',

@@ -17,6 +17,7 @@ import { batchTable, realtimeTable } from '../../core/views/view-tables.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { createHttpServer } from '../../serving-layer/http/http-server.ts';
 import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
+import { percentile, printBenchLine } from './bench-report.ts';
 
 const PAGES = 50;
 const COUNTRIES = 20;
@@ -24,14 +25,6 @@ const EVENTS_PER_KEY_MINUTE = 10;
 const BLOCK = 10_000;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 
-function line(bench: string, value: number, unit: string, baseline: string, baselineValue: number): void {
-  const ratio = baselineValue === 0 ? null : Number((value / baselineValue).toFixed(3));
-  process.stdout.write(`${JSON.stringify({ bench, value: Number(value.toFixed(3)), unit, baseline, baselineValue: Number(baselineValue.toFixed(3)), ratio })}\n`);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
-}
 
 const loaded = parseConfig(readFileSync(new URL('../fixtures/foundation.yaml', import.meta.url), 'utf8'));
 const database = await ServingDatabase.create(loaded);
@@ -78,10 +71,8 @@ for (let round = 0; round < 10; round++) {
   ours.push(...(await latencies(dashboard('page_traffic'), 10)));
   base.push(...(await latencies(dashboard('page_traffic_plain'), 10)));
 }
-ours.sort((a, b) => a - b);
-base.sort((a, b) => a - b);
-line('serving.dashboard.p50', percentile(ours, 50), 'ms', 'plain DuckDB table, same query, p50', percentile(base, 50));
-line('serving.dashboard.p99', percentile(ours, 99), 'ms', 'plain DuckDB table, same query, p99', percentile(base, 99));
+printBenchLine({ bench: 'serving.dashboard.p50', value: percentile(ours, 50), unit: 'ms', baseline: 'plain DuckDB table, same query, p50', baselineValue: percentile(base, 50) });
+printBenchLine({ bench: 'serving.dashboard.p99', value: percentile(ours, 99), unit: 'ms', baseline: 'plain DuckDB table, same query, p99', baselineValue: percentile(base, 99) });
 
 const logger = createLogger('bench', { level: 'error' });
 const http = createHttpServer({
@@ -110,8 +101,8 @@ async function clients(count: number, seconds: number): Promise<{ ok: number; er
 
 const single = await clients(1, Math.max(5, SECONDS / 3));
 const concurrent = await clients(50, SECONDS);
-line('serving.concurrent.qps', concurrent.ok / SECONDS, 'queries/s', '1 client, same query', single.ok / Math.max(5, SECONDS / 3));
-line('serving.concurrent.errors', concurrent.errors, 'errors', 'target', 0);
+printBenchLine({ bench: 'serving.concurrent.qps', value: concurrent.ok / SECONDS, unit: 'queries/s', baseline: '1 client, same query', baselineValue: single.ok / Math.max(5, SECONDS / 3) });
+printBenchLine({ bench: 'serving.concurrent.errors', value: concurrent.errors, unit: 'errors', baseline: 'target', baselineValue: 0 });
 await http.stop();
 runner.close();
 database.close();

@@ -15,6 +15,7 @@ import { KafkaRecordSource } from '../../core/source/kafka-record-source.ts';
 import type { RecordSource, SubscribeOptions } from '../../core/source/record-source.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
+import { percentile, printBenchLine } from './bench-report.ts';
 
 /**
  * `npm run bench -- speed`: the speed layer on the test broker (librdkafka's mock cluster, one
@@ -44,20 +45,6 @@ const BASE_MS = Date.UTC(2026, 0, 1);
 const PAGES = Array.from({ length: 100 }, (_, i) => `/page/${i}`);
 const COUNTRIES = Array.from({ length: 100 }, (_, i) => `C${String(i).padStart(2, '0')}`);
 
-interface Line {
-  bench: string;
-  value: number;
-  unit: string;
-  baseline: string;
-  baselineValue: number;
-  ratio: number;
-}
-
-function print(line: Omit<Line, 'ratio'>): void {
-  const round = (v: number) => Math.round(v * 1000) / 1000;
-  const full: Line = { ...line, value: round(line.value), baselineValue: round(line.baselineValue), ratio: round(line.value / line.baselineValue) };
-  process.stdout.write(`${JSON.stringify(full)}\n`);
-}
 
 /** About 100 bytes; 10k (page, country) keys, 10k users, event times over ten 1-minute windows. */
 function eventJson(i: number, total: number, tsMs?: number): string {
@@ -233,14 +220,14 @@ async function ingestBench(broker: KafkaTestBroker, kafka: Kafka, producer: Prod
     );
   }
   const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-  print({
+  printBenchLine({
     bench: 'speed.ingest',
     value: median(speed.map((r) => r.rate)),
     unit: 'events/s',
     baseline: 'kafkajs consume + JSON.parse, same topic',
     baselineValue: median(baseline.map((r) => r.rate)),
   });
-  print({
+  printBenchLine({
     bench: 'speed.ingest.cpu',
     value: median(speed.map((r) => r.cpuMicrosPerEvent)),
     unit: 'µs CPU/event (this process, all threads)',
@@ -249,9 +236,6 @@ async function ingestBench(broker: KafkaTestBroker, kafka: Kafka, producer: Prod
   });
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 const FRESHNESS_RATE = 20_000;
 const FRESHNESS_SECONDS = 10;
@@ -412,7 +396,7 @@ async function freshnessBench(broker: KafkaTestBroker, kafka: Kafka): Promise<vo
         `p99 ${percentile(speedFromSend, 99)} ms; baseline p50 ${percentile(baselineFromSend, 50)} ms, p99 ${percentile(baselineFromSend, 99)} ms\n`,
     );
     for (const p of [50, 99]) {
-      print({
+      printBenchLine({
         bench: `speed.freshness.p${p}`,
         value: percentile(speedLatencies, p),
         unit: 'ms',
@@ -503,7 +487,7 @@ async function memoryBench(broker: KafkaTestBroker, producer: Producer): Promise
       `memory: ${MEMORY_EVENTS} events, realtime rows ${JSON.stringify(rows)}; V8 heap ${mib(usage.heapUsed)} MiB, ` +
         `external ${mib(usage.external)} MiB; DuckDB ${duckdbMemory.map(([tag, bytes]) => `${tag} ${mib(bytes as number)} MiB`).join(', ')}\n`,
     );
-    print({ bench: 'speed.memory.rss', value: rssAfterMb, unit: 'MiB', baseline: 'RSS before the speed layer started', baselineValue: rssBeforeMb });
+    printBenchLine({ bench: 'speed.memory.rss', value: rssAfterMb, unit: 'MiB', baseline: 'RSS before the speed layer started', baselineValue: rssBeforeMb });
   } finally {
     await speed.stop();
     instance.closeSync();
