@@ -36,6 +36,27 @@ export interface SpeedLayerOptions {
   readonly highWatermarkRefreshMs?: number;
 }
 
+/**
+ * What other parts of the process (alerting, the serving layer's materialized views) do at the
+ * speed layer's commit points. All calls are serialised with every write to realtime state.
+ */
+export interface RealtimeListener {
+  /**
+   * Inside each micro-batch's transaction, after its realtime rows are written, on the speed
+   * layer's connection; `events` names the relation of the micro-batch's good decoded events
+   * (schema fields, `_partition`, `_offset`), undefined when it had none. A throw rolls the
+   * micro-batch back; it is then retried.
+   */
+  microBatchInTransaction?(connection: DuckDBConnection, events: string | undefined): Promise<void>;
+  /** After a micro-batch committed (still serialised). A throw is logged, never retried. */
+  microBatchCommitted?(connection: DuckDBConnection): Promise<void>;
+  /**
+   * Inside the handoff transaction of `applyBatch`, after the batch tables were swapped and the
+   * realtime blocks below the cuts dropped. A throw rolls the whole handoff back.
+   */
+  batchAppliedInTransaction?(connection: DuckDBConnection, manifest: BatchManifest): Promise<void>;
+}
+
 export interface SpeedLayerStatus {
   readonly state: 'created' | 'running' | 'stopped';
   readonly topic: string;
@@ -68,6 +89,7 @@ export class SpeedLayer {
   private state: SpeedLayerStatus['state'] = 'created';
   private batchVersion: number | undefined;
   private lastError: string | undefined;
+  private readonly listeners: RealtimeListener[] = [];
 
   private constructor(
     private readonly options: SpeedLayerOptions,
@@ -120,6 +142,11 @@ export class SpeedLayer {
       connection.closeSync();
       throw error;
     }
+  }
+
+  /** Adds a listener to the commit points; add them before `start`. */
+  addListener(listener: RealtimeListener): void {
+    this.listeners.push(listener);
   }
 
   get topic(): string {
@@ -181,6 +208,7 @@ export class SpeedLayer {
           await swapBatchTables(this.connection);
           await this.realtime.dropBelow(cuts);
           await this.rejected.dropBelow(cuts);
+          for (const l of this.listeners) await l.batchAppliedInTransaction?.(this.connection, manifest);
         });
       } catch (error) {
         await this.recount();
@@ -232,6 +260,8 @@ export class SpeedLayer {
           await inTransaction(this.connection, async () => {
             if (decoded.goodCount > 0) await this.realtime.addEvents(decoded.relation);
             await this.rejected.add(decoded.rejected);
+            const events = decoded.goodCount > 0 ? decoded.relation : undefined;
+            for (const l of this.listeners) await l.microBatchInTransaction?.(this.connection, events);
           });
         } catch (error) {
           await this.recount();
@@ -244,6 +274,13 @@ export class SpeedLayer {
       this.rejected.countCommitted(decoded?.rejected ?? []);
       this.metrics.microBatchCommitted(committedMs - startedMs, decoded?.goodCount ?? 0, decoded?.rejected ?? []);
       this.lastError = undefined;
+      for (const l of this.listeners) {
+        try {
+          await l.microBatchCommitted?.(this.connection);
+        } catch (error) {
+          this.logger.warn({ err: error }, 'a micro-batch listener failed after the commit');
+        }
+      }
       const compacted = await this.compact();
       this.logger.debug(
         {
