@@ -43,6 +43,12 @@ export interface CompiledView {
   finalizeSql(source: string): string;
   /** Partial states, any number per key → user-visible columns, in one pass. */
   mergeFinalizeSql(source: string): string;
+  /**
+   * Source events → the distinct keys whose state they change (those passing the filter), in the
+   * columns `keyColumns`. A view without keys has one key: then one row (column `any_event`) if
+   * any event passes the filter, none otherwise.
+   */
+  touchedKeysSql(source: string): string;
 }
 
 interface MeasureCompiler {
@@ -131,15 +137,21 @@ export function compileView(view: ViewDefinition, schema: EventSchema): Compiled
   );
   const quotedKeys = keyColumns.map(quoteIdent);
 
+  const keyExpressions = [
+    ...(view.windowMs === null ? [] : [`${windowBucketSql(view.windowMs, schema.timestampField)} AS ${quoteIdent(WINDOW_START)}`]),
+    ...view.dimensions.map(quoteIdent),
+  ];
+  const where = view.filter ? `\nWHERE (${view.filter})` : '';
+
   function partialSql(source: string, extraKeys: readonly ExtraKey[] = []): string {
-    const keys = [
-      ...(view.windowMs === null ? [] : [`${windowBucketSql(view.windowMs, schema.timestampField)} AS ${quoteIdent(WINDOW_START)}`]),
-      ...view.dimensions.map(quoteIdent),
-      ...extraKeys.map((k) => (k.sql ? `${k.sql} AS ${quoteIdent(k.name)}` : quoteIdent(k.name))),
-    ];
+    const keys = [...keyExpressions, ...extraKeys.map((k) => (k.sql ? `${k.sql} AS ${quoteIdent(k.name)}` : quoteIdent(k.name)))];
     const states = stateColumns.map((s) => `${s.partial} AS ${quoteIdent(s.name)}`);
-    const where = view.filter ? `\nWHERE (${view.filter})` : '';
     return `SELECT ${[...keys, ...states].join(',\n       ')}\nFROM ${source}${where}${groupBy(keys.length)}`;
+  }
+
+  function touchedKeysSql(source: string): string {
+    const keys = keyExpressions.length > 0 ? keyExpressions : ['true AS any_event'];
+    return `SELECT DISTINCT ${keys.join(', ')}\nFROM ${source}${where}`;
   }
 
   function mergeSql(source: string, keepKeys: readonly string[] = []): string {
@@ -175,5 +187,6 @@ export function compileView(view: ViewDefinition, schema: EventSchema): Compiled
     mergeSql,
     finalizeSql,
     mergeFinalizeSql,
+    touchedKeysSql,
   };
 }

@@ -7,10 +7,14 @@ import type { BoundView } from './bind-views.ts';
  *   batch__<view>     merged partial state of the current batch version (offsets < cut)
  *   realtime__<view>  partial state from the speed layer per (key, _partition, _block),
  *                     for offsets ≥ cut only; any number of rows per key may exist
- *   <view>            a SQL view: finalize(merge(batch ∪ realtime)), what users query
+ *   materialized__<view>  finalize(merge(batch ∪ realtime)) stored, one row per key, where the
+ *                     serving layer maintains it at the speed layer's commit points
+ *   <view>            what users query: a SQL view over materialized__<view> where it is
+ *                     maintained, else computing finalize(merge(batch ∪ realtime)) on every read
  *
  * Replacing batch__<view> and deleting realtime blocks below the new cut happen in one DuckDB
- * transaction, so a query sees either the old pair or the new pair, never a mix.
+ * transaction (as does the upkeep of materialized__<view>), so a query sees either the old pair
+ * or the new pair, never a mix.
  */
 export const REALTIME_KEYS = [
   { name: '_partition', type: 'INTEGER' },
@@ -23,6 +27,10 @@ export function batchTable(view: string): string {
 
 export function realtimeTable(view: string): string {
   return `realtime__${view}`;
+}
+
+export function materializedTable(view: string): string {
+  return `materialized__${view}`;
 }
 
 /** Key and state columns with types, in the order the partial SQL produces them. */
@@ -40,11 +48,32 @@ export function createRealtimeTableSql(bound: BoundView): string {
   return `CREATE TABLE IF NOT EXISTS ${quoteIdent(realtimeTable(bound.view.definition.name))} (${stateColumnsDdl(bound, REALTIME_KEYS)})`;
 }
 
-/** The user-facing view over both tables. */
-export function createServingViewSql(bound: BoundView): string {
+/**
+ * The view's user-visible rows computed from both state tables: finalize(merge(batch ∪ realtime)).
+ * `stateFilter`, a condition over a state row aliased `s`, restricts it to some keys.
+ */
+export function mergedViewSql(bound: BoundView, stateFilter?: string): string {
   const { view } = bound;
   const name = view.definition.name;
   const columns = [...view.keyColumns, ...view.stateColumns.map((s) => s.name)].map(quoteIdent).join(', ');
-  const union = `(SELECT ${columns} FROM ${quoteIdent(batchTable(name))} UNION ALL SELECT ${columns} FROM ${quoteIdent(realtimeTable(name))})`;
-  return `CREATE OR REPLACE VIEW ${quoteIdent(name)} AS ${view.mergeFinalizeSql(union)}`;
+  const where = stateFilter ? ` WHERE ${stateFilter}` : '';
+  const union = `(SELECT ${columns} FROM ${quoteIdent(batchTable(name))} AS s${where} UNION ALL SELECT ${columns} FROM ${quoteIdent(realtimeTable(name))} AS s${where})`;
+  return view.mergeFinalizeSql(union);
+}
+
+/** The user-facing view, merging both tables on every read. */
+export function createServingViewSql(bound: BoundView): string {
+  return `CREATE OR REPLACE VIEW ${quoteIdent(bound.view.definition.name)} AS ${mergedViewSql(bound)}`;
+}
+
+/** The table holding the user-visible rows: key columns, then the measures, with their types. */
+export function createMaterializedTableSql(bound: BoundView): string {
+  const columns = bound.outputColumns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
+  return `CREATE TABLE ${quoteIdent(materializedTable(bound.view.definition.name))} (${columns})`;
+}
+
+/** The user-facing view, reading the materialized table (same columns as the merging one). */
+export function createMaterializedServingViewSql(bound: BoundView): string {
+  const columns = bound.outputColumns.map((c) => quoteIdent(c.name)).join(', ');
+  return `CREATE OR REPLACE VIEW ${quoteIdent(bound.view.definition.name)} AS SELECT ${columns} FROM ${quoteIdent(materializedTable(bound.view.definition.name))}`;
 }

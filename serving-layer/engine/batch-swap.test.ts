@@ -7,6 +7,7 @@ import { parseConfig } from '../../core/config/load-config.ts';
 import { quoteIdent } from '../../core/sql/identifiers.ts';
 import { realtimeTable } from '../../core/views/view-tables.ts';
 import { stageBatchVersion } from './batch-swap.ts';
+import { MaterializedViews } from './materialized-views.ts';
 import { ServingDatabase } from './serving-database.ts';
 
 const BLOCK = 1_000;
@@ -30,9 +31,11 @@ const events = Array.from({ length: PARTITIONS * PER_PARTITION }, (_, i) => {
 const expectedN = events.length;
 const expectedS = events.reduce((s, e) => s + e.v, 0);
 
-describe('batch swap', () => {
+// The views either merge both state tables on every read, or read tables maintained in the swap transaction.
+describe.each([{ served: 'merged on read' }, { served: 'materialized' }])('batch swap, views $served', ({ served }) => {
   let db: ServingDatabase;
   let dir: string;
+  let materialized: MaterializedViews | undefined;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lambda-swap-'));
@@ -48,6 +51,7 @@ describe('batch swap', () => {
       const partial = bound.view.partialSql('ev', [{ name: '_partition' }, { name: '_block', sql: `_offset // ${BLOCK}` }]);
       await c.run(`INSERT INTO ${quoteIdent(realtimeTable(bound.view.definition.name))} BY NAME ${partial}`);
     }
+    if (served === 'materialized') materialized = await MaterializedViews.create(c, db.bound);
   });
 
   afterAll(() => {
@@ -99,6 +103,7 @@ describe('batch swap', () => {
       for (const bound of db.bound) {
         await writer.run(`DELETE FROM ${quoteIdent(realtimeTable(bound.view.definition.name))} WHERE _block < ${cut / BLOCK}`);
       }
+      await materialized?.batchAppliedInTransaction(writer);
       await writer.run('COMMIT');
       await staged.discard(writer);
     }
@@ -126,6 +131,7 @@ describe('batch swap', () => {
     const staged = await stageBatchVersion(c, manifest, db.bound, dir);
     await c.run('BEGIN TRANSACTION');
     await staged.swap(c);
+    await materialized?.batchAppliedInTransaction(c);
     await c.run('COMMIT');
     await staged.discard(c);
     const [[rows]] = (await c.runAndReadAll('SELECT count(*) FROM batch__totals')).getRowsJS() as [[bigint]];

@@ -7,8 +7,9 @@ import { createBatchTableSql, createRealtimeTableSql, createServingViewSql } fro
 /**
  * The serving process's one DuckDB database (in memory): for every view its batch state table,
  * its realtime state table (written by the speed layer in the same process) and the SQL view
- * users query, which merges both (core/views/view-tables.ts). Everything that queries or writes
- * view state gets its connections from here.
+ * users query, which merges both on every read (core/views/view-tables.ts) until
+ * MaterializedViews points it at a table kept up to date at the speed layer's commit points.
+ * Everything that queries or writes view state gets its connections from here.
  */
 export class ServingDatabase {
   private constructor(

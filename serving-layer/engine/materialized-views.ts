@@ -1,0 +1,131 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { quoteIdent } from '../../core/sql/identifiers.ts';
+import type { BoundView } from '../../core/views/bind-views.ts';
+import {
+  batchTable,
+  createMaterializedServingViewSql,
+  createMaterializedTableSql,
+  materializedTable,
+  mergedViewSql,
+  realtimeTable,
+} from '../../core/views/view-tables.ts';
+
+const TOUCHED = 'materialize_touched';
+const TOUCHED_REF = `temp.main.${TOUCHED}`;
+const REWRITE = 'materialize_rewrite';
+
+interface ViewTable {
+  readonly bound: BoundView;
+  readonly table: string;
+  /**
+   * Live rows, and rows deleted since the table was last built anew. Only the rewrite schedule
+   * depends on them, so a rolled-back transaction that leaves them off does no harm.
+   */
+  rows: number;
+  deletedSinceRewrite: number;
+}
+
+/** Rows `left` and `right` have the same view key; NULL is a key value like any other. */
+function sameKeySql(bound: BoundView, left: string, right: string): string {
+  return ['true', ...bound.view.keyColumns.map((c) => `${left}.${quoteIdent(c)} IS NOT DISTINCT FROM ${right}.${quoteIdent(c)}`)].join(' AND ');
+}
+
+/**
+ * Every view's user-visible rows, finalize(merge(batch ∪ realtime)), kept in the table
+ * `materialized__<view>` that `<view>` reads, so a query costs what it costs on a plain table.
+ *
+ * It is maintained where the state changes, in the same transaction (the speed layer's
+ * RealtimeListener commit points), so a query still sees one consistent snapshot:
+ *
+ *  - a micro-batch changes the state of exactly the keys of its events that pass the view's
+ *    filter (late events included: their key carries their old window), so those keys are
+ *    deleted and computed again from both state tables;
+ *  - a batch handoff replaces the batch state and drops realtime blocks: every table is rebuilt;
+ *  - a compaction of realtime blocks does not change the merged state: nothing to do.
+ *
+ * Writes to the state tables that bypass these hooks (tests writing them by hand) are not seen
+ * until the next `rebuild`; a database without a speed layer keeps the merging views instead.
+ *
+ * Deleted rows give their memory back only at a checkpoint, which an in-memory database never
+ * takes by itself, so a table is built anew (inside the same transaction) once it has deleted as
+ * many rows as it holds: amortised constant work per row changed. There are no indexes: the
+ * upkeep of a micro-batch scans the view's table and both state tables once, per view.
+ */
+export class MaterializedViews {
+  private constructor(
+    private readonly tables: readonly ViewTable[],
+    private readonly rewriteMinRows: number,
+  ) {}
+
+  /**
+   * Builds every view's table from the current state and points `<view>` at it, in one
+   * transaction on `connection`. From then on every write to view state must go through the hooks.
+   */
+  static async create(connection: DuckDBConnection, views: readonly BoundView[], options: { rewriteMinRows?: number } = {}): Promise<MaterializedViews> {
+    const tables = views.map((bound) => ({ bound, table: quoteIdent(materializedTable(bound.view.definition.name)), rows: 0, deletedSinceRewrite: 0 }));
+    const materialized = new MaterializedViews(tables, options.rewriteMinRows ?? 50_000);
+    await connection.run('BEGIN TRANSACTION');
+    try {
+      await materialized.rebuild(connection);
+      for (const { bound } of tables) await connection.run(createMaterializedServingViewSql(bound));
+      await connection.run('COMMIT');
+    } catch (error) {
+      await connection.run('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    return materialized;
+  }
+
+  /** Recomputes the keys the micro-batch's `events` touched; runs in the micro-batch's transaction. */
+  async microBatchInTransaction(connection: DuckDBConnection, events: string | undefined): Promise<void> {
+    if (events === undefined) return;
+    for (const t of this.tables) await this.refreshKeys(connection, t, events);
+  }
+
+  /** Rebuilds every table; runs in the handoff transaction, after the swap and the drop. */
+  async batchAppliedInTransaction(connection: DuckDBConnection): Promise<void> {
+    await this.rebuild(connection);
+  }
+
+  /**
+   * Builds every table anew from both state tables; run inside the caller's transaction. The batch
+   * state holds one merged row per key, so a key without realtime rows is only finalized: most
+   * keys, and the costly merges (distinct sketches) are left to the keys realtime touched.
+   */
+  async rebuild(connection: DuckDBConnection): Promise<void> {
+    for (const t of this.tables) {
+      const { view } = t.bound;
+      const name = view.definition.name;
+      const inRealtime = (row: string) => `EXISTS (SELECT 1 FROM ${quoteIdent(realtimeTable(name))} AS r WHERE ${sameKeySql(t.bound, row, 'r')})`;
+      const batchOnly = `(SELECT * FROM ${quoteIdent(batchTable(name))} AS s WHERE NOT ${inRealtime('s')})`;
+      await connection.run(`DROP TABLE IF EXISTS ${t.table}`);
+      await connection.run(createMaterializedTableSql(t.bound));
+      const finalized = (await connection.run(`INSERT INTO ${t.table} ${view.finalizeSql(batchOnly)}`)).rowsChanged;
+      const merged = (await connection.run(`INSERT INTO ${t.table} ${mergedViewSql(t.bound, inRealtime('s'))}`)).rowsChanged;
+      t.rows = finalized + merged;
+      t.deletedSinceRewrite = 0;
+    }
+  }
+
+  private async refreshKeys(connection: DuckDBConnection, t: ViewTable, events: string): Promise<void> {
+    const { view } = t.bound;
+    await connection.run(`CREATE OR REPLACE TEMP TABLE ${TOUCHED} AS ${view.touchedKeysSql(events)}`);
+    const touched = (row: string) => `EXISTS (SELECT 1 FROM ${TOUCHED_REF} AS k WHERE ${sameKeySql(t.bound, row, 'k')})`;
+    const deleted = (await connection.run(`DELETE FROM ${t.table} AS m WHERE ${touched('m')}`)).rowsChanged;
+    const inserted = (await connection.run(`INSERT INTO ${t.table} ${mergedViewSql(t.bound, touched('s'))}`)).rowsChanged;
+    await connection.run(`DROP TABLE ${TOUCHED_REF}`);
+    t.rows += inserted - deleted;
+    t.deletedSinceRewrite += deleted;
+    if (t.deletedSinceRewrite >= Math.max(this.rewriteMinRows, t.rows)) await this.rewrite(connection, t);
+  }
+
+  /** Builds the table anew from its own live rows, freeing the memory of the deleted ones. */
+  private async rewrite(connection: DuckDBConnection, t: ViewTable): Promise<void> {
+    await connection.run(`CREATE OR REPLACE TEMP TABLE ${REWRITE} AS SELECT * FROM ${t.table}`);
+    await connection.run(`DROP TABLE ${t.table}`);
+    await connection.run(createMaterializedTableSql(t.bound));
+    await connection.run(`INSERT INTO ${t.table} SELECT * FROM temp.main.${REWRITE}`);
+    await connection.run(`DROP TABLE temp.main.${REWRITE}`);
+    t.deletedSinceRewrite = 0;
+  }
+}
