@@ -222,7 +222,8 @@ export class BatchLayer {
       try {
         await manifestStore.publish(manifest, leadership);
       } catch (error) {
-        await rm(layout.versionDir(version), { recursive: true, force: true });
+        // A publish of unknown outcome may yet show up in `batch/current`: its files must stay.
+        if (!(error instanceof CoordinationError && error.context['outcomeUnknown'] === true)) await rm(layout.versionDir(version), { recursive: true, force: true });
         throw error;
       }
       this.batchMetrics.currentVersion.set(version);

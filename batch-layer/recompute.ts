@@ -14,6 +14,7 @@ import { quoteIdent, quoteLiteral } from '../core/sql/identifiers.ts';
 import type { CompiledView } from '../core/views/view-compiler.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 import { batchCutExclusive, regressedCuts } from './batch-cut.ts';
+import { batchPartialSql, choosePartialPlan } from './batch-partial-sql.ts';
 
 export interface RecomputeInput {
   /** A connection with the SQL macros installed (installSqlMacros). */
@@ -63,7 +64,7 @@ export async function selectBatchInput(layout: StorageLayout, topic: string, blo
 }
 
 /**
- * Runs every view's compiled partial SQL over the master dataset below the cuts and writes
+ * Runs every view's partial state (batchPartialSql) over the master dataset below the cuts and writes
  * batch version N: one Parquet file per view holding the merged partial state per key (what the
  * serving layer loads into `batch__<view>`), and manifest.json. Everything is written into a temp
  * directory that is renamed to `batch/v<N>` only when complete, so a crash or an abort leaves no
@@ -91,7 +92,8 @@ export async function recompute(input: RecomputeInput): Promise<BatchManifest> {
       input.signal?.throwIfAborted();
       const name = view.definition.name;
       const fileName = `${name}.parquet`;
-      const result = await connection.runAndReadAll(`COPY (${view.partialSql(source)}) TO ${quoteLiteral(join(tempDir, fileName))} (FORMAT parquet)`);
+      const plan = await choosePartialPlan(connection, layout.rootDir, view, input.previous);
+      const result = await connection.runAndReadAll(`COPY (${batchPartialSql(view, input.schema, source, plan)}) TO ${quoteLiteral(join(tempDir, fileName))} (FORMAT parquet)`);
       await fsyncPath(join(tempDir, fileName));
       views[name] = { definitionHash: view.definitionHash, file: relative(layout.rootDir, join(finalDir, fileName)), rows: Number(result.getRows()[0]?.[0] ?? 0) };
     }

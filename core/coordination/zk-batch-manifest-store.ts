@@ -10,16 +10,16 @@ import type { ZkSession } from './zk-session.ts';
 /**
  * `batch/current` in ZooKeeper.
  *
- * Fencing. ZooKeeper's multi-op (check the election node + set) is the textbook fence, but the
- * `zookeeper` package does not expose `zoo_amulti` (node-zookeeper issue #320). The same guarantee
- * comes from where the write is sent: it goes over the session that owns the term's election node,
- * after checking that node exists and is owned by that session, as a compare-and-set on
- * `batch/current`'s version. ZooKeeper runs a session's requests in order and rejects every request
- * of a session once it has begun closing it; closing a session deletes its ephemeral nodes in that
- * same step. So a write that succeeds was applied while the election node existed, i.e. while this
- * member led; a master paused past its session timeout fails with SESSIONEXPIRED; and a write
- * racing another master's fails its version check. The term's signal and the event-loop stall
- * check (ZkLeadership.isCurrent) stop a paused master before it even sends anything.
+ * Fencing (DESIGN.md, "Coordination"): a version is published by one ZooKeeper multi-op that
+ * checks the term's election node (path and data version) and sets `batch/current` at the version
+ * just read (or creates it). ZooKeeper applies both or neither, and deletes a session's ephemeral
+ * nodes in the same step that expires it; the election node's owner leads as long as it exists
+ * (lower sequence numbers are never created again). So a publish that succeeds was applied while
+ * this member led; a master paused past its session timeout fails on the check, and a write racing
+ * another master's fails its version check, writing nothing either way. The `zookeeper` package has
+ * no multi-op (node-zookeeper issue #320): the transaction goes over node-zookeeper-client
+ * (ZkTransaction, ZkSession.transactions()), everything else over ZkClient. The term's signal and
+ * the event-loop stall check (ZkLeadership.isCurrent) stop a paused master before it sends anything.
  */
 export class ZkBatchManifestStore implements BatchManifestStore {
   readonly currentPath: string;
@@ -54,14 +54,30 @@ export class ZkBatchManifestStore implements BatchManifestStore {
     if (published && published.version >= manifest.version) throw fenced(`version ${published.version} is already published`);
     if (!leadership.isCurrent()) throw fenced('this member is no longer the batch master');
     const data = serializeBatchManifest(manifest);
+    const transactions = await this.session.transactions();
     try {
-      if (existing) await client.set(this.currentPath, data, existing.version);
-      else await client.create(this.currentPath, data, 'persistent');
+      await transactions.commit([
+        { op: 'check', path: leadership.electionNodePath, version: election.version },
+        existing ? { op: 'set', path: this.currentPath, data, version: existing.version } : { op: 'create', path: this.currentPath, data },
+      ]);
     } catch (error) {
-      if (isZkError(error, 'BADVERSION') || isZkError(error, 'NODEEXISTS')) throw fenced('another batch master published meanwhile');
-      throw error;
+      const failedOp = error instanceof CoordinationError ? error.context['failedOp'] : undefined;
+      if (failedOp === 0) throw fenced('its election node is gone (the session expired) or changed');
+      if (failedOp === 1 && (isZkError(error, 'BADVERSION') || isZkError(error, 'NODEEXISTS'))) throw fenced('another batch master published meanwhile');
+      if (error instanceof CoordinationError && error.context['outcomeUnknown'] === true && (await this.holds(data))) {
+        this.logger.warn({ version: manifest.version }, 'the publish transaction was answered late, but applied');
+      } else throw error;
     }
     this.logger.info({ version: manifest.version, cuts: manifest.cuts, node: leadership.electionNodePath }, 'published batch version');
+  }
+
+  /**
+   * Whether `batch/current` holds exactly `data`, after a commit of unknown outcome. A no can be
+   * stale (the commit may still be applied), so the caller keeps the version's files then.
+   */
+  private async holds(data: Buffer): Promise<boolean> {
+    const node = await this.session.client.get(this.currentPath).catch(() => null);
+    return node !== null && node.data.equals(data);
   }
 
   watch(listener: (manifest: BatchManifest) => void): () => void {

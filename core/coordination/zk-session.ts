@@ -1,6 +1,7 @@
 import { CoordinationError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ZkClient } from './zk-client.ts';
+import { ZkTransaction } from './zk-transaction.ts';
 
 /**
  * What users of a ZooKeeper connection must react to (Curator's connection states):
@@ -31,6 +32,7 @@ export class ZkSession {
   private readonly listeners = new Set<(event: ZkSessionEvent, client: ZkClient) => void>();
   private closed = false;
   private unsubscribe: () => void = () => undefined;
+  private transactionClient: Promise<ZkTransaction> | undefined;
 
   private constructor(
     client: ZkClient,
@@ -55,6 +57,27 @@ export class ZkSession {
     return this.closed;
   }
 
+  /**
+   * The connection for multi-op transactions (ZkTransaction), opened on first use and again after
+   * it closed (expired, timed out). It has a session of its own, which owns nothing: what fences a
+   * transaction is what its ops check, not which session sends it.
+   */
+  async transactions(): Promise<ZkTransaction> {
+    if (this.closed) throw new CoordinationError('the ZooKeeper session is closed');
+    const pending = this.transactionClient;
+    const open = pending ? await pending.catch(() => undefined) : undefined;
+    if (open?.isOpen) return open;
+    if (this.transactionClient === pending) {
+      this.transactionClient = ZkTransaction.connect(this.options.connectString, { sessionTimeoutMs: this.options.sessionTimeoutMs });
+    }
+    const opening = this.transactionClient;
+    if (!opening) throw new CoordinationError('the ZooKeeper session is closed');
+    const client = await opening;
+    // Closed meanwhile: close() may have run before this connection existed.
+    if (this.closed) client.close();
+    return client;
+  }
+
   onEvent(listener: (event: ZkSessionEvent, client: ZkClient) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -64,7 +87,9 @@ export class ZkSession {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
-    await this.current.close();
+    const transactions = this.transactionClient;
+    this.transactionClient = undefined;
+    await Promise.all([this.current.close(), transactions?.then((t) => t.close(), () => undefined)]);
   }
 
   private follow(client: ZkClient): void {

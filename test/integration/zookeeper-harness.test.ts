@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isZkError, ZkClient, type SessionEvent, type WatchedEvent } from '../../core/coordination/zk-client.ts';
+import { ZkTransaction } from '../../core/coordination/zk-transaction.ts';
 import { CoordinationError } from '../../core/errors/index.ts';
 import { ZooKeeperTestServer } from '../harness/index.ts';
 
@@ -129,7 +130,93 @@ describe('ZkClient against a real ZooKeeper', () => {
     ]);
   });
 
-  it.todo('commits nothing when a multi-op transaction fails its version check (the zookeeper npm package has no multi)');
+  describe('multi-op transactions (ZkTransaction, over node-zookeeper-client)', () => {
+    let transactions: ZkTransaction;
+    beforeAll(async () => {
+      transactions = await ZkTransaction.connect(server.connectString, { sessionTimeoutMs: 4_000 });
+    });
+    afterAll(() => transactions?.close());
+
+    /** An ephemeral "election node" of another session, and a node the transaction writes. */
+    const fencedSetup = async (name: string) => {
+      const owner = await connect(1_000);
+      const fence = await owner.create(`${root}/${name}-election-`, Buffer.from('{}'), 'ephemeral_sequential');
+      const target = `${root}/${name}-current`;
+      await client.create(target, Buffer.from('v0'));
+      return { owner, fence, target };
+    };
+
+    it('applies a check on another session\'s ephemeral node and a versioned set together', async () => {
+      const { fence, target } = await fencedSetup('applies');
+      await transactions.commit([
+        { op: 'check', path: fence, version: 0 },
+        { op: 'set', path: target, data: Buffer.from('v1'), version: 0 },
+      ]);
+      expect(await client.get(target)).toMatchObject({ data: Buffer.from('v1'), version: 1 });
+      await transactions.commit([
+        { op: 'check', path: fence, version: -1 },
+        { op: 'create', path: `${target}-created`, data: Buffer.from('new') },
+      ]);
+      expect((await client.get(`${target}-created`))!.data.toString()).toBe('new');
+    });
+
+    it('writes nothing when the checked node was deleted', async () => {
+      const { owner, fence, target } = await fencedSetup('deleted');
+      await owner.delete(fence, -1);
+      const err = await rejection(
+        transactions.commit([
+          { op: 'check', path: fence, version: 0 },
+          { op: 'set', path: target, data: Buffer.from('lost'), version: 0 },
+          { op: 'create', path: `${target}-created`, data: Buffer.from('lost') },
+        ]),
+      );
+      expect(err.context).toMatchObject({ code: 'NONODE', failedOp: 0, path: fence, outcomeUnknown: false });
+      expect(err.retriable).toBe(false);
+      expect(await client.get(target)).toMatchObject({ data: Buffer.from('v0'), version: 0 });
+      expect(await client.exists(`${target}-created`)).toBeNull();
+    });
+
+    it('writes nothing once the checked node\'s session expired, before its owner has heard', async () => {
+      const { owner, fence, target } = await fencedSetup('expired');
+      await server.expireSession(owner.sessionId, owner.sessionPassword);
+      const err = await rejection(
+        transactions.commit([
+          { op: 'check', path: fence, version: 0 },
+          { op: 'set', path: target, data: Buffer.from('lost'), version: 0 },
+        ]),
+      );
+      expect(err.context).toMatchObject({ code: 'NONODE', failedOp: 0 });
+      expect(await client.get(target)).toMatchObject({ data: Buffer.from('v0'), version: 0 });
+    });
+
+    it('writes nothing when a later op fails its version check, the check having passed', async () => {
+      const { fence, target } = await fencedSetup('stale');
+      await client.set(target, Buffer.from('other master'), 0);
+      const err = await rejection(
+        transactions.commit([
+          { op: 'check', path: fence, version: 0 },
+          { op: 'create', path: `${target}-created`, data: Buffer.from('lost') },
+          { op: 'set', path: target, data: Buffer.from('lost'), version: 0 },
+        ]),
+      );
+      expect(err.context).toMatchObject({ code: 'BADVERSION', failedOp: 2, path: target });
+      expect((await client.get(target))!.data.toString()).toBe('other master');
+      expect(await client.exists(`${target}-created`)).toBeNull();
+    });
+
+    it('fails a check whose data version does not match (0 included, which node-zookeeper-client turns into "any")', async () => {
+      const { owner, fence, target } = await fencedSetup('version');
+      await owner.set(fence, Buffer.from('{"changed":true}'), 0);
+      const err = await rejection(
+        transactions.commit([
+          { op: 'check', path: fence, version: 0 },
+          { op: 'set', path: target, data: Buffer.from('lost'), version: 0 },
+        ]),
+      );
+      expect(err.context).toMatchObject({ code: 'BADVERSION', failedOp: 0 });
+      expect((await client.get(target))!.data.toString()).toBe('v0');
+    });
+  });
 
   it('deletes an ephemeral node as soon as its session is closed', async () => {
     const owner = await connect();
