@@ -36,7 +36,7 @@ describe('MicroBatchDecoder', () => {
   const records: SourceRecord[] = values.map((value, i) => ({ partition: i % 2, offset: 100 + i, timestampMs: 1_700_000_000_000 + i, value }));
 
   it('decodes good records to typed rows and rejects the others exactly as the core decoder does', async () => {
-    const decoder = await MicroBatchDecoder.create(connection, loaded.schema);
+    const decoder = await MicroBatchDecoder.create(instance, loaded.schema);
     const decoded = await decoder.decode(records);
     const reference = records.map((r) => createEventDecoder(loaded.schema)(r.value));
 
@@ -55,5 +55,6 @@ describe('MicroBatchDecoder', () => {
       }),
     );
     expect(decoded.newestEventMs).toEqual(new Map([[0, 1795251600123], [1, 1795251600000]]));
+    await decoder.close();
   });
 });

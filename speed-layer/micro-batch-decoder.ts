@@ -1,4 +1,5 @@
-import type { DuckDBConnection, DuckDBListValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBListValue } from '@duckdb/node-api';
+import { randomBytes } from 'node:crypto';
 import type { FieldType } from '../core/config/config-schema.ts';
 import { createEventDecoder, type RejectReason } from '../core/events/decode-event.ts';
 import { jsonDecodeSql } from '../core/events/json-decode-sql.ts';
@@ -7,8 +8,9 @@ import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 import { appendFieldValues } from './event-appender.ts';
 import { RawStaging } from './raw-staging.ts';
+import { SerialLock } from './serial-lock.ts';
 
-/** The connection-private table holding a micro-batch's decoded events. */
+/** The tables holding decoded micro-batches, in the decoder's own in-memory database. */
 export const DECODED_EVENTS_TABLE = 'speed_events';
 
 /** A record that is not a valid event, with the reason `createEventDecoder` gave. */
@@ -21,6 +23,8 @@ export interface RejectedRecord {
 export interface DecodedMicroBatch {
   /** The good events (schema fields, `_partition`, `_offset`) as a relation for the partial SQL. */
   readonly relation: string;
+  /** The table behind `relation`, kept until `release`. */
+  readonly slot: number;
   readonly goodCount: number;
   readonly rejected: readonly RejectedRecord[];
   /** Records DuckDB left to `createEventDecoder` (good or not). */
@@ -29,50 +33,113 @@ export interface DecodedMicroBatch {
   readonly newestEventMs: ReadonlyMap<number, number>;
 }
 
+/** One slot: where a micro-batch is staged, and the table its decoded events go to. */
+interface Slot {
+  readonly staging: RawStaging;
+  readonly table: string;
+  readonly decodeSql: string;
+}
+
 /**
  * Decodes a micro-batch inside DuckDB: raw bytes in, typed events out (`jsonDecodeSql`), and
  * every record the SQL does not vouch for decoded by `createEventDecoder`, which alone decides
  * about rejects and words their reasons. Two round trips to DuckDB in the usual case: under
  * load every round trip waits for a thread, and micro-batches are frequent.
+ *
+ * Three threads share the work of consecutive micro-batches: the JavaScript thread stages
+ * micro-batch n+1 (on the staging connection) while DuckDB decodes micro-batch n (on the decoder
+ * connection) and the speed layer's writer commits micro-batch n-1 (on its own). Staged records
+ * and decoded events are therefore in tables every connection can read: in an in-memory database
+ * of the decoder's own, attached to the instance (the shared database may be a file; these rows
+ * must never reach its WAL). Each result keeps its slot (staging and decoded table) until it is
+ * released, and a decode uses only a slot nobody holds; a pipeline of two micro-batches uses two.
  */
 export class MicroBatchDecoder {
   private readonly decodeEvent: ReturnType<typeof createEventDecoder>;
   private readonly fieldTypes: readonly FieldType[];
-  private readonly decodeSql: string;
+  /** One decode on the decoder connection at a time, one load on the staging connection. */
+  private readonly decodeLock = new SerialLock();
+  private readonly stagingLock = new SerialLock();
+  /** Created as needed. */
+  private readonly slots: Slot[] = [];
+  /** Slots holding a result (or a decode in progress) not released yet. */
+  private readonly held = new Set<number>();
 
   private constructor(
     private readonly connection: DuckDBConnection,
-    schema: EventSchema,
-    private readonly staging: RawStaging,
+    private readonly stagingConnection: DuckDBConnection,
+    private readonly schema: EventSchema,
+    /** The attached database holding the slots' tables. */
+    private readonly database: string,
   ) {
     this.decodeEvent = createEventDecoder(schema);
     this.fieldTypes = schema.fields.map((f) => f.type);
-    const decode = jsonDecodeSql(schema, RawStaging.relation(), { rawColumn: 'raw', passthrough: ['_row', '_partition', '_offset'] });
-    const ts = quoteIdent(schema.timestampField);
-    this.decodeSql = [
-      `CREATE OR REPLACE TEMP TABLE ${DECODED_EVENTS_TABLE} AS ${decode}`,
-      RawStaging.resetSql(),
-      // Per partition: good events, the newest event time, and the rows left to the slow path.
-      `SELECT _partition, (count(*) FILTER (WHERE _fast))::DOUBLE, epoch_ms(max(${ts}) FILTER (WHERE _fast))::DOUBLE,
-              list(_row) FILTER (WHERE NOT _fast)
-       FROM temp.main.${DECODED_EVENTS_TABLE} GROUP BY _partition`,
-    ].join(';\n');
   }
 
-  static async create(connection: DuckDBConnection, schema: EventSchema): Promise<MicroBatchDecoder> {
-    return new MicroBatchDecoder(connection, schema, await RawStaging.create(connection));
-  }
-
-  async decode(records: readonly SourceRecord[]): Promise<DecodedMicroBatch> {
-    await this.staging.load(records);
-    let rows;
+  /** Opens the decoder's connections on `instance` and attaches its database; `close` releases them. */
+  static async create(instance: DuckDBInstance, schema: EventSchema): Promise<MicroBatchDecoder> {
+    const connection = await instance.connect();
+    const stagingConnection = await instance.connect();
     try {
-      rows = (await this.connection.runAndReadAll(this.decodeSql)).getRows() as [number, number, number | null, DuckDBListValue | null][];
+      const database = `speed_decoded_${randomBytes(6).toString('hex')}`;
+      await connection.run(`ATTACH ':memory:' AS ${quoteIdent(database)}`);
+      return new MicroBatchDecoder(connection, stagingConnection, schema, database);
     } catch (error) {
-      // The staged rows must not be decoded twice when the micro-batch is retried.
-      await this.connection.run(RawStaging.resetSql()).catch(() => undefined);
+      stagingConnection.closeSync();
+      connection.closeSync();
       throw error;
     }
+  }
+
+  /** Waits for the work in progress, then detaches the decoder's database and closes its connections. */
+  async close(): Promise<void> {
+    await this.stagingLock.runExclusive(async () => this.stagingConnection.closeSync());
+    await this.decodeLock.runExclusive(async () => {
+      await this.connection.run(`DETACH ${quoteIdent(this.database)}`).catch(() => undefined);
+      this.connection.closeSync();
+    });
+  }
+
+  /** Decodes `records` in a free slot; its relation stays valid until `release`. */
+  async decode(records: readonly SourceRecord[]): Promise<DecodedMicroBatch> {
+    let slot = 0;
+    while (this.held.has(slot)) slot++;
+    this.held.add(slot);
+    try {
+      const { staging } = this.slot(slot);
+      await this.stagingLock.runExclusive(() => staging.load(records));
+      return await this.decodeLock.runExclusive(() => this.decodeStaged(slot, records));
+    } catch (error) {
+      this.held.delete(slot);
+      throw error;
+    }
+  }
+
+  /** The caller is done with `decoded` (committed, or replaced): its slot may be used again. */
+  release(decoded: DecodedMicroBatch): void {
+    this.held.delete(decoded.slot);
+  }
+
+  private slot(index: number): Slot {
+    let slot = this.slots[index];
+    if (!slot) {
+      const staging = new RawStaging(this.stagingConnection, this.database, `speed_raw_${index}`);
+      const table = `${DECODED_EVENTS_TABLE}_${index}`;
+      slot = { staging, table, decodeSql: this.decodeSql(staging, table) };
+      this.slots[index] = slot;
+    }
+    return slot;
+  }
+
+  /** `table` qualified with the decoder's database. */
+  private qualified(table: string): string {
+    return `${quoteIdent(this.database)}.main.${quoteIdent(table)}`;
+  }
+
+  private async decodeStaged(slot: number, records: readonly SourceRecord[]): Promise<DecodedMicroBatch> {
+    const { staging, table, decodeSql } = this.slot(slot);
+    const rows = (await this.connection.runAndReadAll(decodeSql)).getRows() as [number, number, number | null, DuckDBListValue | null][];
+    staging.emptied();
     let goodCount = 0;
     const newestEventMs = new Map<number, number>();
     const slowRows: number[] = [];
@@ -82,10 +149,11 @@ export class MicroBatchDecoder {
       if (slow) slowRows.push(...(slow.items as number[]));
     }
     // In arrival order, so that the newest rejected records are the last ones.
-    const slow = await this.decodeSlowPath(records, slowRows.sort((a, b) => a - b));
+    const slow = await this.decodeSlowPath(table, records, slowRows.sort((a, b) => a - b));
     for (const [partition, eventMs] of slow.newestEventMs) newestEventMs.set(partition, Math.max(newestEventMs.get(partition) ?? eventMs, eventMs));
     return {
-      relation: `(SELECT * FROM temp.main.${DECODED_EVENTS_TABLE} WHERE _fast)`,
+      relation: `(SELECT * FROM ${this.qualified(table)} WHERE _fast)`,
+      slot,
       goodCount: goodCount + slow.goodCount,
       rejected: slow.rejected,
       slowPathCount: slowRows.length,
@@ -93,8 +161,23 @@ export class MicroBatchDecoder {
     };
   }
 
+  /** Decode into `table`, empty the staging table, and read per partition what the speed layer needs. */
+  private decodeSql(staging: RawStaging, table: string): string {
+    const decode = jsonDecodeSql(this.schema, staging.relation(), { rawColumn: 'raw', passthrough: ['_row', '_partition', '_offset'] });
+    const ts = quoteIdent(this.schema.timestampField);
+    return [
+      `CREATE OR REPLACE TABLE ${this.qualified(table)} AS ${decode}`,
+      staging.resetSql(),
+      // Per partition: good events, the newest event time, and the rows left to the slow path.
+      `SELECT _partition, (count(*) FILTER (WHERE _fast))::DOUBLE, epoch_ms(max(${ts}) FILTER (WHERE _fast))::DOUBLE,
+              list(_row) FILTER (WHERE NOT _fast)
+       FROM ${this.qualified(table)} GROUP BY _partition`,
+    ].join(';\n');
+  }
+
   /** Decodes the rows DuckDB passed over; good ones join the decoded table, the rest are returned. */
   private async decodeSlowPath(
+    table: string,
     records: readonly SourceRecord[],
     rows: readonly number[],
   ): Promise<{ goodCount: number; rejected: RejectedRecord[]; newestEventMs: Map<number, number> }> {
@@ -102,7 +185,7 @@ export class MicroBatchDecoder {
     const newestEventMs = new Map<number, number>();
     let goodCount = 0;
     if (rows.length === 0) return { goodCount, rejected, newestEventMs };
-    const appender = await this.connection.createAppender(DECODED_EVENTS_TABLE, 'main', 'temp');
+    const appender = await this.connection.createAppender(table, 'main', this.database);
     try {
       for (const row of rows) {
         const record = records[row]!;

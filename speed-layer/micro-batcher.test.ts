@@ -92,4 +92,59 @@ describe('MicroBatcher', () => {
     await producer;
     expect(processed).toEqual([1]);
   });
+
+  it('prepares the next micro-batch while the one before is processing, and processes them in order', async () => {
+    const events: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const batcher = new MicroBatcher<number, string>({
+      intervalMs: 1,
+      maxItems: 2,
+      prepare: async (items) => {
+        events.push(`prepare ${items.join(',')}`);
+        return items.join('+');
+      },
+      process: async (items, prepared) => {
+        events.push(`process ${prepared}`);
+        if (items[0] === 1) await gate;
+      },
+    });
+    batcher.start();
+    await batcher.add([1, 2]);
+    await sleep(20);
+    await batcher.add([3, 4]);
+    await sleep(30);
+    expect(events).toEqual(['prepare 1,2', 'process 1+2', 'prepare 3,4']);
+    release();
+    await sleep(30);
+    expect(events).toEqual(['prepare 1,2', 'process 1+2', 'prepare 3,4', 'process 3+4']);
+    await batcher.stop();
+  });
+
+  it('retries processing with the same prepared result, and prepares again only what failed to prepare', async () => {
+    const prepared: number[][] = [];
+    const processed: string[] = [];
+    let prepareFailures = 1;
+    let processFailures = 2;
+    const batcher = new MicroBatcher<number, string>({
+      intervalMs: 1,
+      maxItems: 10,
+      retryDelayMs: { initial: 5, max: 10 },
+      prepare: async (items) => {
+        prepared.push(items);
+        if (prepareFailures-- > 0) throw new Error('decode failed');
+        return `decoded ${items.join(',')} #${prepared.length}`;
+      },
+      process: async (_, result) => {
+        processed.push(result);
+        if (processFailures-- > 0) throw new Error('commit failed');
+      },
+    });
+    batcher.start();
+    await batcher.add([1, 2]);
+    await sleep(200);
+    expect(prepared).toEqual([[1, 2], [1, 2]]);
+    expect(processed).toEqual(['decoded 1,2 #2', 'decoded 1,2 #2', 'decoded 1,2 #2']);
+    await batcher.stop();
+  });
 });

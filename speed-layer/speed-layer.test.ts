@@ -10,7 +10,7 @@ import { validateConfig } from '../core/config/load-config.ts';
 import { createLogger } from '../core/observability/logger.ts';
 import { LocalLog } from '../core/source/local-log.ts';
 import { bindViews } from '../core/views/bind-views.ts';
-import { SpeedLayer } from './speed-layer.ts';
+import { SpeedLayer, type RealtimeListener } from './speed-layer.ts';
 import { generateRecords, referenceViews, seededRandom, type GeneratedRecord } from './testing/foundation-events.ts';
 import { createServingViews, foundationConfig, readFoundationViews, writeBatchTables } from './testing/foundation-views.ts';
 
@@ -48,8 +48,10 @@ describe('SpeedLayer on the local log', () => {
     await log.append(records.map((r) => r.value ?? Buffer.alloc(0)));
   }
 
-  async function startSpeed(options: { manifest?: BatchManifest; metrics?: Registry } = {}): Promise<SpeedLayer> {
-    speed = await SpeedLayer.create({ loaded, source: log, instance, logger, ...options });
+  async function startSpeed(options: { manifest?: BatchManifest; metrics?: Registry; listeners?: RealtimeListener[] } = {}): Promise<SpeedLayer> {
+    const { listeners = [], ...rest } = options;
+    speed = await SpeedLayer.create({ loaded, source: log, instance, logger, ...rest });
+    for (const listener of listeners) speed.addListener(listener);
     await createServingViews(serving, speed.views);
     await speed.start();
     return speed;
@@ -192,6 +194,41 @@ describe('SpeedLayer on the local log', () => {
     expect(await readFoundationViews(serving)).toEqual(referenceViews(records.flatMap((r) => (r.event ? [r.event] : []))));
   });
 
+  it('decodes a micro-batch again when a handoff raised a cut over it after it was decoded, ahead of its commit', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    const eventsPerCall: number[] = [];
+    await startSpeed({
+      listeners: [
+        {
+          async microBatchInTransaction(connection, events) {
+            eventsPerCall.push(events ? ((await connection.runAndReadAll(`SELECT count(*)::DOUBLE FROM ${events}`)).getRows()[0]![0] as number) : 0);
+            if (!held) {
+              held = true;
+              await gate;
+            }
+          },
+        },
+      ],
+    });
+    const records = generateRecords(800, { seed: 9 });
+    await append(records.slice(0, 300));
+    await waitFor('the first micro-batch to be in its transaction', () => held);
+    // The next micro-batch is cut and decoded while the first one cannot commit.
+    await append(records.slice(300));
+    await waitFor('every record to be received', () => speed!.status().partitions[0]?.receivedOffset === 800);
+    await sleep(300);
+    const cut = 600;
+    const handoff = speed!.applyBatch(manifest(1, cut), (connection) => writeBatchTables(connection, speed!.views, records.slice(0, cut).map((r) => r.event!)));
+    release();
+    await handoff;
+    await waitFor('the speed layer to catch up', caughtUp);
+
+    expect(await readFoundationViews(serving)).toEqual(referenceViews(records.map((r) => r.event!)));
+    expect(eventsPerCall).toEqual([300, 200]);
+  });
+
   it('refuses batch versions it cannot hand over to exactly', async () => {
     await startSpeed({ manifest: manifest(3, 1_000) });
     const swap = async () => undefined;
@@ -199,6 +236,116 @@ describe('SpeedLayer on the local log', () => {
     await expect(speed!.applyBatch(manifest(4, 900), swap)).rejects.toThrow(/moves the cut of partition 0 back from 1000 to 900/);
     await expect(speed!.applyBatch(manifest(4, 1_100, 'other'), swap)).rejects.toThrow(/for topic "other", not "events"/);
     expect(speed!.status().batchVersion).toBe(3);
+  });
+  /** `sum(views)` over realtime state as `connection` sees it (its own transaction included). */
+  async function realtimeViews(connection: DuckDBConnection): Promise<number> {
+    return (await connection.runAndReadAll('SELECT coalesce(sum(views__count), 0)::DOUBLE FROM realtime__page_traffic')).getRows()[0]![0] as number;
+  }
+
+  it('calls a listener inside each micro-batch transaction with the events relation, then after the commit', async () => {
+    const calls: { events: number; inTransaction: number; committedBefore: number }[] = [];
+    const committed: number[] = [];
+    await startSpeed({
+      listeners: [
+        {
+          async microBatchInTransaction(connection, events) {
+            // The writer sees this micro-batch's rows already; the serving connection not yet.
+            const eventCount = events ? ((await connection.runAndReadAll(`SELECT count(*)::DOUBLE FROM ${events}`)).getRows()[0]![0] as number) : 0;
+            calls.push({ events: eventCount, inTransaction: await realtimeViews(connection), committedBefore: await realtimeViews(serving) });
+          },
+          async microBatchCommitted(connection) {
+            committed.push(await realtimeViews(connection));
+          },
+        },
+      ],
+    });
+    const records = generateRecords(1_200, { seed: 6, badEvery: 10 });
+    for (let i = 0; i < records.length; i += 300) {
+      await append(records.slice(i, i + 300));
+      await waitFor('the speed layer to catch up', caughtUp);
+    }
+
+    const good = records.flatMap((r) => (r.event ? [r.event] : []));
+    expect(calls.reduce((n, c) => n + c.events, 0)).toBe(good.length);
+    let before = 0;
+    for (const call of calls) {
+      expect(call.committedBefore).toBe(before);
+      before = call.inTransaction;
+    }
+    // page_traffic counts the good events with latency_ms >= 0 (its filter).
+    const counted = referenceViews(good).page_traffic.reduce((sum, row) => sum + (row.views as number), 0);
+    expect(before).toBe(counted);
+    // Progress is committed before microBatchCommitted runs: the last call may still be on its way.
+    await waitFor('the last commit listener call', () => committed.length === calls.length);
+    expect(committed).toEqual(calls.map((c) => c.inTransaction));
+  });
+
+  it('rolls a micro-batch back when a listener throws inside its transaction, and retries it', async () => {
+    let failuresLeft = 2;
+    const committed: number[] = [];
+    await startSpeed({
+      listeners: [
+        {
+          async microBatchInTransaction() {
+            if (failuresLeft-- > 0) throw new Error('alert store unavailable');
+          },
+          async microBatchCommitted(connection) {
+            committed.push(await realtimeViews(connection));
+          },
+        },
+      ],
+    });
+    const records = generateRecords(900, { seed: 7, badEvery: 15 });
+    await append(records);
+    await waitFor('the speed layer to catch up', caughtUp);
+
+    // Counted once, with every reject once: the failed attempts left nothing behind.
+    const good = records.flatMap((r) => (r.event ? [r.event] : []));
+    expect(await readFoundationViews(serving)).toEqual(referenceViews(good));
+    expect(speed!.status().rejected.total).toBe(records.filter((r) => r.reject).length);
+    const rejectedRows = (await serving.runAndReadAll('SELECT count(*)::DOUBLE FROM rejected_realtime')).getRows()[0]![0];
+    expect(rejectedRows).toBe(Math.min(5, records.filter((r) => r.reject).length));
+    expect(failuresLeft).toBeLessThan(0);
+    expect(committed.length).toBeGreaterThan(0);
+    expect(speed!.status().microBatches).toMatchObject({ failures: 2 });
+  });
+
+  it('calls batchAppliedInTransaction inside the handoff transaction, and rolls the handoff back when it throws', async () => {
+    let failHandoff = true;
+    const seen: { version: number; minBlock: number | null; servingMinBlock: number | null }[] = [];
+    const minBlock = async (connection: DuckDBConnection) =>
+      (await connection.runAndReadAll('SELECT min(_block)::DOUBLE FROM realtime__page_traffic')).getRows()[0]![0] as number | null;
+    await startSpeed({
+      listeners: [
+        {
+          async batchAppliedInTransaction(connection, applied) {
+            seen.push({ version: applied.version, minBlock: await minBlock(connection), servingMinBlock: await minBlock(serving) });
+            if (failHandoff) throw new Error('materialized view refresh failed');
+          },
+        },
+      ],
+    });
+    const records = generateRecords(1_000, { seed: 8 });
+    await append(records);
+    await waitFor('the speed layer to catch up', caughtUp);
+    const expected = referenceViews(records.map((r) => r.event!));
+    const swap = (connection: DuckDBConnection) => writeBatchTables(connection, speed!.views, records.slice(0, 600).map((r) => r.event!));
+
+    await expect(speed!.applyBatch(manifest(1, 600), swap)).rejects.toThrow('materialized view refresh failed');
+    // The swap and the drop were visible to the listener only, and are gone with the rollback.
+    expect(seen).toEqual([{ version: 1, minBlock: 6, servingMinBlock: 0 }]);
+    expect(await readFoundationViews(serving)).toEqual(expected);
+    expect(await minBlock(serving)).toBe(0);
+    const batchRows = (await serving.runAndReadAll('SELECT count(*)::DOUBLE FROM batch__page_traffic')).getRows()[0]![0];
+    expect(batchRows).toBe(0);
+    expect(speed!.status()).toMatchObject({ batchVersion: undefined, partitions: [{ cutExclusive: 0 }] });
+
+    failHandoff = false;
+    await speed!.applyBatch(manifest(1, 600), swap);
+    expect(seen.at(-1)).toEqual({ version: 1, minBlock: 6, servingMinBlock: 0 });
+    expect(await readFoundationViews(serving)).toEqual(expected);
+    expect(await minBlock(serving)).toBe(6);
+    expect(speed!.status()).toMatchObject({ batchVersion: 1, partitions: [{ cutExclusive: 600 }] });
   });
 });
 

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../core/observability/logger.ts';
 import type { RecordSource, SourceBatch, SourceGap, SourceRecord, SourceSubscription } from '../core/source/record-source.ts';
 import { bindViews, type BoundView } from '../core/views/bind-views.ts';
 import { checkHandoff, cutsOf } from './batch-handoff.ts';
-import { MicroBatchDecoder } from './micro-batch-decoder.ts';
+import { MicroBatchDecoder, type DecodedMicroBatch } from './micro-batch-decoder.ts';
 import { MicroBatcher } from './micro-batcher.ts';
 import { PartitionProgress, type PartitionStatus } from './partition-progress.ts';
 import { RealtimeState } from './realtime-state.ts';
@@ -57,6 +57,17 @@ export interface RealtimeListener {
   batchAppliedInTransaction?(connection: DuckDBConnection, manifest: BatchManifest): Promise<void>;
 }
 
+/**
+ * A micro-batch decoded ahead of its commit (see `MicroBatcher.prepare`); its retries reuse it.
+ * Replaced by a new decode when a batch handoff raised a cut over some of its records meanwhile.
+ */
+interface PreparedMicroBatch {
+  /** Records of the micro-batch at or above the cuts when it was decoded. */
+  recordCount: number;
+  decoded: DecodedMicroBatch | undefined;
+  decodeMs: number;
+}
+
 export interface SpeedLayerStatus {
   readonly state: 'created' | 'running' | 'stopped';
   readonly topic: string;
@@ -79,10 +90,14 @@ export interface SpeedLayerStatus {
  *
  * Lifecycle: `create` (tables, no reading) → `start` → `stop`. All writes to realtime state run
  * one at a time on the layer's own connection: micro-batch commits, compactions, `applyBatch`.
+ * Decoding runs ahead on the decoder's connections (MicroBatchDecoder): micro-batch n+1 is
+ * staged and decoded while micro-batch n commits, so DuckDB works on two threads and the
+ * JavaScript thread stays free to fetch. A decode touches no realtime state, so the commit alone
+ * decides what counts; a handoff between the two makes the commit decode again.
  */
 export class SpeedLayer {
   private readonly lock = new SerialLock();
-  private readonly batcher: MicroBatcher<SourceRecord>;
+  private readonly batcher: MicroBatcher<SourceRecord, PreparedMicroBatch>;
   private readonly metrics: SpeedMetrics;
   private subscription: SourceSubscription | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -107,10 +122,11 @@ export class SpeedLayer {
       partitions: () => this.progress.status(),
       realtimeRows: () => this.realtime.rowCounts(),
     });
-    this.batcher = new MicroBatcher<SourceRecord>({
+    this.batcher = new MicroBatcher<SourceRecord, PreparedMicroBatch>({
       intervalMs: speed.interval,
       maxItems: speed.maxBatchRecords,
-      process: (records) => this.processMicroBatch(records),
+      prepare: (records) => this.decodeMicroBatch(records),
+      process: (records, prepared) => this.processMicroBatch(records, prepared),
       onError: (error, attempt) => {
         this.metrics.microBatchFailed();
         this.lastError = (error as Error).message;
@@ -129,16 +145,23 @@ export class SpeedLayer {
       });
     }
     const connection = await options.instance.connect();
+    let decoder: MicroBatchDecoder | undefined;
     try {
       const views = await bindViews(loaded, connection);
       const speed = loaded.config.speed;
       const realtime = await RealtimeState.create(connection, views, { blockSize: speed.blockSize });
       const rejected = await RejectedRecords.create(connection, { topic: options.source.topic, maxKept: speed.maxRejectedKept });
-      const decoder = await MicroBatchDecoder.create(connection, loaded.schema);
+      decoder = await MicroBatchDecoder.create(options.instance, loaded.schema);
+      // An empty micro-batch through both stages: the first real one then does not pay for loading
+      // DuckDB's JSON functions and binding the view SQL (about a second on a loaded machine).
+      const empty = await decoder.decode([]);
+      await realtime.addEvents(empty.relation);
+      decoder.release(empty);
       const progress = new PartitionProgress({ stallTimeoutMs: options.stallTimeoutMs ?? Math.max(10_000, 10 * speed.interval) });
       if (manifest) progress.raiseCuts(cutsOf(manifest));
       return new SpeedLayer(options, connection, views, realtime, rejected, decoder, progress, logger);
     } catch (error) {
+      await decoder?.close();
       connection.closeSync();
       throw error;
     }
@@ -189,6 +212,7 @@ export class SpeedLayer {
       await this.subscription?.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'stopping the source failed'));
     }
     await this.lock.runExclusive(async () => this.connection.closeSync());
+    await this.decoder.close();
   }
 
   /**
@@ -247,13 +271,36 @@ export class SpeedLayer {
     this.logger.warn({ ...gap }, 'offsets were deleted from the log before the speed layer read them');
   }
 
-  /** Decodes and commits one micro-batch; throws (and is retried as is) if nothing was committed. */
-  private async processMicroBatch(received: SourceRecord[]): Promise<void> {
+  /**
+   * The first stage of a micro-batch, on the decoder's connection while the writer may still be
+   * committing the micro-batch before: nothing here touches realtime state.
+   */
+  private async decodeMicroBatch(received: SourceRecord[]): Promise<PreparedMicroBatch> {
+    const startedMs = performance.now();
+    const records = this.progress.aboveCuts(received);
+    const decoded = records.length > 0 ? await this.decoder.decode(records) : undefined;
+    return { recordCount: records.length, decoded, decodeMs: performance.now() - startedMs };
+  }
+
+  /** `prepared`, decoded again first if a batch handoff since raised a cut over some of its records. */
+  private async decodedAboveCuts(received: SourceRecord[], prepared: PreparedMicroBatch): Promise<DecodedMicroBatch | undefined> {
+    const records = this.progress.aboveCuts(received);
+    if (records.length !== prepared.recordCount) {
+      if (prepared.decoded) this.decoder.release(prepared.decoded);
+      prepared.decoded = undefined;
+      prepared.recordCount = -1; // until decoded again: a retry must not take it for decoded
+      if (records.length > 0) prepared.decoded = await this.decoder.decode(records);
+      prepared.recordCount = records.length;
+    }
+    return prepared.decoded;
+  }
+
+  /** Commits one decoded micro-batch; throws (and is retried as is) if nothing was committed. */
+  private async processMicroBatch(received: SourceRecord[], prepared: PreparedMicroBatch): Promise<void> {
     await this.lock.runExclusive(async () => {
       if (this.state === 'stopped') return;
       const startedMs = performance.now();
-      const records = this.progress.aboveCuts(received);
-      const decoded = records.length > 0 ? await this.decoder.decode(records) : undefined;
+      const decoded = await this.decodedAboveCuts(received, prepared);
       const decodedMs = performance.now();
       if (decoded) {
         try {
@@ -270,9 +317,10 @@ export class SpeedLayer {
       }
       // Committed: from here on nothing may throw, or the batcher would process it again.
       const committedMs = performance.now();
+      if (decoded) this.decoder.release(decoded);
       this.progress.commit(nextOffsets(received), decoded?.newestEventMs ?? new Map());
       this.rejected.countCommitted(decoded?.rejected ?? []);
-      this.metrics.microBatchCommitted(committedMs - startedMs, decoded?.goodCount ?? 0, decoded?.rejected ?? []);
+      this.metrics.microBatchCommitted(prepared.decodeMs + committedMs - startedMs, decoded?.goodCount ?? 0, decoded?.rejected ?? []);
       this.lastError = undefined;
       for (const l of this.listeners) {
         try {
@@ -288,7 +336,7 @@ export class SpeedLayer {
           good: decoded?.goodCount ?? 0,
           rejected: decoded?.rejected.length ?? 0,
           slowPath: decoded?.slowPathCount ?? 0,
-          decodeMs: Math.round(decodedMs - startedMs),
+          decodeMs: Math.round(prepared.decodeMs + decodedMs - startedMs),
           commitMs: Math.round(committedMs - decodedMs),
           compacted,
           compactMs: Math.round(performance.now() - committedMs),

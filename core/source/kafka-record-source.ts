@@ -104,7 +104,7 @@ export class KafkaRecordSource implements RecordSource {
       maxWaitTimeInMs: tuning.maxWaitTimeMs ?? 250,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2_000 },
     });
-    const subscription = new KafkaSubscription(consumer, this.topic, options, this.logger);
+    const subscription = new KafkaSubscription(consumer, this.topic, options, this.logger, Math.floor((tuning.sessionTimeoutMs ?? 10_000) / 5));
     await subscription.start(tuning.partitionsConsumedConcurrently ?? 1);
     return subscription;
   }
@@ -120,6 +120,7 @@ class KafkaSubscription implements SourceSubscription {
     private readonly topic: string,
     private readonly options: SubscribeOptions,
     private readonly logger: Logger,
+    private readonly heartbeatIntervalMs: number,
   ) {}
 
   assignedPartitions(): readonly number[] {
@@ -137,7 +138,7 @@ class KafkaSubscription implements SourceSubscription {
       autoCommit: false,
       partitionsConsumedConcurrently,
       eachBatch: async ({ batch, heartbeat }) => {
-        await this.onFetched(batch.partition, batch.messages, Number(batch.highWatermark));
+        await whileHeartbeating(this.onFetched(batch.partition, batch.messages, Number(batch.highWatermark)), heartbeat, this.heartbeatIntervalMs);
         await heartbeat();
       },
     });
@@ -197,5 +198,20 @@ class KafkaSubscription implements SourceSubscription {
 
   async stop(): Promise<void> {
     await this.consumer.disconnect();
+  }
+}
+
+/**
+ * Awaits `work` (a batch handed to the subscriber, which may hold it back while it is behind)
+ * and heartbeats meanwhile: kafkajs heartbeats only between batches, so a batch held for longer
+ * than the session timeout would cost the group membership, and a rebalance, every time.
+ * A failed heartbeat (a rebalance under way) is left for the heartbeat after the batch to report.
+ */
+async function whileHeartbeating<T>(work: Promise<T>, heartbeat: () => Promise<void>, intervalMs: number): Promise<T> {
+  const timer = setInterval(() => void heartbeat().catch(() => undefined), intervalMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
   }
 }

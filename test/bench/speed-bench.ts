@@ -35,7 +35,8 @@ import { percentile, printBenchLine } from './bench-report.ts';
  *              batch layer would; baseline: RSS before the speed layer started.
  *
  * SPEED_BENCH_EVENTS, SPEED_BENCH_MEMORY_EVENTS and SPEED_BENCH_ONLY (ingest|freshness|memory)
- * scale or select the runs.
+ * scale or select the runs; SPEED_BENCH_LOG_LEVEL=debug logs every micro-batch of the ingest runs
+ * (records, decode and commit times), to see which stage is the bottleneck.
  */
 const PARTITIONS = 32;
 const INGEST_EVENTS = Number(process.env.SPEED_BENCH_EVENTS ?? 1_000_000);
@@ -165,7 +166,7 @@ async function speedRun(broker: KafkaTestBroker, topic: string, events: number, 
   const instance = await createDatabase();
   const kafkaSource = new KafkaRecordSource({ brokers: [...broker.brokers], topic }, createLogger('bench', { level: 'warn' }));
   const { source, firstBatchAtMs, cpuAtFirst } = timedSource(kafkaSource);
-  const speed = await SpeedLayer.create({ loaded, source, instance, logger: createLogger('bench', { level: 'warn' }) });
+  const speed = await SpeedLayer.create({ loaded, source, instance, logger: createLogger('bench', { level: process.env.SPEED_BENCH_LOG_LEVEL ?? 'warn' }) });
   try {
     await speed.start();
     const caughtUp = () => speed.status().partitions.filter((p) => p.committedOffset >= (endOffsets.get(p.partition) ?? 0)).length === endOffsets.size;
