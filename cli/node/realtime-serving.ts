@@ -8,6 +8,7 @@ import type { RecordSource } from '../../core/source/record-source.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { stageBatchVersion } from '../../serving-layer/engine/batch-swap.ts';
 import { MasterDatasetViews } from '../../serving-layer/engine/master-dataset-views.ts';
+import { MaterializedViews } from '../../serving-layer/engine/materialized-views.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { lockDownDatabase } from '../../serving-layer/query/lock-down-database.ts';
 import { REJECTED_REALTIME_TABLE, SpeedLayer } from '../../speed-layer/index.ts';
@@ -43,7 +44,7 @@ export class RealtimeServing {
   private applied: BatchManifest | undefined;
   private stopWatching: () => void = () => undefined;
   private filesTimer: NodeJS.Timeout | undefined;
-  private alertTimer: NodeJS.Timeout | undefined;
+  private stopAlertClock: () => void = () => undefined;
   private lastSwapError: string | undefined;
 
   private constructor(
@@ -59,6 +60,8 @@ export class RealtimeServing {
     const database = await ServingDatabase.create(loaded);
     const manifest = await options.manifestStore.current();
     const speed = await SpeedLayer.create({ loaded, source, instance: database.instance, ...(manifest ? { manifest } : {}), metrics: options.metrics, logger });
+    // First listener: the views are up to date before anything else runs at a commit point.
+    speed.addListener(await MaterializedViews.create(database.adminConnection, database.bound));
     const masterViews = new MasterDatasetViews({ layout, topic: source.topic, schema: loaded.schema, realtimeRejectedTable: REJECTED_REALTIME_TABLE });
     // Alerting attaches its own DuckDB file to the database: before the lockdown.
     const alerting = await Alerting.start({
@@ -67,6 +70,9 @@ export class RealtimeServing {
       ...(options.kafka ? { kafka: options.kafka } : {}),
     });
     const node = new RealtimeServing(options, database, speed, masterViews, alerting);
+    // Alert windows fold each micro-batch in its transaction; evaluation follows each commit
+    // without holding the speed layer up (coalesced while one runs).
+    speed.addListener(alerting.realtimeListener());
     await masterViews.refresh(database.adminConnection, manifest);
     // Users may read the project's own Parquet (through `events`), nothing else on the machine.
     await lockDownDatabase(database.adminConnection, {
@@ -79,8 +85,8 @@ export class RealtimeServing {
     node.stopWatching = options.manifestStore.watch((next) => void node.enqueue(() => node.apply(next)));
     node.filesTimer = setInterval(() => void node.enqueue(() => node.refreshFiles()), options.filesRefreshMs ?? 2_000);
     node.filesTimer.unref();
-    node.alertTimer = setInterval(() => void alerting.evaluate().catch((error: unknown) => logger.warn({ err: error }, 'alert evaluation failed')), loaded.config.speed.interval);
-    node.alertTimer.unref();
+    // Only what needs the clock with no data (`for`, quiet streams, reminders) waits for a tick.
+    node.stopAlertClock = alerting.startClock(Math.max(loaded.config.speed.interval, 1_000));
     return node;
   }
 
@@ -129,7 +135,7 @@ export class RealtimeServing {
   async stop(): Promise<void> {
     this.stopWatching();
     clearInterval(this.filesTimer);
-    clearInterval(this.alertTimer);
+    this.stopAlertClock();
     await this.queue;
     await this.speed.stop();
     await this.alerting.close();

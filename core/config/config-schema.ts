@@ -80,6 +80,9 @@ const batch = z.strictObject({
   timezone: z.string().optional(),
 });
 
+/** Default of `serving.alertHistoryRetention`: 30 days. */
+export const ALERT_HISTORY_RETENTION_MS = 30 * 24 * 3_600_000;
+
 const serving = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65_535).default(8080),
@@ -87,6 +90,12 @@ const serving = z.strictObject({
   maxRows: z.number().int().min(1).default(100_000),
   memoryLimit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'write a size such as 512MB or 2GB').default('1GB'),
   token: z.string().min(8, 'a bearer token must be at least 8 characters').optional(),
+  /**
+   * How long `alert_history` keeps transitions (default 30 days). Older rows are pruned about
+   * hourly, except notifications a sink has not acknowledged yet (the outbox) and the newest row
+   * of every pending or firing instance (its state across restarts).
+   */
+  alertHistoryRetention: duration({ minMs: 60_000 }).default(ALERT_HISTORY_RETENTION_MS),
 });
 
 const windowSpec = z.union([z.literal('none'), duration({ minMs: 1 })]);
@@ -129,7 +138,7 @@ export const configSchema = z.strictObject({
   storage: storage.default({ dir: './data', keepVersions: 3 }),
   speed: speed.default({ interval: 1_000, maxBatchRecords: 100_000, blockSize: 10_000, maxRejectedKept: 10_000 }),
   batch: batch.default({ schedule: '*/5 * * * *' }),
-  serving: serving.default({ host: '127.0.0.1', port: 8080, queryTimeout: 30_000, maxRows: 100_000, memoryLimit: '1GB' }),
+  serving: serving.default({ host: '127.0.0.1', port: 8080, queryTimeout: 30_000, maxRows: 100_000, memoryLimit: '1GB', alertHistoryRetention: ALERT_HISTORY_RETENTION_MS }),
   views: z.record(identifier('view name'), view).refine((v) => Object.keys(v).length > 0, 'declare at least one view'),
   alerts: z.record(identifier('alert name'), alert).default({}),
 });

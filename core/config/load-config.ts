@@ -5,7 +5,8 @@ import { ConfigError, type ConfigIssue } from '../errors/index.ts';
 import { parseMeasure, type Measure } from '../views/measure.ts';
 import { compileView, type CompiledView } from '../views/view-compiler.ts';
 import { WINDOW_START, type EventSchema, type ViewDefinition } from '../views/view-definition.ts';
-import { configSchema, type Config } from './config-schema.ts';
+import { aggregateCallIn } from './aggregate-calls.ts';
+import { configSchema, type AlertConfig, type Config } from './config-schema.ts';
 
 /** Table names the serving layer owns; a view may not take them. */
 export const RESERVED_TABLES = ['events', 'rejected', 'alert_history'] as const;
@@ -121,6 +122,8 @@ function resolveViews(config: Config, schema: EventSchema, issues: ConfigIssue[]
 
 function checkAlerts(config: Config, views: readonly ViewDefinition[], issues: ConfigIssue[]): void {
   for (const [name, alert] of Object.entries(config.alerts)) {
+    checkAlertExpressions(name, alert, issues);
+    checkAlertSinks(config, name, alert, issues);
     const view = views.find((v) => v.name === alert.view);
     if (!view) {
       issues.push({ path: `alerts.${name}.view`, message: `unknown view "${alert.view}"; views are ${views.map((v) => v.name).join(', ')}` });
@@ -135,4 +138,32 @@ function checkAlerts(config: Config, views: readonly ViewDefinition[], issues: C
       });
     }
   }
+}
+
+/**
+ * `where`, `condition` and `clear` are evaluated per instance over the window's merged measures:
+ * the measures are already aggregated, so an aggregate (or window) function has nothing to run over.
+ */
+function checkAlertExpressions(name: string, alert: AlertConfig, issues: ConfigIssue[]): void {
+  for (const key of ['where', 'condition', 'clear'] as const) {
+    const expression = alert[key];
+    if (expression === undefined) continue;
+    const call = aggregateCallIn(expression);
+    if (call === undefined) continue;
+    issues.push({
+      path: `alerts.${name}.${key}`,
+      message:
+        call === 'over'
+          ? 'window functions (OVER) are not allowed; compare the measures of one instance, e.g. "avg_latency > 500"'
+          : `aggregate function ${call}() is not allowed: ${key} is evaluated per instance over the window's merged measures; use the measures directly, e.g. "views > 3"`,
+    });
+  }
+}
+
+function checkAlertSinks(config: Config, name: string, alert: AlertConfig, issues: ConfigIssue[]): void {
+  alert.notify.forEach((sink, i) => {
+    if ('kafka' in sink && !config.source.kafka) {
+      issues.push({ path: `alerts.${name}.notify.${i}.kafka`, message: 'a Kafka sink needs source.kafka (the brokers it produces to); use a webhook or log sink on a single node' });
+    }
+  });
 }

@@ -2,7 +2,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Logger } from '../../core/observability/logger.ts';
 import type { CompiledView } from '../../core/views/view-compiler.ts';
 import type { AlertMetrics } from './alert-metrics.ts';
-import { allStatesSql, judgeSql, newestBucketSql, valuesSql, windowStatesSql } from './alert-query.ts';
+import { allStatesSql, judgeSql, newestBucketSql, restrictedStatesSql, valuesSql, windowStatesSql } from './alert-query.ts';
 import { notificationId, type AlertRecord, type NewAlertRecord } from './alert-record.ts';
 import type { AlertRule } from './alert-rule.ts';
 import { INACTIVE, isActive, stepAlert, type AlertStatus, type InstanceState, type Transition } from './alert-state.ts';
@@ -61,7 +61,22 @@ interface RuleRuntime {
   readonly instances: Map<string, AlertInstance>;
   /** The window of the last evaluation (null: running totals; undefined: none yet). */
   lastWindow: EventWindow | null | undefined;
+  /**
+   * What the last successful evaluation examined through the window cache: every instance over
+   * `window`, with the cache's rows up to fold `fold`. While window and generation stay the same,
+   * only the keys folded since, and the active ones, can change.
+   */
+  examined: Examined | undefined;
 }
+
+interface Examined {
+  readonly window: EventWindow;
+  readonly generation: number;
+  readonly fold: number;
+}
+
+/** A window cache's state when an evaluation started. */
+type CacheSnapshot = ReturnType<AlertWindowCache['snapshot']>;
 
 interface Change {
   readonly runtime: RuleRuntime;
@@ -82,14 +97,17 @@ const NO_DATA = { conditionTrue: false, clearTrue: true, value: null } as const;
 
 /**
  * Evaluates every alert rule over the merged batch ⊎ realtime state, after each micro-batch:
- * a judge query per rule (condition and clear of the instances that can change), the pure state
- * machine per instance (alert-state.ts), and a values query for the instances that changed.
+ * a judge query per rule (condition and clear of the instances that can change; while the window
+ * stays put, only the keys folded into the window cache since the last evaluation and the active
+ * instances are judged), the pure state machine per instance (alert-state.ts), and a values query
+ * for the instances that changed. The window caches are compacted after an evaluation.
  * Transitions are appended to the store before the in-memory states move, so what is notified is
  * always what was recorded; then they go to the outbox, which never makes evaluation wait.
  * Instance states are restored from the store on start.
  */
 export class AlertEvaluator {
   private readonly queue = new SerialQueue();
+  private closed = false;
   private readonly clocks = new Map<string, EventClock>();
   private last: { atMs: number; durationMs: number } | null = null;
   private waiting: { nowMs: number; report: Promise<EvaluationReport> } | undefined;
@@ -112,6 +130,7 @@ export class AlertEvaluator {
           dimTypes: await bindAlertRule(connection, rule),
           instances: new Map(),
           lastWindow: undefined,
+          examined: undefined,
         });
       }
       const evaluator = new AlertEvaluator(options, connection, runtimes);
@@ -171,34 +190,75 @@ export class AlertEvaluator {
   }
 
   close(): Promise<void> {
-    return this.queue.run(async () => this.connection.closeSync());
+    return this.queue.run(async () => {
+      this.closed = true;
+      this.connection.closeSync();
+    });
   }
 
   private async evaluateNow(nowMs: number): Promise<EvaluationReport> {
     const startedMs = performance.now();
+    const snapshots = new Map<string, CacheSnapshot>();
+    for (const [view, cache] of this.options.windowCaches ?? []) if (cache.isReady) snapshots.set(view, cache.snapshot());
     await this.advanceClocks(nowMs);
+    const clockedMs = performance.now();
     const changes: Change[] = [];
     const newRecords: NewAlertRecord[] = [];
     const failedRules: string[] = [];
+    const examined = new Map<RuleRuntime, Examined | undefined>();
     for (const runtime of this.runtimes) {
       try {
-        await this.evaluateRule(runtime, nowMs, changes, newRecords);
+        examined.set(runtime, await this.evaluateRule(runtime, nowMs, snapshots.get(runtime.rule.view.definition.name), changes, newRecords));
       } catch (error) {
+        examined.set(runtime, undefined);
         failedRules.push(runtime.rule.name);
         this.options.logger.error({ err: error, alert: runtime.rule.name }, 'alert evaluation failed');
       }
     }
+    for (const runtime of this.runtimes) runtime.examined = undefined; // until recorded and applied
+    const judgedMs = performance.now();
     const records = await this.options.store.append(newRecords);
     await this.apply(changes);
+    for (const [runtime, e] of examined) runtime.examined = e;
     const durationMs = performance.now() - startedMs;
     this.last = { atMs: nowMs, durationMs };
+    this.options.logger.debug(
+      { clockMs: Math.round(clockedMs - startedMs), judgeMs: Math.round(judgedMs - clockedMs), recordMs: Math.round(performance.now() - judgedMs), records: records.length },
+      'alert rules evaluated',
+    );
     this.options.metrics?.evaluationSeconds.observe(durationMs / 1_000);
     for (const r of records) this.options.metrics?.transitions.inc({ alert: r.alert, state: r.reminder ? 'reminder' : r.status });
     this.options.onRecords?.(records);
+    // Rows up to the fold each evaluation examined may move; later ones are still "changed".
+    void this.queue.run(() => this.compactWindowCaches(snapshots));
     return { atMs: nowMs, durationMs, records, failedRules };
   }
 
-  private async evaluateRule(runtime: RuleRuntime, nowMs: number, changes: Change[], records: NewAlertRecord[]): Promise<void> {
+  /** Compacts the window caches that need it, after an evaluation (before the next one starts). */
+  private async compactWindowCaches(examined: ReadonlyMap<string, CacheSnapshot>): Promise<void> {
+    if (this.closed) return;
+    for (const [view, cache] of this.options.windowCaches ?? []) {
+      const snapshot = examined.get(view);
+      if (!snapshot) continue;
+      try {
+        const startedMs = performance.now();
+        await cache.compactIfDue(this.connection, { upToFold: snapshot.committedFold });
+        const compactMs = performance.now() - startedMs;
+        if (compactMs > 1) this.options.logger.debug({ view, compactMs: Math.round(compactMs) }, 'alert window cache compacted');
+      } catch (error) {
+        this.options.logger.warn({ err: error, view: cache.view.definition.name }, 'compacting an alert window cache failed; retrying after the next evaluation');
+      }
+    }
+  }
+
+  /** Steps the rule's instances that can change; returns what it examined through the window cache. */
+  private async evaluateRule(
+    runtime: RuleRuntime,
+    nowMs: number,
+    snapshot: CacheSnapshot | undefined,
+    changes: Change[],
+    records: NewAlertRecord[],
+  ): Promise<Examined | undefined> {
     const { rule, instances } = runtime;
     const window = this.windowOf(rule, nowMs);
     runtime.lastWindow = window;
@@ -210,7 +270,7 @@ export class AlertEvaluator {
       if (next.transitions.length > 0) stepped.push({ keyJson, hasData, state: next.state, transitions: next.transitions, previous });
     };
     if (window !== undefined) {
-      const reader = await this.connection.runAndReadAll(judgeSql(rule, this.statesSql(rule, window), runtime.active.sql));
+      const reader = await this.connection.runAndReadAll(judgeSql(rule, this.examinedStatesSql(runtime, window, snapshot), runtime.active.sql));
       // An empty result has no column vectors at all.
       const [keys = [], conditions = [], clears = []] = reader.getColumnsJS() as [string[]?, boolean[]?, boolean[]?];
       for (let i = 0; i < keys.length; i++) {
@@ -225,7 +285,8 @@ export class AlertEvaluator {
       if (isActive(instance.state)) step(keyJson, false, NO_DATA.conditionTrue, NO_DATA.clearTrue);
       else if (this.expired(instance.state, nowMs)) changes.push({ runtime, keyJson, instance: null });
     }
-    if (stepped.length === 0) return;
+    const examined = window && snapshot ? { window, generation: snapshot.generation, fold: snapshot.committedFold } : undefined;
+    if (stepped.length === 0) return examined;
     const withData = stepped.filter((s) => s.hasData).map((s) => s.keyJson);
     const values = withData.length > 0 && window !== undefined ? await this.valuesOf(runtime, window, withData) : new Map<string, string>();
     // Key order makes the record order the same on every node.
@@ -258,6 +319,23 @@ export class AlertEvaluator {
         instance: kept ? { alert: rule.name, keyJson: s.keyJson, state: s.state, valueJson, window: window ?? null, lastNotification } : null,
       });
     }
+    return examined;
+  }
+
+  /**
+   * The window's state rows of the instances worth judging: all of them, or, when the last
+   * evaluation examined this same window of the same cache build, only those of the keys folded
+   * since and of the active instances (an inactive or resolved instance whose rows did not change
+   * would judge as it did then, which moved nothing).
+   */
+  private examinedStatesSql(runtime: RuleRuntime, window: EventWindow | null, snapshot: CacheSnapshot | undefined): string {
+    const states = this.statesSql(runtime.rule, window);
+    const last = runtime.examined;
+    const cache = this.options.windowCaches?.get(runtime.rule.view.definition.name);
+    if (!window || !snapshot || !last || !cache || last.generation !== snapshot.generation) return states;
+    if (last.window.startMs !== window.startMs || last.window.endExclusiveMs !== window.endExclusiveMs) return states;
+    if (!cache.fewChangedAfter(last.fold)) return states; // the semi-join would cost more than it saves
+    return restrictedStatesSql(runtime.rule, states, cache.changedKeysSql(last.fold), runtime.active.sql, runtime.dimTypes);
   }
 
   private statesSql(rule: AlertRule, window: EventWindow | null): string {
@@ -283,7 +361,7 @@ export class AlertEvaluator {
   /** Where a windowed view's state is read from: its window cache once built, else its own tables. */
   private tablesOf(view: CompiledView): string[] | undefined {
     const cache = this.options.windowCaches?.get(view.definition.name);
-    return cache?.isReady ? [cache.table] : undefined;
+    return cache?.isReady ? [...cache.tables] : undefined;
   }
 
   private idleMs(bucketMs: number): number {

@@ -36,7 +36,7 @@ export class AlertMetrics {
       new Counter({ name: 'lambda_alert_delivery_failures_total', help: 'Failed delivery attempts (each is retried)', labelNames: ['sink'], registers });
     this.dropped =
       existing('lambda_alert_notifications_dropped_total') ??
-      new Counter({ name: 'lambda_alert_notifications_dropped_total', help: 'Notifications a sink refused for good (HTTP 4xx)', labelNames: ['sink'], registers });
+      new Counter({ name: 'lambda_alert_notifications_dropped_total', help: 'Notifications a sink kept refusing (e.g. HTTP 4xx), parked after their attempts', labelNames: ['sink'], registers });
     this.pending =
       existing('lambda_alert_outbox_pending') ??
       new Gauge({ name: 'lambda_alert_outbox_pending', help: 'Notifications waiting for delivery, per sink', labelNames: ['sink'], registers });

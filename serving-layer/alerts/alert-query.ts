@@ -17,9 +17,11 @@ import type { EventWindow } from './event-clock.ts';
  * (the start of the window) for `where`, `condition` and `clear`, which bindViews checked
  * against exactly these columns.
  *
- * Two queries keep the cost with the instances that matter: `judgeSql` finalizes every instance
- * but returns only key, condition and clear, and only for instances that can change; `valuesSql`
- * finalizes the value measures of the few instances that did change (or that the API lists).
+ * Two queries keep the cost with the instances that matter: `judgeSql` finalizes the instances
+ * it is given (all, or through `restrictedStatesSql` only those whose state rows changed since the
+ * last evaluation of the same window, and the active ones) but returns only key, condition and
+ * clear, and only for instances that can change; `valuesSql` finalizes the value measures of the
+ * few instances that did change (or that the API lists).
  */
 
 /** The column of the temp table holding the keys of a rule's pending and firing instances. */
@@ -84,6 +86,18 @@ export function judgeSql(rule: AlertRule, statesSql: string, activeKeysTable: st
   ]
     .filter(Boolean)
     .join('\n');
+}
+
+/**
+ * `statesSql` restricted to the instances that may have changed: the keys in `changedKeysSql`
+ * (the view's dimensions) and those listed (as key JSON) in `activeKeysTable`.
+ */
+export function restrictedStatesSql(rule: AlertRule, statesSql: string, changedKeysSql: string, activeKeysTable: string, dimTypes: readonly string[]): string {
+  const dims = rule.view.definition.dimensions;
+  if (dims.length === 0) return `SELECT s.* FROM (${statesSql}) AS s WHERE EXISTS (${changedKeysSql}) OR EXISTS (SELECT 1 FROM ${activeKeysTable})`;
+  const typed = dims.map((d, i) => `CAST(json_extract_string(${quoteIdent(ACTIVE_KEY_COLUMN)}, ${quoteLiteralPath(d)}) AS ${dimTypes[i]}) AS ${quoteIdent(d)}`);
+  const keys = `${changedKeysSql} UNION SELECT ${typed.join(', ')} FROM ${activeKeysTable}`;
+  return `SELECT s.* FROM (${statesSql}) AS s SEMI JOIN (${keys}) AS c ON ${sameKeySql(dims, 'c', 's')}`;
 }
 
 /**

@@ -151,6 +151,26 @@ export class AlertStore implements DeliveryWatermarks {
     return byTime[0]?.[0] != null ? Number(byTime[0][0]) : this.committedSeq;
   }
 
+  /**
+   * Deletes the records made before `recordedBeforeMs`, except the notifications after
+   * `keepNotificationsAfterSeq` (not yet acknowledged by every sink: the outbox) and the newest
+   * record of every pending or firing instance (what `latestPerInstance` restores). Returns the
+   * number of records deleted.
+   */
+  prune(options: { readonly recordedBeforeMs: number; readonly keepNotificationsAfterSeq: number }): Promise<number> {
+    const history = this.table('alert_history');
+    return this.queue.run(async () => {
+      const result = await this.connection.run(
+        `DELETE FROM ${history} WHERE recorded_at < epoch_ms(${Math.trunc(options.recordedBeforeMs)}::BIGINT)
+           AND NOT (notify AND seq > ${Math.trunc(options.keepNotificationsAfterSeq)})
+           AND seq NOT IN (SELECT seq FROM (SELECT seq, state FROM ${history}
+                                            QUALIFY row_number() OVER (PARTITION BY alert, key::VARCHAR ORDER BY seq DESC) = 1)
+                           WHERE state IN ('pending', 'firing'))`,
+      );
+      return result.rowsChanged;
+    });
+  }
+
   async read(sinkId: string): Promise<DeliveryPosition | null> {
     const rows = await this.queue.run(async () =>
       (await this.connection.runAndReadAll(`SELECT position::VARCHAR FROM ${this.table('alert_delivery')} WHERE sink = ${quoteLiteral(sinkId)}`)).getRowsJS(),

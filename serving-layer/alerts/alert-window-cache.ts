@@ -5,40 +5,105 @@ import { WINDOW_START } from '../../core/views/view-definition.ts';
 import { batchTable, realtimeTable } from '../../core/views/view-tables.ts';
 import { timestampSql } from './alert-query.ts';
 
+/** The column of `appended` numbering the fold that wrote a row. */
+const FOLD = '_fold';
+
+/** Compaction starts once the appended rows reach this many, or a quarter of the merged rows. */
+const MIN_COMPACT_ROWS = 8_192;
+
 /**
  * The partial state of a windowed view's recent buckets, kept for alert evaluation so that its
  * cost follows the number of instances, not the number of realtime rows. Realtime state is kept
  * per (key, partition, offset block), which at 20k events/s over 10k keys is close to one row per
- * event: merging five minutes of it per micro-batch is a full scan of millions of rows. This
- * table holds the same state merged to one row per (bucket, key).
+ * event: merging five minutes of it per micro-batch is a full scan of millions of rows.
  *
- * Exactness: the table is rebuilt from batch ⊎ realtime, then every committed micro-batch's
+ * Two tables, read together (`tables`): `merged` holds one row per (bucket, key); `appended`
+ * receives each micro-batch's partial state as one INSERT, the cheapest write there is, so the
+ * fold costs what the micro-batch holds and never rewrites rows in place. Once `appended` has
+ * grown past a quarter of `merged` (or MIN_COMPACT_ROWS), `compactIfDue` (called by the
+ * evaluator, off the speed layer's path) merges both into a new `merged` and deletes the rows it
+ * moved, in one transaction. Readers merge rows per key anyway (that is what partial state is
+ * for), so several rows of one (bucket, key) change no result.
+ *
+ * Exactness: the tables are rebuilt from batch ⊎ realtime, then every committed micro-batch's
  * events are folded in with the view's own partial SQL. Both happen on the speed layer's
- * connection, in its serialised commit path (after the micro-batch commits, before the next
- * one), so each event is counted once: a rebuild reads state that includes the micro-batch it
- * runs for, and skips folding that one in. A batch swap moves state from realtime to batch and so
- * changes nothing here; `markStale` forces a rebuild all the same (e.g. after a swap that
- * replaced a view's definition). Buckets older than `retainMs` before the newest are dropped:
- * no window reaches them.
+ * connection, in its serialised commit path, so each event is counted once: a rebuild reads state
+ * that includes the micro-batch it runs for, and skips folding that one in. A batch swap moves
+ * state from realtime to batch and so changes nothing here; `markStale` forces a rebuild all the
+ * same (e.g. after a swap that replaced a view's definition). Buckets older than `retainMs` before
+ * the newest are dropped: no window reaches them.
  */
 export class AlertWindowCache {
-  readonly table: string;
+  /** The tables holding the window's partial state, as SQL names them; merge them to read. */
+  readonly tables: readonly string[];
+  private readonly merged: string;
+  private readonly appended: string;
+  /** A temp table of the compaction's connection: the buckets it rewrites. */
+  private readonly rewritten: string;
   private stale = true;
   private ready = false;
+  /** A fold ran inside a transaction whose commit has not been confirmed (`committed`). */
+  private uncommitted = false;
   private newestBucketMs: number | null = null;
+  private mergedRows = 0;
+  /** Numbers the folds; the appended rows carry theirs (FOLD) so a compaction moves committed ones only. */
+  private foldSeq = 0;
+  private committedFoldSeq = 0;
+  private compacting: Promise<void> | undefined;
+  private generation = 0;
+  private readonly minCompactRows: number;
+  private readonly maxChangedShare: number;
+  private appendedRows = 0;
+  /** The rows each fold still in `appended` wrote. */
+  private foldRows: { readonly fold: number; readonly rows: number }[] = [];
   /** State columns kept NULL (typed): sketches of distinct-count measures no rule uses. */
   private readonly nulledStates: readonly string[];
-  private readonly temp: { readonly delta: string; readonly merged: string };
 
   constructor(
     readonly view: CompiledView,
     private readonly retainMs: number,
-    options: { readonly unusedMeasures?: ReadonlySet<string> } = {},
+    options: {
+      readonly unusedMeasures?: ReadonlySet<string>;
+      /** Appended rows that always allow a compaction (default MIN_COMPACT_ROWS; tests use tiny ones). */
+      readonly minCompactRows?: number;
+      /** See `fewChangedAfter` (default 0.1; Infinity: always judge only what changed, for tests). */
+      readonly maxChangedShare?: number;
+    } = {},
   ) {
+    this.maxChangedShare = options.maxChangedShare ?? 0.1;
+    this.minCompactRows = options.minCompactRows ?? MIN_COMPACT_ROWS;
     const name = view.definition.name;
-    this.table = quoteIdent(`__alert_window__${name}`);
-    this.temp = { delta: quoteIdent(`__alert_window_delta__${name}`), merged: quoteIdent(`__alert_window_merged__${name}`) };
+    this.merged = quoteIdent(`__alert_window__${name}`);
+    this.appended = quoteIdent(`__alert_window_appended__${name}`);
+    this.rewritten = quoteIdent(`__alert_window_rewritten__${name}`);
+    this.tables = [this.merged, this.appended];
     this.nulledStates = view.stateColumns.filter((s) => options.unusedMeasures?.has(s.measure)).map((s) => s.name);
+  }
+
+  /**
+   * What a reader needs to examine only what changed: `generation` changes with every rebuild;
+   * rows folded after fold number `committedFold` may not be visible yet.
+   */
+  snapshot(): { readonly generation: number; readonly committedFold: number } {
+    return { generation: this.generation, committedFold: this.committedFoldSeq };
+  }
+
+  /**
+   * Whether the folds after `afterFold` touched few enough keys (under `maxChangedShare` of the
+   * keys the cache holds, estimated from the rows appended) that judging only them beats judging
+   * all of them.
+   */
+  fewChangedAfter(afterFold: number): boolean {
+    if (this.maxChangedShare === Infinity) return true;
+    const appended = this.foldRows.reduce((sum, f) => (f.fold > afterFold ? sum + f.rows : sum), 0);
+    const buckets = Math.max(1, Math.ceil(this.retainMs / (this.view.definition.windowMs ?? this.retainMs)));
+    return appended < this.maxChangedShare * (this.mergedRows / buckets);
+  }
+
+  /** The keys (the view's dimensions) of the rows folded after fold number `afterFold`. */
+  changedKeysSql(afterFold: number): string {
+    const dims = this.view.definition.dimensions.map(quoteIdent);
+    return `SELECT DISTINCT ${dims.length > 0 ? dims.join(', ') : '1 AS __one'} FROM ${this.appended} WHERE ${FOLD} > ${Math.trunc(afterFold)}`;
   }
 
   /** True once built: the evaluator reads the window from here instead of the view's tables. */
@@ -46,7 +111,18 @@ export class AlertWindowCache {
     return this.ready;
   }
 
-  /** The next micro-batch rebuilds the table instead of folding its events in. */
+  /**
+   * The transaction of the last `afterMicroBatch(…, { inTransaction: true })` committed: the
+   * tables it built may be read from now on (not earlier: readers on other connections would not
+   * find them). Without this call before the next micro-batch, that one rebuilds.
+   */
+  committed(): void {
+    this.uncommitted = false;
+    this.committedFoldSeq = this.foldSeq;
+    if (!this.stale) this.ready = true;
+  }
+
+  /** The next micro-batch rebuilds the tables instead of folding its events in. */
   markStale(): void {
     this.stale = true;
   }
@@ -57,33 +133,48 @@ export class AlertWindowCache {
    * then moves atomically with realtime state), or right after it committed. `events` is the
    * relation of the micro-batch's decoded events (schema fields, `_partition`, `_offset`),
    * undefined when it had none.
-   *
-   * The micro-batch's partial state is merged into the rows of the (bucket, key)s it touches, in
-   * one transaction, so the table always holds one row per (bucket, key): a reader sees it before
-   * or after the micro-batch, and the fold costs what the micro-batch touches, not the table size.
    */
   async afterMicroBatch(connection: DuckDBConnection, events: string | undefined, options: { readonly inTransaction?: boolean } = {}): Promise<void> {
+    const inTransaction = options.inTransaction ?? false;
+    // The previous fold ran in a transaction that never committed: what this object believes of
+    // the tables (built, newest bucket, row counts) may be rolled back. Start over.
+    if (this.uncommitted) this.stale = true;
+    this.uncommitted = inTransaction;
     if (this.stale) {
-      await this.rebuild(connection);
+      await this.compacting;
+      await atomically(connection, inTransaction, () => this.rebuild(connection));
+      if (!inTransaction) this.committed();
       return;
     }
     if (!events) return;
-    const { delta, merged } = this.temp;
-    const sameKey = [WINDOW_START, ...this.view.definition.dimensions].map((c) => `t.${quoteIdent(c)} IS NOT DISTINCT FROM d.${quoteIdent(c)}`).join(' AND ');
-    await connection.run(`CREATE OR REPLACE TEMP TABLE ${delta} AS ${this.horizonFiltered(this.withoutUnused(`(${this.view.partialSql(events)})`))}`);
-    await connection.run(
-      `CREATE OR REPLACE TEMP TABLE ${merged} AS ${this.view.mergeSql(`(SELECT t.* FROM ${this.table} AS t SEMI JOIN ${delta} AS d ON ${sameKey} UNION ALL BY NAME SELECT * FROM ${delta})`)}`,
+    const fold = ++this.foldSeq;
+    const inserted = await connection.run(
+      `INSERT INTO ${this.appended} BY NAME SELECT *, ${fold}::BIGINT AS ${FOLD} FROM (${this.horizonFiltered(this.withoutUnused(`(${this.view.partialSql(events)})`))})`,
     );
-    await atomically(connection, options.inTransaction ?? false, async () => {
-      await connection.run(`DELETE FROM ${this.table} AS t USING ${delta} AS d WHERE ${sameKey}`);
-      await connection.run(`INSERT INTO ${this.table} BY NAME SELECT * FROM ${merged}`);
-      const previous = this.newestBucketMs;
-      await this.observeNewest(connection, delta);
-      if (previous !== null && this.newestBucketMs !== previous) {
-        await connection.run(`DELETE FROM ${this.table} WHERE ${quoteIdent(WINDOW_START)} < ${timestampSql(this.newestBucketMs! - this.retainMs)}`);
+    this.appendedRows += inserted.rowsChanged;
+    this.foldRows.push({ fold, rows: inserted.rowsChanged });
+    if (!inTransaction) this.committed();
+  }
+
+  /**
+   * Merges the appended rows of committed micro-batches into `merged` once there are enough of
+   * them, on the caller's connection (the evaluator's, after an evaluation: off the speed layer's
+   * path). Folds may run meanwhile: only rows of folds committed before it started are moved,
+   * and none after `upToFold` (those whose changes the evaluator has not examined yet).
+   * A rebuild waits for it. Fails harmlessly (rolled back; the rows stay appended).
+   */
+  async compactIfDue(connection: DuckDBConnection, options: { readonly upToFold?: number } = {}): Promise<void> {
+    if (this.compacting || !this.ready || this.stale) return;
+    if (this.appendedRows < Math.max(this.minCompactRows, this.mergedRows / 4)) return;
+    const upToFold = Math.min(this.committedFoldSeq, options.upToFold ?? Infinity);
+    this.compacting = (async () => {
+      try {
+        await atomically(connection, false, () => this.compact(connection, upToFold));
+      } finally {
+        this.compacting = undefined;
       }
-    });
-    // The two temp tables stay until the next micro-batch replaces them: a DROP costs a statement.
+    })();
+    await this.compacting;
   }
 
   /** `relation` with the unused sketch columns replaced by NULLs of their own type. */
@@ -105,15 +196,53 @@ export class AlertWindowCache {
     if (newest !== null) this.newestBucketMs = Math.max(this.newestBucketMs ?? -Infinity, Number(newest));
   }
 
-  /** One row per (bucket, key) from batch ⊎ realtime; a reader sees the old table or the new one. */
+  /**
+   * Moves the appended rows of folds up to `upToFold` into `merged`, one row per (bucket, key).
+   * Only the buckets those rows touch are rewritten (usually the newest one or two); once the
+   * newest bucket has moved, the whole table is, which also drops the buckets past the horizon
+   * and the rows the partial rewrites deleted.
+   */
+  private async compact(connection: DuckDBConnection, upToFold: number): Promise<void> {
+    const ws = quoteIdent(WINDOW_START);
+    const moved = `(SELECT * EXCLUDE (${FOLD}) FROM ${this.appended} WHERE ${FOLD} <= ${upToFold})`;
+    const newestBefore = this.newestBucketMs;
+    await this.observeNewest(connection, moved);
+    const [[fromMs]] = (await connection.runAndReadAll(`SELECT epoch_ms(min(${ws})) FROM ${moved}`)).getRowsJS() as [[bigint | null]];
+    if (fromMs !== null && this.newestBucketMs === newestBefore) {
+      const from = timestampSql(Number(fromMs));
+      const both = `(SELECT * FROM ${this.merged} WHERE ${ws} >= ${from} UNION ALL BY NAME SELECT * FROM ${moved})`;
+      await connection.run(`CREATE OR REPLACE TEMP TABLE ${this.rewritten} AS SELECT * FROM ${this.withoutUnused(`(${this.view.mergeSql(both)})`)}`);
+      const deleted = await connection.run(`DELETE FROM ${this.merged} WHERE ${ws} >= ${from}`);
+      const inserted = await connection.run(`INSERT INTO ${this.merged} BY NAME SELECT * FROM ${this.rewritten}`);
+      this.mergedRows += inserted.rowsChanged - deleted.rowsChanged;
+    } else if (fromMs !== null) {
+      await this.replaceMerged(connection, `(SELECT * FROM ${this.merged} UNION ALL BY NAME SELECT * FROM ${moved})`);
+    }
+    const deleted = await connection.run(`DELETE FROM ${this.appended} WHERE ${FOLD} <= ${upToFold}`);
+    this.appendedRows = Math.max(0, this.appendedRows - deleted.rowsChanged);
+    this.foldRows = this.foldRows.filter((f) => f.fold > upToFold);
+  }
+
+  private async replaceMerged(connection: DuckDBConnection, relation: string): Promise<void> {
+    // Unused sketch columns are NULL, yet merging them costs a list and a merge per (bucket, key):
+    // replacing the merged column keeps DuckDB from computing it at all.
+    const merged = this.withoutUnused(`(${this.view.mergeSql(`(${this.horizonFiltered(relation)})`)})`);
+    const created = await connection.run(`CREATE OR REPLACE TABLE ${this.merged} AS SELECT * FROM ${merged}`);
+    this.mergedRows = created.rowsChanged;
+  }
+
+  /** One row per (bucket, key) from batch ⊎ realtime; a reader sees the old tables or the new ones. */
   private async rebuild(connection: DuckDBConnection): Promise<void> {
     const name = this.view.definition.name;
     const both = `(SELECT * FROM ${quoteIdent(batchTable(name))} UNION ALL BY NAME SELECT * EXCLUDE (_partition, _block) FROM ${quoteIdent(realtimeTable(name))})`;
     this.newestBucketMs = null;
     await this.observeNewest(connection, both);
-    await connection.run(`CREATE OR REPLACE TABLE ${this.table} AS ${this.view.mergeSql(`(${this.horizonFiltered(this.withoutUnused(both))})`)}`);
+    await this.replaceMerged(connection, this.withoutUnused(both));
+    await connection.run(`CREATE OR REPLACE TABLE ${this.appended} AS SELECT *, 0::BIGINT AS ${FOLD} FROM ${this.merged} LIMIT 0`);
+    this.appendedRows = 0;
+    this.foldRows = [];
+    this.generation++;
     this.stale = false;
-    this.ready = true;
   }
 }
 

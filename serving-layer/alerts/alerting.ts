@@ -42,6 +42,10 @@ export interface AlertingOptions {
   /** See AlertEvaluatorOptions.idleMs. */
   readonly idleMs?: number;
   readonly takeoverSkewMs?: number;
+  /** How long `alert_history` keeps records (default: `serving.alertHistoryRetention`). */
+  readonly historyRetentionMs?: number;
+  /** How often old records are pruned (default hourly; the first pruning runs a minute after start). */
+  readonly pruneEveryMs?: number;
   /** Names this process in the election (default host:pid). */
   readonly memberId?: string;
   /** Sinks to use instead of those the config describes, by sink id (tests, benches). */
@@ -54,20 +58,26 @@ export interface AlertingOptions {
  *
  *   const alerting = await Alerting.start({ loaded, database, storageDir, zookeeper, kafka, logger, metrics });
  *   // in the speed layer's micro-batch transaction, after realtime rows are written:
- *   await alerting.afterMicroBatch(connection, eventsRelation, { inTransaction: true });
- *   void alerting.evaluate();                             // after the commit, outside that path
+ *   speed.addListener(alerting.realtimeListener());      // fold, evaluate after each micro-batch
+ *   const stopClock = alerting.startClock(1_000);         // `for`, quiet streams, reminders
  *   app.get('/v1/alerts', (req) => alerting.api(req.query));
  *
  * Without `afterMicroBatch`, evaluation reads the view's batch and realtime tables directly:
  * correct, but its cost grows with the realtime rows in the window rather than with instances.
  */
 export class Alerting {
+  private lastRequestedMs = 0;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private pruning: Promise<number> | undefined;
+
   private constructor(
     readonly store: AlertStore,
     readonly evaluator: AlertEvaluator,
     readonly outbox: NotificationOutbox,
     private readonly election: LeaderElection,
     private readonly windowCaches: ReadonlyMap<string, AlertWindowCache>,
+    private readonly logger: Logger,
+    private readonly historyRetentionMs: number,
   ) {}
 
   static async start(options: AlertingOptions): Promise<Alerting> {
@@ -107,7 +117,9 @@ export class Alerting {
         notLeader: () => void outbox.setOwner(false),
       });
       await election.start();
-      return new Alerting(store, evaluator, outbox, election, windowCaches);
+      const alerting = new Alerting(store, evaluator, outbox, election, windowCaches, logger, options.historyRetentionMs ?? loaded.config.serving.alertHistoryRetention);
+      alerting.startPruning(options.pruneEveryMs ?? 3_600_000);
+      return alerting;
     } catch (error) {
       await outbox.close();
       await evaluator?.close();
@@ -133,7 +145,83 @@ export class Alerting {
 
   /** Evaluates every rule; call after each micro-batch has been applied to realtime__<view>. */
   evaluate(nowMs?: number): Promise<EvaluationReport> {
+    this.lastRequestedMs = Date.now();
     return this.evaluator.evaluate(nowMs);
+  }
+
+  /**
+   * Starts an evaluation without waiting for it (errors are logged). Requests made while one runs
+   * coalesce into the single evaluation that follows it, so a caller on the ingestion path never
+   * waits for evaluation, and micro-batches faster than evaluations build no queue.
+   */
+  evaluateSoon(): void {
+    this.evaluate().catch((error: unknown) => this.logger.warn({ err: error }, 'alert evaluation failed'));
+  }
+
+  /**
+   * What the speed layer calls at its commit points (its RealtimeListener): folds each micro-batch
+   * into the window caches inside its transaction, starts an evaluation after it committed
+   * (without making the speed layer wait), and rebuilds the caches after a batch handoff.
+   */
+  realtimeListener(): {
+    microBatchInTransaction(connection: DuckDBConnection, events: string | undefined): Promise<void>;
+    microBatchCommitted(connection: DuckDBConnection): Promise<void>;
+    batchAppliedInTransaction(connection: DuckDBConnection): Promise<void>;
+  } {
+    return {
+      microBatchInTransaction: async (connection, events) => {
+        const startedMs = performance.now();
+        await this.afterMicroBatch(connection, events, { inTransaction: true });
+        this.logger.debug({ foldMs: Math.round(performance.now() - startedMs) }, 'micro-batch folded into the alert windows');
+      },
+      microBatchCommitted: async () => {
+        for (const cache of this.windowCaches.values()) cache.committed();
+        this.evaluateSoon();
+      },
+      batchAppliedInTransaction: async () => this.markWindowsStale(),
+    };
+  }
+
+  /**
+   * Evaluates on the clock for what needs no data: `for` durations running out, instances
+   * resolving when their stream goes quiet, reminders. Skips a tick when a micro-batch requested
+   * an evaluation within the last `intervalMs`. Returns the stop function.
+   */
+  startClock(intervalMs: number): () => void {
+    const timer = setInterval(() => {
+      if (Date.now() - this.lastRequestedMs >= intervalMs) this.evaluateSoon();
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /**
+   * Deletes `alert_history` records older than the retention, keeping what a sink still waits for
+   * and the newest record of every pending or firing instance. Returns the number deleted.
+   */
+  pruneHistory(nowMs: number = Date.now()): Promise<number> {
+    this.pruning ??= (async () => {
+      try {
+        const keepNotificationsAfterSeq = await this.outbox.undeliveredAfterSeq();
+        const deleted = await this.store.prune({ recordedBeforeMs: nowMs - this.historyRetentionMs, keepNotificationsAfterSeq });
+        if (deleted > 0) this.logger.info({ deleted, retentionMs: this.historyRetentionMs }, 'pruned old alert history');
+        return deleted;
+      } finally {
+        this.pruning = undefined;
+      }
+    })();
+    return this.pruning;
+  }
+
+  /** Prunes a minute after start (not competing with it), then every `everyMs`. */
+  private startPruning(everyMs: number): void {
+    const prune = () => void this.pruneHistory().catch((error: unknown) => this.logger.warn({ err: error }, 'pruning alert history failed; retrying later'));
+    this.pruneTimer = setTimeout(() => {
+      prune();
+      this.pruneTimer = setInterval(prune, everyMs);
+      this.pruneTimer.unref();
+    }, Math.min(everyMs, 60_000));
+    this.pruneTimer.unref();
   }
 
   /** The body of `GET /v1/alerts` (query: `alert`, `state`). */
@@ -148,6 +236,9 @@ export class Alerting {
 
   /** Stops delivery first (writing the last positions), then withdraws, so a successor resumes exactly. */
   async close(): Promise<void> {
+    clearTimeout(this.pruneTimer);
+    clearInterval(this.pruneTimer);
+    await this.pruning?.catch(() => undefined);
     await this.outbox.setOwner(false);
     await this.election.close();
     await this.outbox.close();

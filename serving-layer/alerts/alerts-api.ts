@@ -45,6 +45,9 @@ export interface SinkStatusJson {
   readonly pending: number;
   readonly lastDelivered: { readonly id: string; readonly at: string; readonly deliveredAt: string } | null;
   readonly lastError: string | null;
+  /** Notifications the sink kept refusing, parked (skipped) since start, and the newest of them. */
+  readonly parked: number;
+  readonly recentlyParked: readonly { readonly id: string; readonly alert: string; readonly error: string; readonly parkedAt: string }[];
 }
 
 export interface AlertsQuery {
@@ -123,5 +126,7 @@ function sinkJson(s: SinkLaneStatus): SinkStatusJson {
     pending: s.pending,
     lastDelivered: s.lastDelivered ? { id: s.lastDelivered.id, at: iso(s.lastDelivered.atMs), deliveredAt: iso(s.lastDelivered.deliveredAtMs) } : null,
     lastError: s.lastError,
+    parked: s.parked,
+    recentlyParked: s.recentlyParked.map((p) => ({ id: p.id, alert: p.alert, error: p.error, parkedAt: iso(p.parkedAtMs) })),
   };
 }

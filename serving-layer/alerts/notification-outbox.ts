@@ -21,6 +21,8 @@ export interface NotificationOutboxOptions {
   readonly backoff?: BackoffOptions;
   /** See SinkLaneOptions.takeoverSkewMs (default 5 s). */
   readonly takeoverSkewMs?: number;
+  /** See SinkLaneOptions.refusalAttempts (default 5). */
+  readonly refusalAttempts?: number;
   readonly logger: Logger;
   readonly metrics?: AlertMetrics;
 }
@@ -47,6 +49,7 @@ export class NotificationOutbox {
           watermarks: options.watermarks,
           backoff: options.backoff ?? DEFAULT_BACKOFF,
           takeoverSkewMs: options.takeoverSkewMs ?? 5_000,
+          refusalAttempts: options.refusalAttempts ?? 5,
           logger: options.logger,
           ...(options.metrics ? { metrics: options.metrics } : {}),
         }),
@@ -74,6 +77,13 @@ export class NotificationOutbox {
   offer(records: readonly AlertRecord[]): void {
     if (records.length === 0) return;
     for (const lane of this.lanes) lane.offer(records);
+  }
+
+  /** The sequence number after which some sink may still wait for a notification (for pruning). */
+  async undeliveredAfterSeq(): Promise<number> {
+    let afterSeq = this.options.store.lastSeq;
+    for (const lane of this.lanes) afterSeq = Math.min(afterSeq, await lane.undeliveredAfterSeq());
+    return afterSeq;
   }
 
   status(): SinkLaneStatus[] {

@@ -17,9 +17,21 @@ export interface SinkLaneOptions {
   readonly backoff: BackoffOptions;
   /** How far before another node's position to resume when its notification is not found here. */
   readonly takeoverSkewMs: number;
+  /** Attempts a refused notification gets (backoff between them) before it is parked. */
+  readonly refusalAttempts: number;
   readonly logger: Logger;
   readonly metrics?: AlertMetrics;
 }
+
+/** A notification the sink kept refusing: skipped, and listed so that someone looks at it. */
+export interface ParkedNotification {
+  readonly id: string;
+  readonly alert: string;
+  readonly error: string;
+  readonly parkedAtMs: number;
+}
+
+const PARKED_LISTED = 100;
 
 export interface SinkLaneStatus {
   readonly sink: string;
@@ -28,6 +40,9 @@ export interface SinkLaneStatus {
   readonly pending: number;
   readonly lastDelivered: { readonly id: string; readonly atMs: number; readonly deliveredAtMs: number } | null;
   readonly lastError: string | null;
+  /** Notifications parked since start (refused `refusalAttempts` times), and the newest of them. */
+  readonly parked: number;
+  readonly recentlyParked: readonly ParkedNotification[];
 }
 
 /**
@@ -51,6 +66,8 @@ export class SinkLane {
   private writing: Promise<void> | undefined;
   private lastDelivered: SinkLaneStatus['lastDelivered'] = null;
   private lastError: string | null = null;
+  private parkedCount = 0;
+  private readonly parked: ParkedNotification[] = [];
 
   constructor(private readonly options: SinkLaneOptions) {
     this.alerts = new Set(options.alerts);
@@ -93,6 +110,16 @@ export class SinkLane {
     this.wake?.();
   }
 
+  /**
+   * The sequence number in this store after which this sink's notifications may still be
+   * undelivered: from the sink's position (this node's, or another notifier's in a cluster).
+   */
+  async undeliveredAfterSeq(): Promise<number> {
+    const { store, watermarks, sink, takeoverSkewMs } = this.options;
+    const position = (await watermarks.read(sink.id)) ?? store.openedAt;
+    return store.resumeAfterSeq(position, [...this.alerts], takeoverSkewMs);
+  }
+
   status(): SinkLaneStatus {
     return {
       sink: this.options.sink.id,
@@ -101,6 +128,8 @@ export class SinkLane {
       pending: this.queue.length + this.buffered.length,
       lastDelivered: this.lastDelivered,
       lastError: this.lastError,
+      parked: this.parkedCount,
+      recentlyParked: [...this.parked],
     };
   }
 
@@ -108,6 +137,7 @@ export class SinkLane {
     const upToSeq = this.options.store.lastSeq; // read before any await: later appends arrive by offer()
     if (!(await this.loadBacklog(upToSeq, signal))) return;
     let attempt = 0;
+    let refusals = 0;
     while (!signal.aborted) {
       const next = this.queue[0];
       if (!next) {
@@ -119,16 +149,17 @@ export class SinkLane {
         await this.options.sink.deliver(toPayload(next), signal);
         if (attempt > 0) this.options.logger.info({ sink: this.options.sink.description, attempts: attempt + 1 }, 'alert sink is delivering again');
         attempt = 0;
+        refusals = 0;
         this.lastError = null;
         this.delivered(next);
       } catch (error) {
         if (signal.aborted) return;
         this.lastError = (error as Error).message;
         this.options.metrics?.deliveryFailures.inc({ sink: this.options.sink.id });
-        if (error instanceof SinkError && !error.retriable) {
-          this.options.logger.error({ err: error, notification: next.id }, 'alert sink refused a notification; dropping it');
-          this.options.metrics?.dropped.inc({ sink: this.options.sink.id });
+        if (error instanceof SinkError && !error.retriable && ++refusals >= this.options.refusalAttempts) {
+          this.park(next, error);
           attempt = 0;
+          refusals = 0;
           this.delivered(next);
           continue;
         }
@@ -167,6 +198,18 @@ export class SinkLane {
       }
     }
     return false;
+  }
+
+  private park(record: AlertRecord, error: SinkError): void {
+    const sink = this.options.sink.description;
+    this.options.logger.error(
+      { err: error, sink, notification: record.id, alert: record.alert, attempts: this.options.refusalAttempts },
+      `alert sink refused a notification ${this.options.refusalAttempts} times; parked it and moving on (it stays in alert_history; fix the receiver, e.g. its URL, auth or payload limits)`,
+    );
+    this.options.metrics?.dropped.inc({ sink: this.options.sink.id });
+    this.parkedCount++;
+    this.parked.push({ id: record.id, alert: record.alert, error: error.message, parkedAtMs: Date.now() });
+    if (this.parked.length > PARKED_LISTED) this.parked.shift();
   }
 
   private delivered(record: AlertRecord): void {

@@ -11,8 +11,10 @@ export interface WebhookSinkOptions {
 
 /**
  * POSTs each notification as JSON. 2xx is delivered; a timeout, a refused connection, 5xx, 408 and
- * 429 are retriable; any other status drops the notification (the receiver will never take it).
- * The notification id also goes in `Idempotency-Key`, so receivers can drop redeliveries.
+ * 429 are retriable; any other status is a refusal (not retriable: the lane retries it a few times,
+ * then parks it). Errors carry the status and an excerpt of the answer's body, which usually says
+ * what the receiver wants changed. The notification id also goes in `Idempotency-Key`, so
+ * receivers can drop redeliveries.
  */
 export class WebhookSink implements AlertSink {
   readonly id: string;
@@ -37,6 +39,7 @@ export class WebhookSink implements AlertSink {
     const cancel = () => attempt.abort(signal.reason);
     signal.addEventListener('abort', cancel, { once: true });
     let response: Response;
+    let body: string;
     try {
       response = await fetch(this.options.url, {
         method: 'POST',
@@ -44,7 +47,7 @@ export class WebhookSink implements AlertSink {
         body: JSON.stringify(payload),
         signal: attempt.signal,
       });
-      await response.arrayBuffer();
+      body = await response.text();
     } catch (error) {
       const reason = timedOut ? `no answer within ${this.options.timeoutMs} ms` : `unreachable (${causeMessage(error)})`;
       throw new SinkError(`${this.description}: ${reason}`, { retriable: true, context, cause: error });
@@ -54,11 +57,17 @@ export class WebhookSink implements AlertSink {
     }
     if (response.ok) return;
     const retriable = response.status >= 500 || response.status === 408 || response.status === 429;
-    throw new SinkError(`${this.description} answered HTTP ${response.status}`, { retriable, context: { ...context, status: response.status } });
+    const excerpt = body.replace(/\s+/g, ' ').trim().slice(0, BODY_EXCERPT_CHARS);
+    throw new SinkError(`${this.description} answered HTTP ${response.status}${excerpt ? `: ${excerpt}` : ''}`, {
+      retriable,
+      context: { ...context, status: response.status },
+    });
   }
 
   async close(): Promise<void> {}
 }
+
+const BODY_EXCERPT_CHARS = 300;
 
 function causeMessage(error: unknown): string {
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;

@@ -3,9 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load-config.ts';
 import { ConfigError, type ConfigIssue } from '../../core/errors/index.ts';
 import { bindViews } from '../../core/views/bind-views.ts';
-import { createLogger } from '../../core/observability/logger.ts';
-import { Alerting } from '../../serving-layer/alerts/alerting.ts';
-import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 
 const BASE = `
 source: {timestamp: ts, schema: {ts: TIMESTAMP, page: VARCHAR, latency_ms: DOUBLE}}
@@ -67,20 +64,36 @@ describe('alert rules are checked at config load', () => {
   });
 
   // bindViews binds `SELECT (condition) FROM finalized`, where an aggregate is legal; the
-  // evaluation query is per instance, where it is not. Until bindAlert rejects it, the alerting
-  // start does, with the alert's key path.
-  it('rejects an aggregate in a condition when alerting starts', async () => {
-    const loaded = parseConfig(`${BASE}alerts:\n  bad: {view: traffic, condition: "sum(views) > 5"}\n`);
-    const db = await ServingDatabase.create(loaded);
-    try {
-      const error = await Alerting.start({ loaded, database: db, storageDir: ':memory:', logger: createLogger('alerts-config-test') }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).issues).toEqual([{ path: 'alerts.bad', message: expect.stringMatching(/cannot evaluate.*GROUP BY|aggregate/i) }]);
-    } finally {
-      db.close();
-    }
+  // evaluation is per instance over the window's merged measures, where it is not.
+  it.each<[string, string, string, RegExp]>([
+    ['an aggregate in the condition', `{view: traffic, condition: "sum(views) > 3"}`, 'alerts.bad.condition', /aggregate function sum\(\) is not allowed.*merged measures/],
+    ['an aggregate in clear', `{view: traffic, condition: "views > 5", clear: "AVG (avg_latency) < 3"}`, 'alerts.bad.clear', /aggregate function avg\(\)/],
+    ['an aggregate in where', `{view: traffic, where: "count(*) > 1", condition: "views > 5"}`, 'alerts.bad.where', /aggregate function count\(\)/],
+    ['a window function in the condition', `{view: traffic, condition: "views > lag(views) OVER (ORDER BY page)"}`, 'alerts.bad.condition', /lag|OVER/],
+  ])('rejects %s with its key path', async (_what, alertYaml, path, message) => {
+    const issues = await issuesFor(alertYaml);
+    const issue = issues.find((i) => i.path === path);
+    expect(issue, JSON.stringify(issues)).toBeDefined();
+    expect(issue!.message).toMatch(message);
+  });
+
+  it('accepts aggregate names inside string literals and quoted identifiers, and scalar functions', async () => {
+    expect(await issuesFor(`{view: traffic, where: "page <> 'sum(x)' AND \\"page\\" <> 'count('", condition: "greatest(views, 0) > 5 AND abs(avg_latency) > 1"}`)).toEqual([]);
+  });
+
+  it('rejects an aggregate before anything starts, so no alerting process ever runs it', () => {
+    expect(() => parseConfig(`${BASE}alerts:\n  bad: {view: traffic, condition: "max(avg_latency) > 5"}\n`)).toThrow(ConfigError);
+  });
+
+  it('rejects a Kafka sink when the source has no kafka, under the sink key path', async () => {
+    const issues = await issuesFor(`{view: traffic, condition: "views > 5", notify: [{log: true}, {kafka: {topic: alerts}}]}`);
+    expect(issues).toContainEqual({ path: 'alerts.bad.notify.1.kafka', message: expect.stringMatching(/needs source\.kafka/) });
+  });
+
+  it('accepts a Kafka sink when the source reads from Kafka', async () => {
+    const loaded = parseConfig(
+      `${BASE.replace('source: {', 'source: {kafka: {brokers: ["127.0.0.1:9092"], topic: events}, ')}alerts:\n  ok: {view: traffic, condition: "views > 5", notify: [{kafka: {topic: alerts}}]}\n`,
+    );
+    expect(loaded.config.alerts.ok!.notify).toEqual([{ kafka: { topic: 'alerts' } }]);
   });
 });

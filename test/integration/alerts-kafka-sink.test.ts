@@ -68,8 +68,9 @@ describe('Kafka sink on the Kafka-protocol test broker', () => {
   });
 
   it('produces every notification, keyed by instance and in order, also across a broker outage', async () => {
+    // A Kafka sink produces to the source's cluster (source.kafka is required for it).
     const loaded = parseConfig(`
-source: {timestamp: ts, schema: {ts: TIMESTAMP, host: VARCHAR, errors: INTEGER}}
+source: {kafka: {brokers: [${broker.brokers.map((b) => `"${b}"`).join(', ')}], topic: events-${topic}}, timestamp: ts, schema: {ts: TIMESTAMP, host: VARCHAR, errors: INTEGER}}
 views:
   errors_10s: {window: 10s, dimensions: [host], measures: {errors: sum(errors)}}
 alerts:

@@ -63,7 +63,7 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs: number
   }
 }
 
-function config(webhookUrl: string, extra = ''): LoadedConfig {
+function config(webhookUrl: string, timeout = '500ms'): LoadedConfig {
   return parseConfig(`
 source: {timestamp: ts, schema: {ts: TIMESTAMP, host: VARCHAR, errors: INTEGER}}
 views:
@@ -74,8 +74,8 @@ alerts:
     condition: "errors > 5"
     severity: critical
     labels: {team: payments}
-    notify: [{webhook: "${webhookUrl}", timeout: 500ms}]
-${extra}`);
+    notify: [{webhook: "${webhookUrl}", timeout: ${timeout}}]
+`);
 }
 
 /** One evaluation per 10-second bucket of simulated event time; hosts flip between 9 and 0 errors. */
@@ -113,7 +113,9 @@ describe('webhook sink', () => {
 
   it('receives every notification, in order and once, after being down for 30 s across a process restart', async () => {
     const storageDir = join(dir, 'outage');
-    const loaded = config(receiver.url);
+    // A timeout is an answer that may still arrive: a generous one keeps a slow machine from
+    // turning an on-time delivery into a (legitimate, at-least-once) duplicate.
+    const loaded = config(receiver.url, '5s');
     const start = async () => {
       const db = await ServingDatabase.create(loaded);
       const alerting = await Alerting.start({ loaded, database: db, storageDir, logger, backoff: BACKOFF });
@@ -162,7 +164,7 @@ describe('webhook sink', () => {
     node.db.close();
   }, 55_000);
 
-  it('retries timeouts and 5xx answers with backoff, and drops what the receiver refuses with a 4xx without blocking the rest', async () => {
+  it('retries timeouts, 5xx and passing 4xx answers with backoff; parks what the receiver keeps refusing, visibly, without blocking the rest', async () => {
     const loaded = config(receiver.url);
     const db = await ServingDatabase.create(loaded);
     const alerting = await Alerting.start({ loaded, database: db, storageDir: join(dir, 'retries'), logger, backoff: BACKOFF });
@@ -175,21 +177,33 @@ describe('webhook sink', () => {
       const h1Firing = payload.key.host === 'h1' && payload.state === 'firing';
       if (h1Firing && n === 1) setTimeout(() => res.writeHead(200).end(), 1_500); // beyond the 500 ms timeout
       else if (h1Firing && n === 2) res.writeHead(503).end();
-      else if (payload.key.host === 'h2') res.writeHead(400).end('bad payload');
+      else if (payload.key.host === 'h2') res.writeHead(400).end('{"error": "bad payload:\n  label team is not allowed"}');
+      // A receiver whose token is being rotated: refuses twice, then takes it.
+      else if (payload.key.host === 'h3' && payload.state === 'firing' && n <= 2) res.writeHead(401).end('token expired');
       else res.writeHead(200).end();
     };
     try {
       const scenario = new Scenario(['h1', 'h2', 'h3']);
       await scenario.next(feeder, alerting);
       await scenario.next(feeder, alerting);
-      // In order: h1 firing (timeout, 503, then delivered), h3 firing, h1 resolved, h2 firing
-      // (refused with 400: dropped, not retried), h3 resolved.
+      // In order: h1 firing (timeout, 503, then delivered), h3 firing (401 twice, then
+      // delivered), h1 resolved, h2 firing (400 five times: parked), h3 resolved.
       await waitFor('h3 resolved', () => receiver.received.some((p) => p.key.host === 'h3' && p.state === 'resolved'), 10_000);
       const byHost = (host: string) => receiver.received.filter((p) => p.key.host === host).map((p) => p.state);
       expect(byHost('h1')).toEqual(['firing', 'firing', 'firing', 'resolved']);
-      expect(byHost('h2')).toEqual(['firing']);
-      expect(byHost('h3')).toEqual(['firing', 'resolved']);
-      expect((await alerting.api()).notifier.sinks[0]!.pending).toBe(0);
+      expect(byHost('h2')).toEqual(['firing', 'firing', 'firing', 'firing', 'firing']);
+      expect(byHost('h3')).toEqual(['firing', 'firing', 'firing', 'resolved']);
+      const h2Firing = receiver.received.find((p) => p.key.host === 'h2')!;
+      const sink = (await alerting.api()).notifier.sinks[0]!;
+      expect(sink).toMatchObject({ pending: 0, lastError: null, parked: 1 });
+      expect(sink.recentlyParked).toEqual([
+        { id: h2Firing.id, alert: 'error_burst', error: expect.stringMatching(/answered HTTP 400: \{"error": "bad payload: label team is not allowed"\}$/), parkedAt: expect.any(String) },
+      ]);
+      // Parked is not lost: the notification stays in alert_history.
+      const reader = await db.connect();
+      const rows = (await reader.runAndReadAll(`SELECT count(*)::INTEGER FROM alert_history WHERE id = '${h2Firing.id}'`)).getRowsJS();
+      reader.closeSync();
+      expect(rows).toEqual([[1]]);
     } finally {
       receiver.respond = (_p, res) => res.writeHead(200).end('ok');
       await alerting.close();

@@ -33,13 +33,16 @@ describe('alert window cache', () => {
   it.each([
     ['with a rule using the distinct-count sketch', () => true],
     ['with the sketch unused (kept out of the cache)', (name: string) => name !== 'noisy'],
-  ])('evaluates exactly as the batch and realtime tables do, across compactions, late events and batch handoffs, %s', async (_what, keep) => {
+  ])('evaluates exactly as the batch and realtime tables do, across appends, compactions, late events and batch handoffs, %s', async (_what, keep) => {
     const loaded = parseConfig(CONFIG);
     const rules = resolveAlertRules(loaded).filter((r) => keep(r.name));
     await fc.assert(
       fc.asyncProperty(
         fc.array(
-          fc.array(
+          fc.record({
+            // false: another micro-batch in the same bucket (the same window: only what changed is judged)
+            advance: fc.boolean(),
+            events: fc.array(
             fc.record({
               host: fc.constantFrom('h1', 'h2', 'h3', 'h9', null),
               errors: fc.integer({ min: -1, max: 15 }),
@@ -48,7 +51,8 @@ describe('alert window cache', () => {
               partition: fc.integer({ min: 0, max: 2 }),
             }),
             { maxLength: 12 },
-          ),
+            ),
+          }),
           { minLength: 5, maxLength: 30 },
         ),
         fc.integer({ min: 3, max: 25 }),
@@ -57,7 +61,7 @@ describe('alert window cache', () => {
           const feeder = new ViewFeeder(db.adminConnection, loaded.schema, db.bound, 4);
           const plainStore = await AlertStore.open(db, { file: ':memory:', catalog: 'plain' });
           const cachedStore = await AlertStore.open(db, { file: ':memory:', catalog: 'cached' });
-          const cache = new AlertWindowCache(rules[0]!.view, 40 * SECOND, { unusedMeasures: unusedSketchMeasures(rules[0]!.view, rules) });
+          const cache = new AlertWindowCache(rules[0]!.view, 40 * SECOND, { unusedMeasures: unusedSketchMeasures(rules[0]!.view, rules), minCompactRows: 3, maxChangedShare: Infinity });
           const plainRecords: AlertRecord[] = [];
           const cachedRecords: AlertRecord[] = [];
           const plain = await AlertEvaluator.create({ database: db, rules, store: plainStore, logger, onRecords: (r) => plainRecords.push(...r) });
@@ -71,8 +75,10 @@ describe('alert window cache', () => {
           });
           try {
             let offset = 0;
-            for (const [step, batch] of batches.entries()) {
-              const bucketMs = T0 + step * 10 * SECOND;
+            let bucket = 0;
+            for (const [step, { advance, events: batch }] of batches.entries()) {
+              if (advance && step > 0) bucket++;
+              const bucketMs = T0 + bucket * 10 * SECOND;
               const events: TestEvent[] = batch.map((e) => ({
                 ts: bucketMs - e.lateBuckets * 10 * SECOND + 1_000,
                 host: e.host,
@@ -83,7 +89,7 @@ describe('alert window cache', () => {
               }));
               await feeder.toRealtime(events, (connection, relation) => cache.afterMicroBatch(connection, relation));
               if (step === handOffAt) await feeder.handOff(Math.floor(offset / 4));
-              const nowMs = bucketMs + 2 * SECOND;
+              const nowMs = bucketMs + 2 * SECOND + step;
               await plain.evaluate(nowMs);
               await cached.evaluate(nowMs);
             }
