@@ -55,6 +55,8 @@ export interface RealtimeListener {
    * realtime blocks below the cuts dropped. A throw rolls the whole handoff back.
    */
   batchAppliedInTransaction?(connection: DuckDBConnection, manifest: BatchManifest): Promise<void>;
+  /** After the handoff of `manifest` committed (still serialised). A throw is logged, never retried. */
+  batchAppliedCommitted?(manifest: BatchManifest): void;
 }
 
 /**
@@ -240,6 +242,13 @@ export class SpeedLayer {
       }
       this.progress.raiseCuts(cuts);
       this.batchVersion = manifest.version;
+      for (const l of this.listeners) {
+        try {
+          l.batchAppliedCommitted?.(manifest);
+        } catch (error) {
+          this.logger.warn({ err: error }, 'a handoff listener failed after the commit');
+        }
+      }
       this.logger.info({ version: manifest.version }, 'batch version applied to realtime state');
     });
   }

@@ -7,6 +7,7 @@ import { ZkLeaderElection } from '../../core/coordination/leader-election.ts';
 import type { LeaderElection } from '../../core/coordination/leadership.ts';
 import { StandaloneLeaderElection } from '../../core/coordination/standalone-leader-election.ts';
 import type { ZkSession } from '../../core/coordination/zk-session.ts';
+import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import type { Logger } from '../../core/observability/logger.ts';
 import { AlertEvaluator, type EvaluationReport } from './alert-evaluator.ts';
@@ -67,6 +68,8 @@ export interface AlertingOptions {
  */
 export class Alerting {
   private lastRequestedMs = 0;
+  /** The batch version whose handoff committed last (see `realtimeListener`). */
+  private appliedManifest: BatchManifest | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruning: Promise<number> | undefined;
 
@@ -166,7 +169,8 @@ export class Alerting {
   realtimeListener(): {
     microBatchInTransaction(connection: DuckDBConnection, events: string | undefined): Promise<void>;
     microBatchCommitted(connection: DuckDBConnection): Promise<void>;
-    batchAppliedInTransaction(connection: DuckDBConnection): Promise<void>;
+    batchAppliedInTransaction(connection: DuckDBConnection, manifest: BatchManifest): Promise<void>;
+    batchAppliedCommitted(manifest: BatchManifest): void;
   } {
     return {
       microBatchInTransaction: async (connection, events) => {
@@ -178,8 +182,30 @@ export class Alerting {
         for (const cache of this.windowCaches.values()) cache.committed();
         this.evaluateSoon();
       },
-      batchAppliedInTransaction: async () => this.markWindowsStale(),
+      // A handoff moves state from realtime to batch: the merged windows stay what they were,
+      // unless a view's batch state is (or was) left out for a definition that differs from this
+      // node's (batch-swap.ts serves no batch rows then). Only that costs a rebuild, which would
+      // otherwise hold the speed layer up at every batch version.
+      batchAppliedInTransaction: async (_connection, manifest) => {
+        if (!this.definitionsMatch(manifest) || (this.appliedManifest && !this.definitionsMatch(this.appliedManifest))) this.markWindowsStale();
+      },
+      batchAppliedCommitted: (manifest) => {
+        this.appliedManifest = manifest;
+      },
     };
+  }
+
+  /** The window cache of a windowed view with rules (tests, diagnostics). */
+  windowCache(view: string): AlertWindowCache | undefined {
+    return this.windowCaches.get(view);
+  }
+
+  /** True when every cached view's batch state in `manifest` was computed from this node's definition. */
+  private definitionsMatch(manifest: BatchManifest): boolean {
+    for (const cache of this.windowCaches.values()) {
+      if (manifest.views[cache.view.definition.name]?.definitionHash !== cache.view.definitionHash) return false;
+    }
+    return true;
   }
 
   /**
