@@ -26,8 +26,9 @@ export interface ArchiverOptions {
   /** Background merging of small segments; `false` turns it off. */
   readonly compaction?: (CompactionOptions & { readonly intervalMs?: number }) | false;
   /**
-   * Worker threads that decode records and write segments (default 1), so that this thread only
-   * reads the source; 0 does everything on this thread (with `duckdb`, or a private instance).
+   * Worker threads that decode records and write segments (default 2: decoding and staging cost
+   * more per record than reading, so one worker falls behind the reading thread); this thread
+   * only reads the source. 0 does everything on this thread (with `duckdb`, or a private instance).
    */
   readonly workers?: number;
   readonly duckdb?: DuckDBInstance;
@@ -97,7 +98,7 @@ export class Archiver {
     let archiver: Archiver | undefined;
     const onEvent = (event: SinkEvent) => archiver?.onSinkEvent(event);
     const compaction = options.compaction === false ? false : { ...options.compaction };
-    const workers = options.workers ?? 1;
+    const workers = options.workers ?? 2;
     if (workers > 0) {
       const sink = await WorkerSegmentSink.create({
         workers,

@@ -58,4 +58,29 @@ describe('PartitionBuffer', () => {
     buffer.reset(105);
     expect(buffer.isEmpty).toBe(true);
   });
+
+  it('hands out accepted records ahead without changing what the segment holds', () => {
+    fc.assert(
+      fc.property(records, records, records, (first, second, third) => {
+        const whole = new PartitionBuffer(2, 3, schema.fields.length);
+        const staged = new PartitionBuffer(2, 3, schema.fields.length);
+        const taken: ReturnType<PartitionBuffer["takeAccepted"]>[] = [];
+        for (const batch of [first, second, third]) {
+          whole.add(batch, decode, 0);
+          staged.add(batch, decode, 0);
+          taken.push(staged.takeAccepted());
+        }
+        const rest = staged.content();
+        const expected = whole.content();
+        expect(rest.accepted.count).toBe(0);
+        expect(taken.flatMap((t) => t.offsets)).toEqual(expected.accepted.offsets);
+        expect(taken.flatMap((t) => t.kafkaTimestampsMs)).toEqual(expected.accepted.kafkaTimestampsMs);
+        expect(schema.fields.map((_, f) => taken.flatMap((t) => t.columns[f]!))).toEqual(expected.accepted.columns);
+        expect(rest.rejected).toEqual(expected.rejected);
+        expect([staged.takenAcceptedCount, staged.recordCount, staged.endOffsetExclusive]).toEqual([expected.accepted.count, whole.recordCount, whole.endOffsetExclusive]);
+        staged.reset(staged.endOffsetExclusive);
+        expect([staged.takenAcceptedCount, staged.recordCount, staged.isEmpty]).toEqual([0, 0, true]);
+      }),
+    );
+  });
 });

@@ -12,6 +12,8 @@ import type { AcceptedColumns, RejectedRecord, SegmentContent } from './segment-
  */
 export class PartitionBuffer {
   private accepted: AcceptedColumns;
+  /** Accepted records handed out by `takeAccepted` since the last reset. */
+  private takenAccepted = 0;
   private rejected: RejectedRecord[] = [];
   private bytes = 0;
   private firstAddedAtMs = 0;
@@ -38,7 +40,17 @@ export class PartitionBuffer {
   }
 
   get recordCount(): number {
-    return this.accepted.count + this.rejected.length;
+    return this.takenAccepted + this.accepted.count + this.rejected.length;
+  }
+
+  /** Accepted records not yet handed out by `takeAccepted`. */
+  get acceptedCount(): number {
+    return this.accepted.count;
+  }
+
+  /** Accepted records handed out by `takeAccepted` since the last reset. */
+  get takenAcceptedCount(): number {
+    return this.takenAccepted;
   }
 
   get byteCount(): number {
@@ -114,6 +126,17 @@ export class PartitionBuffer {
     return added;
   }
 
+  /**
+   * Hands out the accepted records so far (to be written ahead, SegmentWriter.appendStaged);
+   * `content()` then holds only those accepted after them.
+   */
+  takeAccepted(): AcceptedColumns {
+    const taken = this.accepted;
+    this.accepted = emptyColumns(this.fieldCount);
+    this.takenAccepted += taken.count;
+    return taken;
+  }
+
   content(): SegmentContent {
     return { partition: this.partition, firstOffset: this.start, endOffsetExclusive: this.end, accepted: this.accepted, rejected: this.rejected };
   }
@@ -121,6 +144,7 @@ export class PartitionBuffer {
   /** Empties the buffer; the next segment starts at `startOffset`. */
   reset(startOffset: number): void {
     this.accepted = emptyColumns(this.fieldCount);
+    this.takenAccepted = 0;
     this.rejected = [];
     this.bytes = 0;
     this.start = startOffset;

@@ -17,6 +17,12 @@ export interface FlushOptions {
   readonly intervalMs?: number;
   /** Reading pauses while this many bytes are read but not yet in the files (default 256 MiB). */
   readonly maxPendingBytes?: number;
+  /**
+   * Accepted records are appended to the segment's DuckDB table in groups of this many while
+   * the segment fills (default 8,192), so that sealing it leaves little but the file to write;
+   * smaller segments are written in one go.
+   */
+  readonly stageRecords?: number;
 }
 
 /** What a sink reports, in order per partition. */
@@ -53,7 +59,9 @@ export interface SegmentSink {
 interface PartitionState {
   readonly partition: number;
   readonly buffer: PartitionBuffer;
-  /** Segment writes (and compaction passes) of this partition, in order. */
+  /** The DuckDB table the buffer's accepted records are staged in, once it has taken some. */
+  stagedTable: string;
+  /** Stages, segment writes (and compaction passes) of this partition, in order. */
   writes: Promise<void>;
   inFlightBytes: number;
   released: boolean;
@@ -63,9 +71,12 @@ const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 
 /**
- * The sink on the calling thread. A full (or old enough) buffer is handed to the partition's
- * write queue and a fresh one started, so adding never waits for writing; a failed write is
- * retried with backoff until it succeeds or the partition is released.
+ * The sink on the calling thread. Records are decoded as they are added; the accepted ones are
+ * appended to the segment's DuckDB table in groups while it fills (writes ahead), so that when a
+ * full (or old enough) buffer is sealed, little is left but the COPY to its file. A sealed
+ * buffer goes to the partition's write queue and a fresh one starts, so adding never waits for
+ * writing; a failed stage or write is retried with backoff until it succeeds or the partition
+ * is released.
  */
 export class LocalSegmentSink implements SegmentSink {
   private readonly partitions = new Map<number, PartitionState>();
@@ -74,6 +85,7 @@ export class LocalSegmentSink implements SegmentSink {
   private readonly maxRecords: number;
   private readonly maxBytes: number;
   private readonly intervalMs: number;
+  private readonly stageRecords: number;
   private readonly timer: NodeJS.Timeout;
   private readonly fieldCount: number;
 
@@ -94,6 +106,7 @@ export class LocalSegmentSink implements SegmentSink {
     this.maxRecords = options.flush?.maxRecords ?? 100_000;
     this.maxBytes = options.flush?.maxBytes ?? 32 * 1024 * 1024;
     this.intervalMs = options.flush?.intervalMs ?? 5_000;
+    this.stageRecords = Math.max(1, options.flush?.stageRecords ?? 8_192);
     this.compactor = options.compaction === false ? undefined : new SegmentCompactor(writer, options.layout, options.logger, options.compaction);
     this.timer = setInterval(() => this.sealAged(), Math.max(20, Math.min(1_000, this.intervalMs / 4)));
     this.timer.unref();
@@ -101,10 +114,11 @@ export class LocalSegmentSink implements SegmentSink {
 
   open(partition: number, startOffset: number): void {
     const previous = this.partitions.get(partition);
-    if (previous) previous.released = true;
+    if (previous) this.discard(previous);
     this.partitions.set(partition, {
       partition,
       buffer: new PartitionBuffer(partition, startOffset, this.fieldCount),
+      stagedTable: this.writer.newStagedTable(),
       writes: previous?.writes ?? Promise.resolve(),
       inFlightBytes: 0,
       released: false,
@@ -115,7 +129,7 @@ export class LocalSegmentSink implements SegmentSink {
     const state = this.partitions.get(partition);
     if (!state) return;
     state.buffer.add(records, this.decode, Date.now());
-    this.sealIfFull(state);
+    this.afterAdd(state);
   }
 
   /** `add` for records packed by another thread (WorkerSegmentSink). */
@@ -123,11 +137,12 @@ export class LocalSegmentSink implements SegmentSink {
     const state = this.partitions.get(partition);
     if (!state) return;
     state.buffer.addPacked(packed, this.decode, Date.now());
-    this.sealIfFull(state);
+    this.afterAdd(state);
   }
 
-  private sealIfFull(state: PartitionState): void {
+  private afterAdd(state: PartitionState): void {
     if (state.buffer.recordCount >= this.maxRecords || state.buffer.byteCount >= this.maxBytes) this.seal(state);
+    else if (state.buffer.acceptedCount >= this.stageRecords) this.stage(state);
   }
 
   /** The gap starts where the partition's archive (buffer included) ends, whatever the source saw. */
@@ -147,8 +162,8 @@ export class LocalSegmentSink implements SegmentSink {
   async release(partition: number): Promise<void> {
     const state = this.partitions.get(partition);
     if (!state) return;
-    state.released = true;
     this.partitions.delete(partition);
+    this.discard(state);
     await state.writes;
   }
 
@@ -184,35 +199,61 @@ export class LocalSegmentSink implements SegmentSink {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.flush().catch(() => undefined);
-    for (const state of this.partitions.values()) state.released = true;
+    for (const state of this.partitions.values()) this.discard(state);
     await Promise.all([...this.partitions.values()].map((s) => s.writes));
     this.partitions.clear();
   }
 
+  /** Queues the buffer's accepted records for appending to the segment's table. */
+  private stage(state: PartitionState): void {
+    const accepted = state.buffer.takeAccepted();
+    const table = state.stagedTable;
+    this.enqueue(state, () => this.retrying(state, () => this.writer.appendStaged(table, state.partition, accepted)));
+  }
+
   /** Hands the buffer to the partition's write queue and starts a fresh one. */
   private seal(state: PartitionState): void {
-    if (state.buffer.isEmpty) return;
-    const content = state.buffer.content();
-    const bytes = state.buffer.byteCount;
-    state.buffer.reset(content.endOffsetExclusive);
+    const { buffer } = state;
+    if (buffer.isEmpty) return;
+    // A segment that staged records stages the rest too, and is written from its table.
+    const table = buffer.takenAcceptedCount > 0 ? state.stagedTable : undefined;
+    if (table && buffer.acceptedCount > 0) this.stage(state);
+    const stagedRows = buffer.takenAcceptedCount;
+    const content = buffer.content();
+    const bytes = buffer.byteCount;
+    buffer.reset(content.endOffsetExclusive);
+    if (table) state.stagedTable = this.writer.newStagedTable();
     state.inFlightBytes += bytes;
     this.enqueue(state, async () => {
       try {
         const startedAt = performance.now();
-        await this.retrying(state, () => this.writer.write(content));
+        await this.retrying(state, () => this.writer.write(content, table ? { table, rows: stagedRows } : undefined));
         this.emit({
           type: 'written',
           partition: state.partition,
           endOffsetExclusive: content.endOffsetExclusive,
-          accepted: content.accepted.count,
+          accepted: stagedRows + content.accepted.count,
           rejected: content.rejected.length,
           bytes,
           seconds: (performance.now() - startedAt) / 1000,
         });
       } finally {
         state.inFlightBytes -= bytes;
+        if (table) await this.dropStaged(state, table);
       }
     });
+  }
+
+  /** No more retries for the partition's queue; what it staged for the open segment is dropped. */
+  private discard(state: PartitionState): void {
+    state.released = true;
+    if (state.buffer.takenAcceptedCount === 0) return;
+    const table = state.stagedTable;
+    this.enqueue(state, () => this.dropStaged(state, table));
+  }
+
+  private async dropStaged(state: PartitionState, table: string): Promise<void> {
+    await this.writer.dropStaged(table).catch((error: unknown) => this.logger.warn({ err: error, partition: state.partition }, 'cannot drop a staged segment table'));
   }
 
   private sealAged(): void {

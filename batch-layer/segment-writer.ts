@@ -56,6 +56,9 @@ const STAGING: Readonly<Record<FieldType, { type: string; duckdbType: DuckDBType
 const CHUNK_ROWS = 2_048;
 
 const MASTER_STAGE = '__lambda_segment_stage';
+/** A private in-memory database for staged segments, shared by the connections of the instance. */
+const STAGED_DB = '__lambda_staged_segments';
+let nextStagedTable = 0;
 const REJECTED_STAGE = '__lambda_rejected_stage';
 
 /**
@@ -99,6 +102,7 @@ export class SegmentWriter {
       );
       connections.push(connection);
     }
+    await connections[0]!.run(`ATTACH IF NOT EXISTS ':memory:' AS ${STAGED_DB}`);
     return new SegmentWriter(connections, options.layout, options.topic, options.schema);
   }
 
@@ -115,21 +119,53 @@ export class SegmentWriter {
     }
   }
 
-  /** Writes the segment (and its rejected records, if any); returns the segment's path. */
-  write(content: SegmentContent): Promise<string> {
+  /**
+   * Writes the segment (and its rejected records, if any); returns the segment's path. With
+   * `staged`, the segment's accepted records are those appended to that table (appendStaged),
+   * exactly `staged.rows` of them, and `content.accepted` must be empty.
+   */
+  write(content: SegmentContent, staged?: { readonly table: string; readonly rows: number }): Promise<string> {
+    if (staged && content.accepted.count > 0) throw new LambdaError('a staged segment is written from its table alone', { context: { partition: content.partition } });
     return this.withConnection(async (connection) => {
-      const name: SegmentName = { topic: this.topic, ...content };
+      const name: SegmentName = { topic: this.topic, partition: content.partition, firstOffset: content.firstOffset, endOffsetExclusive: content.endOffsetExclusive };
       const fileName = StorageLayout.segmentFileName(name);
+      if (staged) {
+        // A stage that failed for good (its partition released) must not pass for a whole segment.
+        const rows = Number((await connection.runAndReadAll(`SELECT count(*) FROM ${staged.table}`)).getRows()[0]![0]);
+        if (rows !== staged.rows) throw new LambdaError(`staged segment holds ${rows} records, expected ${staged.rows}`, { context: { partition: content.partition } });
+      }
       if (content.rejected.length > 0) {
         const rejectedPath = join(this.layout.rejectedPartitionDir(this.topic, content.partition), fileName);
         await this.stageRejected(connection, content);
         await this.copyDurably(connection, this.rejectedSelect(), rejectedPath);
       }
       const path = join(this.layout.masterPartitionDir(this.topic, content.partition), fileName);
-      await this.stageAccepted(connection, content);
-      await this.copyDurably(connection, this.masterSelect(), path);
+      if (!staged) await this.stageAccepted(connection, content);
+      // A staged table holds its rows in offset order (appended in order; DuckDB keeps insertion order).
+      await this.copyDurably(connection, staged ? this.masterSelect(staged.table) : `${this.masterSelect(MASTER_STAGE)} ORDER BY _offset`, path);
       return path;
     });
+  }
+
+  /** A table name for appendStaged, unique in the DuckDB instance. */
+  newStagedTable(): string {
+    return `${STAGED_DB}.main.segment_${process.pid}_${nextStagedTable++}`;
+  }
+
+  /**
+   * Appends accepted records of a segment to its own table ahead of the write, so that writing
+   * it is little more than the COPY. All or nothing: a failed append adds no row.
+   */
+  appendStaged(table: string, partition: number, accepted: AcceptedColumns): Promise<void> {
+    return this.withConnection(async (connection) => {
+      await connection.run(`CREATE TABLE IF NOT EXISTS ${table} AS FROM ${MASTER_STAGE} LIMIT 0`);
+      await this.stageAccepted(connection, { partition, accepted });
+      await connection.run(`INSERT INTO ${table} FROM ${MASTER_STAGE}`);
+    });
+  }
+
+  async dropStaged(table: string): Promise<void> {
+    await this.withConnection((connection) => connection.run(`DROP TABLE IF EXISTS ${table}`));
   }
 
   /** Records that offsets [firstOffset, endOffsetExclusive) are gone from the source (retention). */
@@ -163,9 +199,9 @@ export class SegmentWriter {
     }
   }
 
-  private masterSelect(): string {
+  private masterSelect(table: string): string {
     const fields = this.schema.fields.map((f) => `${STAGING[f.type].select(quoteIdent(f.name))} AS ${quoteIdent(f.name)}`);
-    return `SELECT _partition, _offset::BIGINT AS _offset, epoch_ms(_kafka_ts::BIGINT) AS _kafka_ts, ${fields.join(', ')} FROM ${MASTER_STAGE} ORDER BY _offset`;
+    return `SELECT _partition, _offset::BIGINT AS _offset, epoch_ms(_kafka_ts::BIGINT) AS _kafka_ts, ${fields.join(', ')} FROM ${table}`;
   }
 
   private rejectedSelect(): string {
@@ -176,7 +212,7 @@ export class SegmentWriter {
   }
 
   /** Appends the columns a chunk at a time: one conversion per column instead of one call per value. */
-  private async stageAccepted(connection: DuckDBConnection, content: SegmentContent): Promise<void> {
+  private async stageAccepted(connection: DuckDBConnection, content: Pick<SegmentContent, 'partition' | 'accepted'>): Promise<void> {
     await connection.run(`DELETE FROM ${MASTER_STAGE}`);
     const { accepted } = content;
     const types = [INTEGER, DOUBLE, DOUBLE, ...this.schema.fields.map((f) => STAGING[f.type].duckdbType)];

@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { Archiver } from '../../batch-layer/archiver.ts';
 import { recompute } from '../../batch-layer/recompute.ts';
+import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { validateConfig, type LoadedConfig } from '../../core/config/load-config.ts';
 import { installSqlMacros } from '../../core/duckdb/sql-macros.ts';
 import { createEventDecoder } from '../../core/events/decode-event.ts';
@@ -30,7 +31,9 @@ import { printBenchLine } from './bench-report.ts';
  *              DuckDB running each view's GROUP BY with the measures exactly as declared
  *              (native count/sum/avg/max/approx_count_distinct) over the same Parquet files,
  *              written to Parquet the same way. Best of five interleaved runs each (the machine is
- *              shared: the best run is the least disturbed); ratio = time / time.
+ *              shared: the best run is the least disturbed); ratio = time / time. Each run is given
+ *              the previous run's manifest, as the batch layer does, which lets the recompute
+ *              choose its plan per view from what the previous version saw (batch-partial-sql.ts).
  *   archiver   1M JSON events (~120 B) on 32 partitions of the test broker (~3.6 MiB each, under its
  *              ~5 MiB retention): Kafka → durable Parquet segments with the default flush
  *              settings, timed from the first batch delivered until every offset is in a file
@@ -41,7 +44,8 @@ import { printBenchLine } from './bench-report.ts';
  *              is shared: the best run is the least disturbed); ratio = events/s over
  *              events/s.
  *
- * BATCH_BENCH_EVENTS, BATCH_BENCH_ARCHIVER_EVENTS and BATCH_BENCH_ONLY (recompute|archiver).
+ * BATCH_BENCH_EVENTS, BATCH_BENCH_ARCHIVER_EVENTS and BATCH_BENCH_ONLY (recompute|archiver);
+ * BATCH_BENCH_ARCHIVER_WORKERS overrides the archiver's sink worker threads (ArchiverOptions.workers).
  */
 const RECOMPUTE_EVENTS = Number(process.env.BATCH_BENCH_EVENTS ?? 10_000_000);
 const ARCHIVER_EVENTS = Number(process.env.BATCH_BENCH_ARCHIVER_EVENTS ?? 1_000_000);
@@ -111,19 +115,34 @@ async function recomputeBench(): Promise<void> {
     const ours: number[] = [];
     const baseline: number[] = [];
     let eventsRead = 0;
+    // As the batch layer runs it: each run after the first knows the version serving before it.
+    let previous: BatchManifest | undefined;
+    const cpuMs = (since: NodeJS.CpuUsage) => {
+      const used = process.cpuUsage(since);
+      return (used.user + used.system) / 1000;
+    };
     for (let run = 0; run < 5; run++) {
       let t = performance.now();
-      const manifest = await recompute({ connection, layout, topic, schema: loaded.schema, views: loaded.views, blockSize: loaded.config.speed.blockSize, version: run + 1, producedBy: 'bench' });
+      let cpu = process.cpuUsage();
+      const manifest = await recompute({
+        connection, layout, topic, schema: loaded.schema, views: loaded.views, blockSize: loaded.config.speed.blockSize, version: run + 1, producedBy: 'bench', ...(previous ? { previous } : {}),
+      });
       ours.push(performance.now() - t);
+      const oursCpuMs = cpuMs(cpu);
       eventsRead = manifest.eventsRead;
+      previous = manifest;
 
       t = performance.now();
+      cpu = process.cpuUsage();
       for (const view of loaded.views) {
         const glob = quoteLiteral(layout.masterGlob(topic));
         await connection.run(`COPY (${nativeGroupBy(view, loaded.schema.timestampField, `read_parquet(${glob})`)}) TO ${quoteLiteral(join(dir, `baseline-${view.definition.name}.parquet`))} (FORMAT parquet)`);
       }
       baseline.push(performance.now() - t);
-      process.stderr.write(`recompute run ${run + 1}: batch layer ${ours[run]!.toFixed(0)} ms, DuckDB GROUP BY ${baseline[run]!.toFixed(0)} ms\n`);
+      // CPU time too: on a shared machine it is disturbed less than wall time.
+      process.stderr.write(
+        `recompute run ${run + 1}: batch layer ${ours[run]!.toFixed(0)} ms (CPU ${oursCpuMs.toFixed(0)} ms), DuckDB GROUP BY ${baseline[run]!.toFixed(0)} ms (CPU ${cpuMs(cpu).toFixed(0)} ms)\n`,
+      );
     }
     if (eventsRead !== RECOMPUTE_EVENTS) throw new Error(`the batch read ${eventsRead} events below the cuts, not ${RECOMPUTE_EVENTS}`);
     printBenchLine({

@@ -79,6 +79,8 @@ describe('Archiver processes killed with SIGKILL', () => {
         configFile: FOUNDATION,
         flushMaxRecords: 50 + Math.floor(random() * 250),
         flushIntervalMs: 100,
+        // Every other process (the last one included) stages its segments ahead in small groups.
+        ...(run % 2 === 1 ? { stageRecords: 40 } : {}),
         compactionIntervalMs: 150,
       };
       const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(settings)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -136,6 +138,6 @@ describe('Archiver processes killed with SIGKILL', () => {
       connection.closeSync();
       duckdb.closeSync();
     }
-  });
+  }, 240_000); // six archiver processes, each starting up and joining a consumer group (~3 s), on a shared machine
 
 });

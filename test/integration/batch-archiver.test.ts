@@ -64,9 +64,10 @@ describe('Archiver on the Kafka-protocol test broker', () => {
       groupId: `${topic}-archiver`,
       logger,
       metrics: registry,
-      flush: { maxRecords: 300, intervalMs: 300 },
+      // Segments staged ahead in groups of 50 (the next test writes each segment in one go).
+      flush: { maxRecords: 300, intervalMs: 300, stageRecords: 50 },
       compaction: false,
-      workers: 0, // decoding and writing on this thread (the other tests use the worker thread)
+      workers: 0, // decoding and writing on this thread (the other tests use worker threads)
     });
     try {
       await archiver.start();
@@ -77,6 +78,18 @@ describe('Archiver on the Kafka-protocol test broker', () => {
       await waitFor('the late records flushed by time', async () => (await archivedEnd(layout, topic, 1)) === 1_142, 10_000);
       ends[1] = 1_142;
       for (let p = 0; p < 3; p++) await expectArchiveHolds(layout, topic, p, produced, { endExclusive: ends[p]! });
+      // Each segment file lists its records in offset order.
+      const reader = await duckdb.connect();
+      try {
+        for (let p = 0; p < 3; p++) {
+          for (const item of (await readPartitionChain(layout, topic, p)).items) {
+            const offsets = (await reader.runAndReadAll(`SELECT _offset::DOUBLE FROM read_parquet('${item.path}')`)).getRows().map((r) => r[0] as number);
+            expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+          }
+        }
+      } finally {
+        reader.closeSync();
+      }
       const records = (await registry.getSingleMetric('lambda_archiver_records_total')!.get()).values;
       const count = (result: string) => records.find((v) => v.labels['result'] === result)?.value;
       expect(count('archived')).toBe(produced.filter((r) => r.event).length);
