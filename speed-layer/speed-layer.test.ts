@@ -13,6 +13,7 @@ import { bindViews } from '../core/views/bind-views.ts';
 import { SpeedLayer, type RealtimeListener } from './speed-layer.ts';
 import { generateRecords, referenceViews, seededRandom, type GeneratedRecord } from './testing/foundation-events.ts';
 import { createServingViews, foundationConfig, readFoundationViews, writeBatchTables } from './testing/foundation-views.ts';
+import { waitFor } from '../test/harness/wait-for.ts';
 
 /**
  * The speed layer fed by the single-node local log (a RecordSource like Kafka), on a real DuckDB
@@ -25,14 +26,6 @@ const logger = createLogger('speed-layer-test', { level: 'silent' });
 function manifest(version: number, cut: number, topic = 'events'): BatchManifest {
   const now = new Date().toISOString();
   return { version, topic, cuts: { '0': cut }, blockSize: BLOCK_SIZE, location: '', views: {}, eventsRead: 0, startedAt: now, finishedAt: now, durationMs: 0, producedBy: 'test' };
-}
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 describe('SpeedLayer on the local log', () => {

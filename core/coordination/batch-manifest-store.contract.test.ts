@@ -15,6 +15,7 @@ import { LocalBatchManifestStore } from './local-batch-manifest-store.ts';
 import { StandaloneLeaderElection } from './standalone-leader-election.ts';
 import { ZkBatchManifestStore } from './zk-batch-manifest-store.ts';
 import { ZkSession } from './zk-session.ts';
+import { waitFor } from '../../test/harness/wait-for.ts';
 
 const logger = createLogger('manifest-store-test', { level: 'error' });
 
@@ -33,14 +34,6 @@ function manifest(version: number): BatchManifest {
     durationMs: 1,
     producedBy: 'test',
   };
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 interface Fixture {

@@ -5,16 +5,9 @@ import { createLogger } from '../observability/logger.ts';
 import { ZkLeaderElection, type Leadership } from './leader-election.ts';
 import { StandaloneLeaderElection } from './standalone-leader-election.ts';
 import { ZkSession } from './zk-session.ts';
+import { waitFor } from '../../test/harness/wait-for.ts';
 
 const logger = createLogger('leader-election-test', { level: 'error' });
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 interface Candidate {
   readonly name: string;

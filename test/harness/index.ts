@@ -1,3 +1,4 @@
 export { freePort } from './free-port.ts';
 export { KafkaApiKey, KafkaErrorCode, KafkaTestBroker, randomTopicName, type KafkaTestBrokerOptions } from './kafka-broker.ts';
 export { ZooKeeperTestServer, type ZooKeeperTestServerOptions } from './zookeeper-server.ts';
+export { waitFor } from './wait-for.ts';

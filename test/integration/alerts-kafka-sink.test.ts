@@ -10,18 +10,11 @@ import { Alerting } from '../../serving-layer/alerts/alerting.ts';
 import { ViewFeeder } from '../../serving-layer/alerts/test-support/view-feeder.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
+import { waitFor } from '../harness/wait-for.ts';
 
 const SECOND = 1_000;
 const T0 = Date.UTC(2026, 10, 21, 9, 0);
 const logger = createLogger('alerts-kafka-test', { level: 'error' });
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('Kafka sink on the Kafka-protocol test broker', () => {
   const topic = randomTopicName('alerts');

@@ -11,16 +11,9 @@ import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { freePort, KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { testKafka } from './fixtures/speed-kafka.ts';
+import { waitFor } from '../harness/wait-for.ts';
 
 const logger = createLogger('alerts-speed-listener-test', { level: 'error' });
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('alerting attached to the speed layer', () => {
   const topic = randomTopicName('alerts-listener');

@@ -10,6 +10,7 @@ import { Alerting } from '../../serving-layer/alerts/alerting.ts';
 import { ViewFeeder } from '../../serving-layer/alerts/test-support/view-feeder.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { freePort } from '../harness/index.ts';
+import { waitFor } from '../harness/wait-for.ts';
 
 const SECOND = 1_000;
 const T0 = Date.UTC(2026, 10, 21, 9, 0);
@@ -52,14 +53,6 @@ class Receiver {
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

@@ -2,6 +2,7 @@ import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafka
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaApiKey, KafkaErrorCode, KafkaTestBroker, randomTopicName } from '../harness/index.ts';
+import { waitFor } from '../harness/wait-for.ts';
 
 const PARTITIONS = 4;
 
@@ -23,14 +24,6 @@ function tcpConnect(host: string, port: number): Promise<void> {
     });
     socket.once('error', reject);
   });
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('KafkaTestBroker with kafkajs', () => {

@@ -4,17 +4,10 @@ import { createLogger } from '../../core/observability/logger.ts';
 import { KafkaRecordSource } from '../../core/source/kafka-record-source.ts';
 import type { SourceBatch, SourceGap, SourceSubscription } from '../../core/source/record-source.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
+import { waitFor } from '../harness/wait-for.ts';
 
 const PARTITIONS = 3;
 const PER_PARTITION = 400;
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Produces `count` records to one partition; returns the offsets the broker acked. */
 async function produce(producer: Producer, topic: string, partition: number, count: number, size = 20): Promise<number[]> {

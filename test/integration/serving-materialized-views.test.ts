@@ -14,6 +14,7 @@ import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts'
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { generateRecords, referenceViews, seededRandom, type GeneratedRecord } from '../../speed-layer/testing/foundation-events.ts';
 import { foundationConfig, readFoundationViews, writeBatchTables } from '../../speed-layer/testing/foundation-views.ts';
+import { waitFor } from '../harness/wait-for.ts';
 
 /**
  * The materialized views of test/fixtures/foundation.yaml maintained by a real speed layer (fed by
@@ -26,14 +27,6 @@ const logger = createLogger('serving-materialized-test', { level: 'silent' });
 function manifest(version: number, cut: number): BatchManifest {
   const now = new Date().toISOString();
   return { version, topic: 'events', cuts: { '0': cut }, blockSize: BLOCK_SIZE, location: '', views: {}, eventsRead: 0, startedAt: now, finishedAt: now, durationMs: 0, producedBy: 'test' };
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 const goodEvents = (records: readonly GeneratedRecord[]) => records.flatMap((r) => (r.event ? [r.event] : []));

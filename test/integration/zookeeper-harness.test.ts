@@ -4,14 +4,7 @@ import { isZkError, ZkClient, type SessionEvent, type WatchedEvent } from '../..
 import { ZkTransaction } from '../../core/coordination/zk-transaction.ts';
 import { CoordinationError } from '../../core/errors/index.ts';
 import { ZooKeeperTestServer } from '../harness/index.ts';
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { waitFor } from '../harness/wait-for.ts';
 
 async function rejection(promise: Promise<unknown>): Promise<CoordinationError> {
   const err = await promise.then(
