@@ -19,7 +19,9 @@ import type { EventSchema } from '../views/view-definition.ts';
  * repeated schema keys (yyjson takes the first, `JSON.parse` the last), leading whitespace, text
  * that is not valid UTF-8, numbers that need JavaScript's rounding (`1.0` for an INTEGER,
  * fractional epoch milliseconds), timestamps in any but the plain `YYYY-MM-DDTHH:MM:SS[.ffffff][Z]`
- * form. The property test beside this file holds the contract against `createEventDecoder`.
+ * form. Rows written exactly as JSON.stringify writes a record of the schema (its fields, in schema
+ * order) need none of the textual checks for the first three, which are the costly part. The
+ * property test beside this file holds the contract against `createEventDecoder`.
  */
 
 /** Largest integer a JSON number carries exactly in JavaScript (`Number.MAX_SAFE_INTEGER`). */
@@ -77,20 +79,52 @@ function fieldSql(type: FieldType, t: string, ms: string): FieldSql {
 }
 
 /**
- * Rows the fast path may read: one JSON object, valid for yyjson, with none of the tokens where
- * yyjson is more lenient than JSON.parse, and no schema key twice at the top level. One regular
- * expression (RE2, linear time) finds any of these tokens or a schema key written twice anywhere;
- * only rows it flags pay for telling a nested or quoted repeat from a real one (json_keys). Keys
- * written with \u escapes defeat the textual check, so such rows compare keys as yyjson reads them.
+ * Rows json_transform may read: one JSON object, valid for yyjson (which throws on anything else).
+ * Checked before the transform, which is the costly part.
  */
-function gateSql(schema: EventSchema, raw: string): string {
+function parsableSql(raw: string): string {
+  return `starts_with(${raw}, '{') AND json_valid(${raw})`;
+}
+
+/**
+ * The text JSON.stringify would give for an object of exactly the schema's fields, in schema
+ * order, holding the values yyjson read (`texts`: each field's JSON text, NULL for null or absent).
+ * A parsable row equal to it needs no gate (see `vouchedSql`): its only members are the schema's
+ * keys, each once, spelled without escapes, so yyjson and JSON.parse read the same member for each;
+ * and there is no token the gate looks for outside the field values, which themselves are checked
+ * by type (an absent field becomes `"f":null` here, which the row then does not equal). NULL
+ * where the row's length (in bytes) already differs.
+ */
+function canonicalTextSql(schema: EventSchema, raw: string, texts: readonly string[]): string {
+  const keys = schema.fields.map((f, i) => `${i === 0 ? '{' : ','}${JSON.stringify(f.name)}:`);
+  const values = texts.map((t) => `coalesce(${t}, 'null')`);
+  // Built only where the lengths agree: rows of another form then cost a sum, not a string.
+  const length = `${Buffer.byteLength(`${keys.join('')}}`)} + ${values.map((v) => `strlen(${v})`).join(' + ')}`;
+  const text = `concat(${[...keys.flatMap((k, i) => [quoteLiteral(k), values[i]!]), `'}'`].join(', ')})`;
+  return `CASE WHEN strlen(${raw}) = ${length} THEN ${text} END`;
+}
+
+/**
+ * Whether the fast path may read a row (`parsed`: its json_transform, NULL when not parsable):
+ * a parsable row with none of the tokens where yyjson is more lenient than
+ * JSON.parse, and no schema key twice at the top level. Rows in the canonical form
+ * (`canonicalTextSql`, what producers serializing a record of the schema write) are vouched for
+ * by comparing them with it. For the others, one regular expression (RE2, linear time) finds any
+ * of these tokens or a schema key written twice anywhere; only rows it flags pay for telling a
+ * nested or quoted repeat from a real one (json_keys). Keys written with \u escapes defeat the
+ * textual check, so such rows compare keys as yyjson reads them. One CASE, so that each test runs
+ * only on the rows the ones before it left undecided (json_keys only on parsed rows).
+ */
+function vouchedSql(schema: EventSchema, raw: string, parsed: string, canonical: string): string {
   const repeatedKey = schema.fields.map((f) => `"${f.name}"\\s*:.*"${f.name}"\\s*:`);
   const lenient = '(,\\s*[\\]}])|([:,\\[]\\s*[-+]?(?i:nan|inf))';
   const suspicious = quoteLiteral(`(?s)${[...repeatedKey, lenient].join('|')}`);
   const distinctKeys = `len(list_distinct(json_keys(${raw}))) = len(json_keys(${raw}))`;
-  return `(${raw}[1] = '{' AND json_valid(${raw})
-      AND (NOT regexp_matches(${raw}, ${suspicious}) OR (NOT regexp_matches(${raw}, ${quoteLiteral(lenient)}) AND ${distinctKeys}))
-      AND (NOT contains(${raw}, '\\u') OR ${distinctKeys}))`;
+  return `CASE WHEN ${parsed} IS NULL THEN false
+      WHEN ${raw} = ${canonical} THEN true
+      WHEN (NOT regexp_matches(${raw}, ${suspicious}) OR (NOT regexp_matches(${raw}, ${quoteLiteral(lenient)}) AND ${distinctKeys}))
+        AND (NOT contains(${raw}, '\\u') OR ${distinctKeys}) THEN true
+      ELSE false END`;
 }
 
 /**
@@ -110,8 +144,12 @@ export function jsonDecodeSql(schema: EventSchema, source: string, options: { ra
   const timestamps = fields.filter((f) => f.type === 'TIMESTAMP');
   const timestampIndex = schema.fields.findIndex((f) => f.name === schema.timestampField);
 
-  const parsed = `SELECT ${list([...keep, `CASE WHEN ${gateSql(schema, raw)} THEN json_transform(${raw}, ${structure}) END AS _j`])} FROM ${source}`;
-  const texts = `SELECT ${list([...keep, '_j IS NOT NULL AS _parsed', ...fields.map((f) => `_j.${quoteIdent(f.name)}::VARCHAR AS ${text(f.index)}`)])} FROM (${parsed})`;
+  // The raw text is carried to the gate, which needs it beside the field texts.
+  const withRaw = keep.includes(raw) ? keep : [...keep, raw];
+  const parsed = `SELECT ${list([...withRaw, `CASE WHEN ${parsableSql(raw)} THEN json_transform(${raw}, ${structure}) END AS _j`])} FROM ${source}`;
+  const fieldTexts = `SELECT ${list([...withRaw, '_j', ...fields.map((f) => `_j.${quoteIdent(f.name)}::VARCHAR AS ${text(f.index)}`)])} FROM (${parsed})`;
+  const vouched = vouchedSql(schema, raw, '_j', canonicalTextSql(schema, raw, fields.map((f) => text(f.index))));
+  const texts = `SELECT ${list([...keep, `${vouched} AS _parsed`, ...fields.map((f) => text(f.index))])} FROM (${fieldTexts})`;
   const times = `SELECT *${timestamps.map((f) => `, ${timestampMsSql(text(f.index))} AS ${ms(f.index)}`).join('')} FROM (${texts})`;
   const values = `SELECT *, ${list(fields.map((f) => `${f.sql.value} AS ${value(f.index)}`))} FROM (${times})`;
   const fine = fields.map((f) => {
