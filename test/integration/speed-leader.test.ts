@@ -1,12 +1,8 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import type { Admin, Kafka, Producer } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createLogger } from '../../core/observability/logger.ts';
-import { SpeedLayer } from '../../speed-layer/index.ts';
-import { generateRecords, referenceViews } from '../../speed-layer/testing/foundation-events.ts';
-import { createServingViews, foundationConfig, readFoundationViews } from '../../speed-layer/testing/foundation-views.ts';
-import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
-import { expectTopicHoldsExactly, goodEvents, produceRecords, quickRejoinSource, testKafka, waitFor, waitForSpeedLayer, type ProducedRecord } from './fixtures/speed-kafka.ts';
+import { randomTopicName } from '../harness/index.ts';
+import { SpeedFaultRig } from './fixtures/speed-fault-rig.ts';
+import { waitFor } from './fixtures/speed-kafka.ts';
 
 const PARTITIONS = 4;
 const logger = createLogger('speed-leader-test', { level: process.env.SPEED_TEST_LOG ?? 'silent' });
@@ -16,61 +12,24 @@ const logger = createLogger('speed-leader-test', { level: process.env.SPEED_TEST
  * leader refusing fetches, refreshes metadata and rejoins its group (a few seconds on the mock).
  */
 describe('Speed layer through a leader change', () => {
-  const topic = randomTopicName('speed-leader');
-  let broker: KafkaTestBroker;
-  let kafka: Kafka;
-  let producer: Producer;
-  let admin: Admin;
-  let instance: DuckDBInstance;
-  let serving: DuckDBConnection;
-  let speed: SpeedLayer;
-  const produced: ProducedRecord[] = [];
-
-  async function produce(count: number): Promise<void> {
-    const records = generateRecords(count, { seed: produced.length + 1, badEvery: 20, startIndex: produced.length });
-    produced.push(...(await produceRecords(producer, topic, PARTITIONS, records)));
-  }
-
-  const committedOf = (partition: number) => speed.status().partitions.find((s) => s.partition === partition)?.committedOffset ?? 0;
-
-  /** Caught up, with views equal to a plain reduction over every record in the topic, once each. */
-  async function expectExact(): Promise<void> {
-    await waitForSpeedLayer(kafka, topic, committedOf, 35_000);
-    await expectTopicHoldsExactly(kafka, topic, produced);
-    expect(await readFoundationViews(serving)).toEqual(referenceViews(goodEvents(produced)));
-    expect(speed.status().rejected.total).toBe(produced.filter((p) => p.record.reject).length);
-  }
+  let rig: SpeedFaultRig;
 
   beforeAll(async () => {
-    broker = await KafkaTestBroker.start({ brokers: 3, topics: [{ name: topic, partitions: PARTITIONS }] });
-    kafka = testKafka(broker.brokers);
-    producer = kafka.producer({ allowAutoTopicCreation: false });
-    admin = kafka.admin();
-    await Promise.all([producer.connect(), admin.connect()]);
-    instance = await DuckDBInstance.create(':memory:');
-    serving = await instance.connect();
-    const loaded = foundationConfig({ topic, speed: { interval: '100ms', blockSize: 100 } });
-    speed = await SpeedLayer.create({ loaded, source: quickRejoinSource(broker.brokers, topic, logger), instance, logger });
-    await createServingViews(serving, speed.views);
-    await speed.start();
-    await produce(400);
-    await waitFor('the first records', () => speed.status().partitions.some((p) => p.committedOffset > 0), 20_000);
+    rig = await SpeedFaultRig.start({ topic: randomTopicName('speed-leader'), partitions: PARTITIONS, brokers: 3, logger });
+    await rig.produce(400);
+    await waitFor('the first records', () => rig.speed.status().partitions.some((p) => p.committedOffset > 0), 20_000);
   });
 
   afterAll(async () => {
-    await speed?.stop();
-    serving?.closeSync();
-    instance?.closeSync();
-    await Promise.allSettled([producer?.disconnect(), admin?.disconnect()]);
-    await broker?.stop();
+    await rig?.stop();
   });
 
   it('follows partition leaders moving to other brokers, counting nothing twice', async () => {
-    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-    for (const { partitionId, leader } of topics[0]!.partitions) {
-      if (partitionId % 2 === 0) await broker.setLeader(topic, partitionId, (leader % broker.brokerCount) + 1);
+    for (let partition = 0; partition < PARTITIONS; partition += 2) {
+      const leader = await rig.leaderOf(partition);
+      await rig.broker.setLeader(rig.topic, partition, (leader % rig.broker.brokerCount) + 1);
     }
-    await produce(400);
-    await expectExact();
+    await rig.produce(400);
+    await rig.expectExact(35_000);
   });
 });
