@@ -1,13 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
-import type { NotificationPayload } from '../../serving-layer/alerts/alert-record.ts';
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
 import { ViewFeeder } from '../../serving-layer/alerts/test-support/view-feeder.ts';
+import { WebhookReceiver } from '../../serving-layer/alerts/test-support/webhook-receiver.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { freePort } from '../harness/index.ts';
 import { waitFor } from '../harness/wait-for.ts';
@@ -27,29 +26,16 @@ interface HistoryRow {
 
 describe('alert_history retention', () => {
   let dir: string;
-  let receiver: Server;
-  let webhookUrl: string;
-  let answer = 200;
-  const delivered: NotificationPayload[] = [];
+  let receiver: WebhookReceiver;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'alerts-retention-'));
-    const port = await freePort();
-    webhookUrl = `http://127.0.0.1:${port}/hook`;
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      req.on('end', () => {
-        if (answer === 200) delivered.push(JSON.parse(body) as NotificationPayload);
-        res.writeHead(answer).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(port, '127.0.0.1', resolve));
+    receiver = new WebhookReceiver(await freePort());
+    await receiver.up();
   });
 
   afterAll(async () => {
-    receiver?.closeAllConnections();
-    await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
+    await receiver?.down();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -60,7 +46,7 @@ serving: {alertHistoryRetention: 1m}
 views:
   errors_10s: {window: 10s, dimensions: [host], measures: {errors: sum(errors)}}
 alerts:
-  error_burst: {view: errors_10s, condition: "errors > 5", notify: [{webhook: "${webhookUrl}", timeout: 1s}]}
+  error_burst: {view: errors_10s, condition: "errors > 5", notify: [{webhook: "${receiver.url}", timeout: 1s}]}
 `);
     expect(loaded.config.serving.alertHistoryRetention).toBe(60 * SECOND);
     const storageDir = join(dir, 'store');
@@ -99,9 +85,9 @@ alerts:
       // Old and delivered: h1 and h2 fire and resolve; h3 fires and stays firing from then on.
       await step(0, { h1: 9, h2: 9, h3: 9 });
       await step(1, { h1: 0, h2: 0, h3: 9 });
-      await waitFor('the first five notifications', () => delivered.length === 5, 10_000);
+      await waitFor('the first five notifications', () => receiver.accepted.length === 5, 10_000);
       // Old and never delivered: the receiver fails while h4 fires and resolves.
-      answer = 503;
+      receiver.answerWith(503);
       await step(2, { h3: 9, h4: 9 });
       await step(3, { h3: 9, h4: 0 });
       // Recent: h5 fires 70 s later.
@@ -110,7 +96,7 @@ alerts:
       const cutoffMs = nowMs - 60 * SECOND;
 
       const before = await history();
-      const deliveredIds = new Set(delivered.map((p) => p.id));
+      const deliveredIds = new Set(receiver.accepted.map((p) => p.id));
       const latestOf = new Map(before.map((r) => [r.host, r]));
       const expected = before.filter(
         (r) => r.recordedMs >= cutoffMs || (r.notify && !deliveredIds.has(r.id)) || (latestOf.get(r.host) === r && ['pending', 'firing'].includes(r.state)),
@@ -121,9 +107,9 @@ alerts:
       expect(after.map((r) => `${r.host} ${r.state}`)).toEqual(['h3 firing', 'h4 firing', 'h4 resolved', 'h5 firing']);
 
       // What was kept is still delivered once the receiver is back, and h3 is still firing after a restart.
-      answer = 200;
-      await waitFor('the held-back notifications', () => delivered.length === 8, 10_000);
-      expect(delivered.slice(5).map((p) => `${String(p.key.host)} ${p.state}`)).toEqual(['h4 firing', 'h4 resolved', 'h5 firing']);
+      receiver.answerWith(200);
+      await waitFor('the held-back notifications', () => receiver.accepted.length === 8, 10_000);
+      expect(receiver.accepted.slice(5).map((p) => `${String(p.key.host)} ${p.state}`)).toEqual(['h4 firing', 'h4 resolved', 'h5 firing']);
       await node.alerting.close();
       node.db.close();
       node = await start();
@@ -131,7 +117,7 @@ alerts:
       // (h4's resolution is recent enough to be listed; h1's and h2's were pruned.)
       expect(instances).toEqual(['h3 firing', 'h4 resolved', 'h5 firing']);
     } finally {
-      answer = 200;
+      receiver.answerWith(200);
       await node.alerting.close();
       node.db.close();
     }

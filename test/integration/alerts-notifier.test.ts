@@ -1,17 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkSession } from '../../core/coordination/zk-session.ts';
 import { parseConfig, type LoadedConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
-import type { NotificationPayload } from '../../serving-layer/alerts/alert-record.ts';
 import { sinkId } from '../../serving-layer/alerts/alert-sink.ts';
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
 import { parsePosition } from '../../serving-layer/alerts/delivery-watermarks.ts';
 import { ViewFeeder, type TestEvent } from '../../serving-layer/alerts/test-support/view-feeder.ts';
+import { WebhookReceiver } from '../../serving-layer/alerts/test-support/webhook-receiver.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { freePort, ZooKeeperTestServer } from '../harness/index.ts';
 import { waitFor } from '../harness/wait-for.ts';
@@ -31,27 +30,15 @@ interface Node {
 
 describe('one notifier in a cluster of three', () => {
   let zkServer: ZooKeeperTestServer;
-  let receiver: Server;
+  let receiver: WebhookReceiver;
   let dir: string;
-  let webhookUrl: string;
-  let answer = 200;
-  const received: NotificationPayload[] = [];
   const nodes: Node[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'alerts-cluster-'));
     zkServer = await ZooKeeperTestServer.start();
-    const port = await freePort();
-    webhookUrl = `http://127.0.0.1:${port}/hook`;
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      req.on('end', () => {
-        if (answer === 200) received.push(JSON.parse(body) as NotificationPayload);
-        res.writeHead(answer).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(port, '127.0.0.1', resolve));
+    receiver = new WebhookReceiver(await freePort());
+    await receiver.up();
   });
 
   afterAll(async () => {
@@ -60,8 +47,7 @@ describe('one notifier in a cluster of three', () => {
       await node.session.close();
       node.db.close();
     }
-    receiver?.closeAllConnections();
-    await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
+    await receiver?.down();
     await zkServer?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -76,7 +62,7 @@ alerts:
   error_burst:
     view: errors_10s
     condition: "errors > 5"
-    notify: [{webhook: "${webhookUrl}", timeout: 1s}]
+    notify: [{webhook: "${receiver.url}", timeout: 1s}]
 `);
     for (const name of ['a', 'b', 'c']) {
       const db = await ServingDatabase.create(loaded);
@@ -116,10 +102,10 @@ alerts:
     };
 
     await run(10);
-    await waitFor('the first notifications', () => received.length === ids[0]!.length, 5_000);
+    await waitFor('the first notifications', () => receiver.accepted.length === ids[0]!.length, 5_000);
 
     // The receiver fails for a while: notifier a builds a backlog, then loses its session.
-    answer = 503;
+    receiver.answerWith(503);
     await run(10);
     const a = nodes[0]!;
     const expired = a.session.client;
@@ -128,9 +114,9 @@ alerts:
     expect(notifiers()[0]!.name).toBe('b');
     // a's process opens a new session and stands again, behind the others.
     await waitFor("a's new session", () => a.session.client !== expired && a.session.client.state === 'connected', 10_000);
-    answer = 200;
+    receiver.answerWith(200);
     await run(10);
-    await waitFor('the backlog and new notifications', () => received.length >= ids[1]!.length, 10_000);
+    await waitFor('the backlog and new notifications', () => receiver.accepted.length >= ids[1]!.length, 10_000);
 
     // b shuts down cleanly: c takes over exactly where b stopped.
     const b = nodes[1]!;
@@ -139,14 +125,14 @@ alerts:
     await waitFor('c to take over', () => notifiers().length === 1, 10_000);
     expect(notifiers()[0]!.name).toBe('c');
     await run(10);
-    await waitFor('everything', () => received.length >= ids[2]!.length, 10_000);
+    await waitFor('everything', () => receiver.accepted.length >= ids[2]!.length, 10_000);
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     // The nodes recorded the same notifications; each reached the receiver once, in order.
     expect(ids[0]).toEqual(ids[2]!.slice(0, ids[0]!.length));
     expect(ids[1]).toEqual(ids[2]!.slice(0, ids[1]!.length));
     expect(ids[2]!.length).toBeGreaterThan(40);
-    expect(received.map((p) => p.id)).toEqual(ids[2]);
+    expect(receiver.accepted.map((p) => p.id)).toEqual(ids[2]);
 
     const position = await nodes[2]!.session.client.get(`${root}/alerts/delivered/${sinkId(loaded.config.alerts.error_burst!.notify[0]!)}`);
     expect(parsePosition(position!.data.toString())).toMatchObject({ id: ids[2]!.at(-1) });

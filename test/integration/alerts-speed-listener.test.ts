@@ -1,11 +1,10 @@
-import { createServer, type Server } from 'node:http';
 import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
 import { KafkaRecordSource } from '../../core/source/kafka-record-source.ts';
-import type { NotificationPayload } from '../../serving-layer/alerts/alert-record.ts';
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
+import { WebhookReceiver } from '../../serving-layer/alerts/test-support/webhook-receiver.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
@@ -19,32 +18,20 @@ describe('alerting attached to the speed layer', () => {
   const topic = randomTopicName('alerts-listener');
   let broker: KafkaTestBroker;
   let producer: Producer;
-  let receiver: Server;
-  let webhookUrl: string;
-  const received: NotificationPayload[] = [];
+  let receiver: WebhookReceiver;
 
   beforeAll(async () => {
     broker = await KafkaTestBroker.start({ brokers: 1 });
     await broker.createTopic(topic, 2);
     producer = testKafka(broker.brokers).producer();
     await producer.connect();
-    const port = await freePort();
-    webhookUrl = `http://127.0.0.1:${port}/hook`;
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      req.on('end', () => {
-        received.push(JSON.parse(body) as NotificationPayload);
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(port, '127.0.0.1', resolve));
+    receiver = new WebhookReceiver(await freePort());
+    await receiver.up();
   }, 60_000);
 
   afterAll(async () => {
     await producer?.disconnect().catch(() => undefined);
-    receiver?.closeAllConnections();
-    await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
+    await receiver?.down();
     await broker?.stop();
   });
 
@@ -58,7 +45,7 @@ speed: {interval: 100ms}
 views:
   errors_10s: {window: 10s, dimensions: [host], measures: {errors: sum(errors), events: count(*)}}
 alerts:
-  error_burst: {view: errors_10s, window: 1m, condition: "errors > 5", notify: [{webhook: "${webhookUrl}", timeout: 1s}]}
+  error_burst: {view: errors_10s, window: 1m, condition: "errors > 5", notify: [{webhook: "${receiver.url}", timeout: 1s}]}
 `);
     const db = await ServingDatabase.create(loaded);
     const speed = await SpeedLayer.create({ loaded, source: new KafkaRecordSource({ brokers: [...broker.brokers], topic }, logger), instance: db.instance, logger });
@@ -76,14 +63,14 @@ alerts:
       // h1 crosses the threshold at once; h2 only with a later micro-batch (folded into the cache
       // built by the first one).
       await produce([{ host: 'h1', errors: 4 }, { host: 'h1', errors: 5 }, { host: 'h2', errors: 3 }]);
-      await waitFor('h1 firing', () => received.some((p) => p.key.host === 'h1'), 30_000);
+      await waitFor('h1 firing', () => receiver.received.some((p) => p.key.host === 'h1'), 30_000);
       await produce([{ host: 'h2', errors: 3 }, { host: 'h3', errors: 1 }]);
-      await waitFor('h2 firing', () => received.some((p) => p.key.host === 'h2'), 30_000);
+      await waitFor('h2 firing', () => receiver.received.some((p) => p.key.host === 'h2'), 30_000);
       await new Promise((resolve) => setTimeout(resolve, 500));
 
-      expect(received.map((p) => `${String(p.key.host)} ${p.state}`)).toEqual(['h1 firing', 'h2 firing']);
-      expect(received.find((p) => p.key.host === 'h1')!.value).toEqual({ errors: sumOf('h1'), events: 2 });
-      expect(received.find((p) => p.key.host === 'h2')!.value).toEqual({ errors: sumOf('h2'), events: 2 });
+      expect(receiver.received.map((p) => `${String(p.key.host)} ${p.state}`)).toEqual(['h1 firing', 'h2 firing']);
+      expect(receiver.received.find((p) => p.key.host === 'h1')!.value).toEqual({ errors: sumOf('h1'), events: 2 });
+      expect(receiver.received.find((p) => p.key.host === 'h2')!.value).toEqual({ errors: sumOf('h2'), events: 2 });
       const reader = await db.connect();
       try {
         const rows = (await reader.runAndReadAll('SELECT sum(errors__sum)::INTEGER FROM (SELECT * FROM "__alert_window__errors_10s" UNION ALL BY NAME SELECT * EXCLUDE (_fold) FROM "__alert_window_appended__errors_10s")')).getRowsJS();

@@ -1,12 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type LoadedConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
-import type { NotificationPayload } from '../../serving-layer/alerts/alert-record.ts';
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
+import { WebhookReceiver } from '../../serving-layer/alerts/test-support/webhook-receiver.ts';
 import { ViewFeeder } from '../../serving-layer/alerts/test-support/view-feeder.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { freePort } from '../harness/index.ts';
@@ -16,45 +15,6 @@ const SECOND = 1_000;
 const T0 = Date.UTC(2026, 10, 21, 9, 0);
 const logger = createLogger('alerts-webhook-test');
 const BACKOFF = { initialMs: 50, maxMs: 1_000 };
-
-type Responder = (payload: NotificationPayload, res: ServerResponse) => void;
-
-/** A webhook receiver on a fixed port that can go down and come back. */
-class Receiver {
-  readonly received: NotificationPayload[] = [];
-  readonly headers: IncomingMessage['headers'][] = [];
-  respond: Responder = (_p, res) => res.writeHead(200).end('ok');
-  private server: Server | undefined;
-
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/hook`;
-  }
-
-  async up(): Promise<void> {
-    const server = createServer((req, res) => {
-      let body = '';
-      req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      req.on('end', () => {
-        const payload = JSON.parse(body) as NotificationPayload;
-        this.received.push(payload);
-        this.headers.push(req.headers);
-        this.respond(payload, res);
-      });
-    });
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(this.port, '127.0.0.1', resolve));
-    this.server = server;
-  }
-
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 function config(webhookUrl: string, timeout = '500ms'): LoadedConfig {
   return parseConfig(`
@@ -91,11 +51,11 @@ class Scenario {
 
 describe('webhook sink', () => {
   let dir: string;
-  let receiver: Receiver;
+  let receiver: WebhookReceiver;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'alerts-webhook-'));
-    receiver = new Receiver(await freePort());
+    receiver = new WebhookReceiver(await freePort());
     await receiver.up();
   });
 
