@@ -20,6 +20,7 @@ import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import type { CompiledView } from '../../core/views/view-compiler.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { printBenchLine } from './bench-report.ts';
+import { kafkajsBaselineRun } from './kafkajs-baseline.ts';
 
 /**
  * `npm run bench -- batch`: the batch layer with the two views of test/fixtures/foundation.yaml.
@@ -191,31 +192,6 @@ async function waitUntil(condition: () => boolean, timeoutMs: number, what: stri
   }
 }
 
-/** kafkajs reading the topic, parsing each value with JSON.parse, or with the project's decoder. */
-async function baselineRun(kafka: Kafka, topic: string, events: number, decode?: (raw: Buffer) => unknown): Promise<number> {
-  const consumer = kafka.consumer({ groupId: randomTopicName('bench-baseline'), maxBytesPerPartition: 4 * 1024 * 1024 });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  let seen = 0;
-  let firstAt = 0;
-  let doneAt = 0;
-  let checksum = 0;
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch }) => {
-      firstAt ||= performance.now();
-      if (decode) for (const message of batch.messages) checksum += decode(message.value!) ? 1 : 0;
-      else for (const message of batch.messages) checksum += (JSON.parse(message.value!.toString()) as { amount: number }).amount;
-      seen += batch.messages.length;
-      if (seen >= events && !doneAt) doneAt = performance.now();
-    },
-  });
-  await waitUntil(() => doneAt > 0, 120_000, 'the baseline consumer');
-  await consumer.disconnect();
-  if (!(checksum > 0)) throw new Error('baseline consumed nothing');
-  return (events / (doneAt - firstAt)) * 1000;
-}
-
 /** Kafka → durable Parquet segments; timed from the first batch delivered to the last offset on disk. */
 async function archiverRun(broker: KafkaTestBroker, topic: string, loaded: LoadedConfig, endOffsets: Map<number, number>): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'archiver-bench-'));
@@ -282,8 +258,8 @@ async function archiverBench(): Promise<void> {
     const archived: number[] = [];
     const decode = createEventDecoder(loaded.schema);
     for (let run = 0; run < 3; run++) {
-      baseline.push(await baselineRun(kafka, topic, ARCHIVER_EVENTS));
-      decoding.push(await baselineRun(kafka, topic, ARCHIVER_EVENTS, decode));
+      baseline.push((await kafkajsBaselineRun(kafka, topic, ARCHIVER_EVENTS)).rate);
+      decoding.push((await kafkajsBaselineRun(kafka, topic, ARCHIVER_EVENTS, decode)).rate);
       archived.push(await archiverRun(broker, topic, loaded, endOffsets));
       process.stderr.write(
         `archiver run ${run + 1}: baseline ${baseline[run]!.toFixed(0)}/s, with decoder ${decoding[run]!.toFixed(0)}/s, archiver ${archived[run]!.toFixed(0)}/s\n`,

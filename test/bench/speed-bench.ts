@@ -16,6 +16,7 @@ import type { RecordSource, SubscribeOptions } from '../../core/source/record-so
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { percentile, printBenchLine } from './bench-report.ts';
+import { cpuMicros, kafkajsBaselineRun, type ConsumeRun } from './kafkajs-baseline.ts';
 
 /**
  * `npm run bench -- speed`: the speed layer on the test broker (librdkafka's mock cluster, one
@@ -118,50 +119,7 @@ async function waitUntil(condition: () => boolean, timeoutMs: number, what: stri
   }
 }
 
-interface Run {
-  /** Events per second, first batch delivered → last event processed. */
-  readonly rate: number;
-  /** CPU time of this process (all threads) per event, in microseconds. */
-  readonly cpuMicrosPerEvent: number;
-}
-
-function cpuMicros(): number {
-  const usage = process.cpuUsage();
-  return usage.user + usage.system;
-}
-
-async function baselineRun(kafka: Kafka, topic: string, events: number): Promise<Run> {
-  const consumer = kafka.consumer({ groupId: randomTopicName('bench-baseline'), maxBytesPerPartition: 4 * 1024 * 1024 });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  let seen = 0;
-  let firstAt = 0;
-  let doneAt = 0;
-  let checksum = 0;
-  let cpuAtFirst = 0;
-  let cpuAtDone = 0;
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch }) => {
-      if (!firstAt) {
-        firstAt = performance.now();
-        cpuAtFirst = cpuMicros();
-      }
-      for (const message of batch.messages) checksum += (JSON.parse(message.value!.toString()) as { amount: number }).amount;
-      seen += batch.messages.length;
-      if (seen >= events && !doneAt) {
-        doneAt = performance.now();
-        cpuAtDone = cpuMicros();
-      }
-    },
-  });
-  await waitUntil(() => doneAt > 0, 120_000, 'the baseline consumer');
-  await consumer.disconnect();
-  if (!(checksum > 0)) throw new Error('baseline consumed nothing');
-  return { rate: (events / (doneAt - firstAt)) * 1000, cpuMicrosPerEvent: (cpuAtDone - cpuAtFirst) / events };
-}
-
-async function speedRun(broker: KafkaTestBroker, topic: string, events: number, endOffsets: Map<number, number>): Promise<Run> {
+async function speedRun(broker: KafkaTestBroker, topic: string, events: number, endOffsets: Map<number, number>): Promise<ConsumeRun> {
   const loaded = benchConfig(broker, topic, { interval: '1s', maxBatchRecords: 100_000 });
   const instance = await createDatabase();
   const kafkaSource = new KafkaRecordSource({ brokers: [...broker.brokers], topic }, createLogger('bench', { level: 'warn' }));
@@ -210,10 +168,10 @@ async function ingestBench(broker: KafkaTestBroker, kafka: Kafka, producer: Prod
   process.stderr.write(`produced ${INGEST_EVENTS} events in ${((performance.now() - producedAt) / 1000).toFixed(1)} s\n`);
   const endOffsets = await endOffsetsOf(kafka, topic);
   // Runs alternate, so that load from outside the bench hits both alike; medians are reported.
-  const baseline: Run[] = [];
-  const speed: Run[] = [];
+  const baseline: ConsumeRun[] = [];
+  const speed: ConsumeRun[] = [];
   for (let run = 0; run < 3; run++) {
-    baseline.push(await baselineRun(kafka, topic, INGEST_EVENTS));
+    baseline.push(await kafkajsBaselineRun(kafka, topic, INGEST_EVENTS));
     speed.push(await speedRun(broker, topic, INGEST_EVENTS, endOffsets));
     process.stderr.write(
       `ingest run ${run + 1}: baseline ${baseline[run]!.rate.toFixed(0)}/s ${baseline[run]!.cpuMicrosPerEvent.toFixed(2)} µs CPU/event, ` +
