@@ -38,6 +38,14 @@ export function cutExclusive(manifest: BatchManifest | undefined, partition: num
   return manifest?.cuts[String(partition)] ?? 0;
 }
 
+/**
+ * True when the version's state of `view` was computed from the definition with `definitionHash`.
+ * Otherwise a node serves no batch rows for it (they would merge with another definition's).
+ */
+export function holdsViewAsDefined(manifest: BatchManifest, view: string, definitionHash: string): boolean {
+  return manifest.views[view]?.definitionHash === definitionHash;
+}
+
 export function parseBatchManifest(json: string | Buffer): BatchManifest {
   return batchManifestSchema.parse(JSON.parse(typeof json === 'string' ? json : json.toString('utf8')));
 }

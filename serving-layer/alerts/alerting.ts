@@ -7,7 +7,7 @@ import { ZkLeaderElection } from '../../core/coordination/leader-election.ts';
 import type { LeaderElection } from '../../core/coordination/leadership.ts';
 import { StandaloneLeaderElection } from '../../core/coordination/standalone-leader-election.ts';
 import type { ZkSession } from '../../core/coordination/zk-session.ts';
-import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
+import { holdsViewAsDefined, type BatchManifest } from '../../core/batch/batch-manifest.ts';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import type { Logger } from '../../core/observability/logger.ts';
 import { AlertEvaluator, type EvaluationReport } from './alert-evaluator.ts';
@@ -203,7 +203,7 @@ export class Alerting {
   /** True when every cached view's batch state in `manifest` was computed from this node's definition. */
   private definitionsMatch(manifest: BatchManifest): boolean {
     for (const cache of this.windowCaches.values()) {
-      if (manifest.views[cache.view.definition.name]?.definitionHash !== cache.view.definitionHash) return false;
+      if (!holdsViewAsDefined(manifest, cache.view.definition.name, cache.view.definitionHash)) return false;
     }
     return true;
   }

@@ -1,5 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
+import { holdsViewAsDefined, type BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { batchViewFile } from '../../core/batch/batch-version-files.ts';
 import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
 import type { BoundView } from '../../core/views/bind-views.ts';
@@ -35,11 +35,10 @@ export async function stageBatchVersion(
     for (const view of views) {
       const name = view.view.definition.name;
       const table = stagingTable(name, manifest.version);
-      const entry = manifest.views[name];
       const file = batchViewFile(storageDir, manifest, name);
       const columns = view.stateColumns.map((c) => quoteIdent(c.name)).join(', ');
       const source =
-        entry && file && entry.definitionHash === view.view.definitionHash
+        file && holdsViewAsDefined(manifest, name, view.view.definitionHash)
           ? `SELECT ${columns} FROM read_parquet(${quoteLiteral(file)})`
           : `SELECT ${columns} FROM ${quoteIdent(batchTable(name))} WHERE false`;
       await connection.run(`CREATE OR REPLACE TABLE ${quoteIdent(table)} AS ${source}`);
