@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { join } from 'node:path';
-import type { BatchManifest } from '../core/batch/batch-manifest.ts';
+import { holdsViewAsDefined, type BatchManifest } from '../core/batch/batch-manifest.ts';
+import { batchViewFile } from '../core/batch/batch-version-files.ts';
 import { quoteIdent, quoteLiteral } from '../core/sql/identifiers.ts';
 import { compileView, type CompiledView } from '../core/views/view-compiler.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
@@ -51,11 +51,11 @@ const REPEATS_FOR_PER_HASH = 4;
  */
 export async function choosePartialPlan(connection: DuckDBConnection, rootDir: string, view: CompiledView, previous: BatchManifest | undefined): Promise<PartialPlan> {
   const sketches = view.stateColumns.filter((s) => view.definition.measures.find((m) => m.name === s.measure)?.kind === 'approx_count_distinct');
-  const seen = previous?.views[view.definition.name];
-  if (sketches.length !== 1 || !previous || !seen || seen.definitionHash !== view.definitionHash || previous.eventsRead === 0) return 'one-step';
+  const file = previous && batchViewFile(rootDir, previous, view.definition.name);
+  if (sketches.length !== 1 || !previous || !file || !holdsViewAsDefined(previous, view.definition.name, view.definitionHash) || previous.eventsRead === 0) return 'one-step';
   try {
     const column = quoteIdent(sketches[0]!.name);
-    const result = await connection.runAndReadAll(`SELECT coalesce(sum(lambda_kmv_estimate(${column})), 0)::DOUBLE FROM read_parquet(${quoteLiteral(join(rootDir, seen.file))})`);
+    const result = await connection.runAndReadAll(`SELECT coalesce(sum(lambda_kmv_estimate(${column})), 0)::DOUBLE FROM read_parquet(${quoteLiteral(file)})`);
     const pairs = Number(result.getRows()[0]?.[0] ?? Infinity);
     return pairs * REPEATS_FOR_PER_HASH <= previous.eventsRead ? 'per-hash' : 'one-step';
   } catch {
