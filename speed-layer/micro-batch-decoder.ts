@@ -2,6 +2,7 @@ import type { DuckDBConnection, DuckDBInstance, DuckDBListValue } from '@duckdb/
 import { randomBytes } from 'node:crypto';
 import type { FieldType } from '../core/config/config-schema.ts';
 import { createEventDecoder, type RejectReason } from '../core/events/decode-event.ts';
+import { canonicalLaneSql } from '../core/events/canonical-lane-sql.ts';
 import { jsonDecodeSql } from '../core/events/json-decode-sql.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
@@ -152,7 +153,7 @@ export class MicroBatchDecoder {
     const slow = await this.decodeSlowPath(table, records, slowRows.sort((a, b) => a - b));
     for (const [partition, eventMs] of slow.newestEventMs) newestEventMs.set(partition, Math.max(newestEventMs.get(partition) ?? eventMs, eventMs));
     return {
-      relation: `(SELECT * FROM ${this.qualified(table)} WHERE _fast)`,
+      relation: `(SELECT * EXCLUDE (_fast, _general) FROM ${this.qualified(table)} WHERE _fast)`,
       slot,
       goodCount: goodCount + slow.goodCount,
       rejected: slow.rejected,
@@ -161,17 +162,32 @@ export class MicroBatchDecoder {
     };
   }
 
-  /** Decode into `table`, empty the staging table, and read per partition what the speed layer needs. */
+  /**
+   * Decode into `table`, empty the staging table, and read per partition what the speed layer
+   * needs. The canonical lane takes the rows in the form producers write; the general route only
+   * the rest (`_general`), whose lane rows then stay in the table as placeholders, neither fast
+   * nor left to the slow path.
+   */
   private decodeSql(staging: RawStaging, table: string): string {
-    const decode = jsonDecodeSql(this.schema, staging.relation(), { rawColumn: 'raw', passthrough: ['_row', '_partition', '_offset'] });
+    const passthrough = ['_row', '_partition', '_offset'];
+    const qualified = this.qualified(table);
+    const lane = canonicalLaneSql(this.schema, staging.relation(), { rawColumn: 'raw', passthrough });
     const ts = quoteIdent(this.schema.timestampField);
+    const summary = `SELECT _partition, (count(*) FILTER (WHERE _fast))::DOUBLE, epoch_ms(max(${ts}) FILTER (WHERE _fast))::DOUBLE,
+              list(_row) FILTER (WHERE NOT _fast AND NOT _general)
+       FROM ${qualified} GROUP BY _partition`;
+    if (lane === undefined) {
+      const decode = jsonDecodeSql(this.schema, staging.relation(), { rawColumn: 'raw', passthrough });
+      return [`CREATE OR REPLACE TABLE ${qualified} AS SELECT *, false AS _general FROM (${decode})`, staging.resetSql(), summary].join(';\n');
+    }
+    const rest = `(SELECT * FROM ${staging.relation()} WHERE _row IN (SELECT _row FROM ${qualified} WHERE _general))`;
+    const general = jsonDecodeSql(this.schema, rest, { rawColumn: 'raw', passthrough });
     return [
-      `CREATE OR REPLACE TABLE ${this.qualified(table)} AS ${decode}`,
+      `CREATE OR REPLACE TABLE ${qualified} AS ${lane}`,
+      `INSERT INTO ${qualified} SELECT *, false AS _general FROM (${general})`,
       staging.resetSql(),
       // Per partition: good events, the newest event time, and the rows left to the slow path.
-      `SELECT _partition, (count(*) FILTER (WHERE _fast))::DOUBLE, epoch_ms(max(${ts}) FILTER (WHERE _fast))::DOUBLE,
-              list(_row) FILTER (WHERE NOT _fast)
-       FROM ${this.qualified(table)} GROUP BY _partition`,
+      summary,
     ].join(';\n');
   }
 
@@ -199,6 +215,7 @@ export class MicroBatchDecoder {
         appender.appendBigInt(BigInt(record.offset));
         appendFieldValues(appender, this.fieldTypes, result.event.values);
         appender.appendBoolean(true);
+        appender.appendBoolean(false);
         appender.endRow();
         goodCount++;
         newestEventMs.set(record.partition, Math.max(newestEventMs.get(record.partition) ?? result.event.timestampMs, result.event.timestampMs));

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventSchema } from '../views/view-definition.ts';
 import { createEventDecoder, type FieldValue } from './decode-event.ts';
+import { canonicalLaneSql } from './canonical-lane-sql.ts';
 import { jsonDecodeSql } from './json-decode-sql.ts';
 
 /**
@@ -154,6 +155,28 @@ const rawInput: fc.Arbitrary<Buffer | null> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(null, Buffer.alloc(0)) },
 );
 
+/**
+ * Records in the canonical form (every field, schema order, compact) whose values sit on the
+ * edges of what the canonical lane recognises: texts one digit too long, numbers that overflow,
+ * raw control characters, year 0000, a timestamp fraction of seven digits.
+ */
+const laneEdgeText: Record<string, fc.Arbitrary<string>> = {
+  ts: fc.oneof(plainTimeText, fc.constantFrom('0', '00', '01', '253402300799999', '253402300800000', '999999999999999', '1e3', '1.5', '-1', '"2024-01-01T00:00:00.1234567Z"', '"2024-02-30T00:00:00Z"', '"2024-01-01T00:00:00+01:00"')),
+  s: fc.oneof(fc.string().map((v) => JSON.stringify(v)), fc.constantFrom('"a\tb"', '"a\u0001"', `"a${''}b"`, `"tab${'	'}"`, '"é😀"', '"a,\"b"', 'null', '1', 'true')),
+  b: fc.constantFrom('true', 'false', 'null', '"true"', '1'),
+  i: fc.constantFrom('0', '-0', '7', '2147483647', '2147483648', '-2147483648', '-2147483649', '9999999999', '12345678901', '1.0', '1e2', '"1"', 'null', '01'),
+  n: fc.constantFrom('0', '-0', '999999999999999', '9999999999999999', '"123"', '"-007"', '"999999999999999999"', '"9999999999999999999"', '"1.5"', '1.5', 'null'),
+  x: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => JSON.stringify(v)), fc.constantFrom('1e400', '-1e400', '1e-400', '1E5', '-0.0', '0.1', '"1.5"', 'null', '.5', '1.', '+1')),
+  d: fc.constantFrom('"2024-02-29"', '"2023-02-29"', '"0000-01-01"', '"0001-01-01"', '"9999-12-31"', '"2024-13-01"', 'null', '"2024-01-01T00:00:00Z"'),
+  t2: fc.oneof(plainTimeText, fc.constantFrom('null', '"1969-12-31T23:59:59.999Z"', '"2024-01-01T24:00:00Z"')),
+};
+/** Mostly fitting values, so that a record's one edge value decides. */
+const isoTimeText = fc.integer({ min: 0, max: 4_102_444_800_000 }).map((ms) => JSON.stringify(new Date(ms).toISOString()));
+const laneFittingText: Record<string, fc.Arbitrary<string>> = { ...fittingText, ts: isoTimeText, t2: isoTimeText };
+const laneText: fc.Arbitrary<string> = fc
+  .tuple(...schema.fields.map((f) => fc.oneof({ weight: 5, arbitrary: laneFittingText[f.name]! }, { weight: 1, arbitrary: laneEdgeText[f.name]! })))
+  .map((values) => `{${schema.fields.map((f, i) => `${JSON.stringify(f.name)}:${values[i]}`).join(',')}}`);
+
 function normalize(value: DuckDBValue): FieldValue {
   if (value instanceof DuckDBTimestampValue) return Number(value.micros / 1000n);
   if (value instanceof DuckDBDateValue) return value.toString();
@@ -178,6 +201,90 @@ async function decodeInDuckDb(connection: DuckDBConnection, inputs: readonly (Bu
     values: row.slice(1, -1).map(normalize),
   }));
 }
+
+/** The canonical lane alone over `inputs`: per row, whether it vouched for it, and its values. */
+async function laneInDuckDb(connection: DuckDBConnection, inputs: readonly Buffer[]): Promise<{ lane: boolean; general: boolean; values: FieldValue[] }[]> {
+  await connection.run('CREATE OR REPLACE TEMP TABLE raw_input (_row INTEGER, raw VARCHAR)');
+  const appender = await connection.createAppender('raw_input', 'main', 'temp');
+  inputs.forEach((input, row) => {
+    appender.appendInteger(row);
+    if (!isUtf8(input)) appender.appendNull();
+    else appender.appendVarchar(input.toString('utf8'));
+    appender.endRow();
+  });
+  appender.closeSync();
+  const sql = canonicalLaneSql(schema, 'raw_input', { rawColumn: 'raw', passthrough: ['_row'] })!;
+  const reader = await connection.runAndReadAll(`${sql} ORDER BY _row`);
+  return reader.getRows().map((row) => ({ lane: row[row.length - 2] === true, general: row[row.length - 1] === true, values: row.slice(1, -2).map(normalize) }));
+}
+
+const withoutNegativeZero = (values: readonly FieldValue[]) => values.map((v) => (typeof v === 'number' && Object.is(v, -0) ? 0 : v));
+
+describe('canonicalLaneSql', () => {
+  let instance: DuckDBInstance;
+  let connection: DuckDBConnection;
+
+  beforeAll(async () => {
+    instance = await DuckDBInstance.create(':memory:');
+    connection = await instance.connect();
+  });
+
+  afterAll(() => {
+    connection?.closeSync();
+    instance?.closeSync();
+  });
+
+  it('vouches for a row only when createEventDecoder accepts it, with the same values', async () => {
+    let rows = 0;
+    let laneRows = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof({ weight: 4, arbitrary: laneText }, { weight: 1, arbitrary: canonicalText }, { weight: 1, arbitrary: objectText }), { minLength: 1, maxLength: 60 }), async (texts) => {
+        const inputs = texts.map((t) => Buffer.from(t));
+        const decoded = await laneInDuckDb(connection, inputs);
+        inputs.forEach((input, row) => {
+          rows++;
+          if (!decoded[row]!.lane) return;
+          laneRows++;
+          const reference = decode(input);
+          expect({ input: input.toString(), ok: reference.ok }).toEqual({ input: input.toString(), ok: true });
+          if (!reference.ok) return;
+          expect({ input: input.toString(), values: withoutNegativeZero(decoded[row]!.values) }).toEqual({
+            input: input.toString(),
+            values: withoutNegativeZero(reference.event.values),
+          });
+        });
+      }),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 200) },
+    );
+    expect(laneRows / rows).toBeGreaterThan(0.05);
+  });
+
+  it('vouches for every event of the schema as JSON.stringify writes it, fields in schema order, no escapes', async () => {
+    const plain = fc.string({ unit: fc.constantFrom('a', 'Z', '0', ' ', '/', '-', ',', '}', ':', 'é', '€', '😀') });
+    const event = fc.record({
+      ts: fc.integer({ min: 0, max: 4_102_444_800_000 }).map((ms) => new Date(ms).toISOString()),
+      s: fc.option(plain, { nil: null }),
+      b: fc.option(fc.boolean(), { nil: null }),
+      i: fc.integer(),
+      n: fc.integer({ min: -(10 ** 15) + 1, max: 10 ** 15 - 1 }),
+      x: fc.double({ noNaN: true, noDefaultInfinity: true }),
+      d: fc.date({ min: new Date(Date.UTC(1970, 0, 1)), max: new Date(Date.UTC(2100, 0, 1)), noInvalidDate: true }).map((v) => v.toISOString().slice(0, 10)),
+      t2: fc.option(fc.integer({ min: 0, max: 4_102_444_800_000 }).map((ms) => new Date(ms).toISOString()), { nil: null }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 50 }), async (events) => {
+        const inputs = events.map((e) => Buffer.from(JSON.stringify(e)));
+        const decoded = await laneInDuckDb(connection, inputs);
+        expect(inputs.filter((_, i) => !decoded[i]!.lane).map((input) => input.toString())).toEqual([]);
+        inputs.forEach((input, i) => {
+          const reference = decode(input);
+          expect(reference.ok && withoutNegativeZero(decoded[i]!.values)).toEqual(reference.ok && withoutNegativeZero(reference.event.values));
+        });
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
 
 describe('jsonDecodeSql', () => {
   let instance: DuckDBInstance;

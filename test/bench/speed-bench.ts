@@ -1,7 +1,9 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +39,8 @@ import { cpuMicros, kafkajsBaselineRun, type ConsumeRun } from './kafkajs-baseli
  *
  * SPEED_BENCH_EVENTS, SPEED_BENCH_MEMORY_EVENTS and SPEED_BENCH_ONLY (ingest|freshness|memory)
  * scale or select the runs; SPEED_BENCH_LOG_LEVEL=debug logs every micro-batch of the ingest runs
- * (records, decode and commit times), to see which stage is the bottleneck.
+ * (records, decode and commit times), to see which stage is the bottleneck, and
+ * SPEED_BENCH_PROFILE=<dir> writes a CPU profile of each ingest run's JavaScript thread.
  */
 const PARTITIONS = 32;
 const INGEST_EVENTS = Number(process.env.SPEED_BENCH_EVENTS ?? 1_000_000);
@@ -125,6 +128,7 @@ async function speedRun(broker: KafkaTestBroker, topic: string, events: number, 
   const kafkaSource = new KafkaRecordSource({ brokers: [...broker.brokers], topic }, createLogger('bench', { level: 'warn' }));
   const { source, firstBatchAtMs, cpuAtFirst } = timedSource(kafkaSource);
   const speed = await SpeedLayer.create({ loaded, source, instance, logger: createLogger('bench', { level: process.env.SPEED_BENCH_LOG_LEVEL ?? 'warn' }) });
+  const profiling = await startProfile();
   try {
     await speed.start();
     const caughtUp = () => speed.status().partitions.filter((p) => p.committedOffset >= (endOffsets.get(p.partition) ?? 0)).length === endOffsets.size;
@@ -135,9 +139,59 @@ async function speedRun(broker: KafkaTestBroker, topic: string, events: number, 
     if (counted !== events) throw new Error(`the speed layer counted ${counted} events, not ${events}`);
     return { rate: (events / (doneAt - firstBatchAtMs()!)) * 1000, cpuMicrosPerEvent: (cpuAtDone - cpuAtFirst()) / events };
   } finally {
+    await profiling?.stop();
     await speed.stop();
     instance.closeSync();
   }
+}
+
+/**
+ * SPEED_BENCH_PROFILE=<dir>: a V8 CPU profile of the JavaScript thread during each speed-layer
+ * ingest run (not the baseline, not the producing), written there as run-<n>.cpuprofile.
+ */
+let profileRuns = 0;
+async function startProfile(): Promise<{ stop(): Promise<void> } | undefined> {
+  const dir = process.env.SPEED_BENCH_PROFILE;
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<any>((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  const threadsBefore = threadCpuMs();
+  return {
+    async stop() {
+      const threadsAfter = threadCpuMs();
+      const byName = new Map<string, number>();
+      for (const [tid, { name, ms }] of threadsAfter) {
+        const key = tid === String(process.pid) ? 'main' : threadsBefore.has(tid) ? `${name}:${tid}` : `${name}:${tid}(new)`;
+        byName.set(key, ms - (threadsBefore.get(tid)?.ms ?? 0));
+      }
+      process.stderr.write(`thread CPU ms: ${[...byName].filter(([, ms]) => ms > 0).map(([n, ms]) => `${n} ${ms}`).join(', ')}\n`);
+      const { profile } = await post('Profiler.stop');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `run-${++profileRuns}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+/** CPU time per thread of this process (Linux), by thread id, with the thread's name. */
+function threadCpuMs(): Map<string, { name: string; ms: number }> {
+  const ticksPerMs = 100 / 1000;
+  const threads = new Map<string, { name: string; ms: number }>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim().replace(/[0-9]+$/, '');
+      threads.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) / ticksPerMs });
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return threads;
 }
 
 async function totalCount(instance: DuckDBInstance): Promise<number> {
