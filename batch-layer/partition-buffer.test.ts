@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createEventDecoder } from '../core/events/decode-event.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
-import { packRecords } from './packed-records.ts';
+import { packRecords } from '../core/source/packed-records.ts';
 import { PartitionBuffer } from './partition-buffer.ts';
 
 const schema: EventSchema = {

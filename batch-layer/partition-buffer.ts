@@ -1,6 +1,6 @@
 import type { DecodeResult, FieldValue } from '../core/events/decode-event.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
-import type { PackedRecords } from './packed-records.ts';
+import type { PackedRecords } from '../core/source/packed-records.ts';
 import type { AcceptedColumns, RejectedRecord, SegmentContent } from './segment-writer.ts';
 
 /**

@@ -3,7 +3,7 @@ import type { Logger } from '../core/observability/logger.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
 import type { StorageLayout } from '../core/storage/storage-layout.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
-import type { PackedRecords } from './packed-records.ts';
+import type { PackedRecords } from '../core/source/packed-records.ts';
 import { PartitionBuffer } from './partition-buffer.ts';
 import { SegmentCompactor, type CompactionOptions } from './segment-compactor.ts';
 import type { SegmentWriter } from './segment-writer.ts';

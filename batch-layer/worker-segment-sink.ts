@@ -3,7 +3,7 @@ import { LambdaError } from '../core/errors/index.ts';
 import type { Logger } from '../core/observability/logger.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
-import { packRecords, transferList, type PackedRecords } from './packed-records.ts';
+import { packRecords, transferList, type PackedRecords } from '../core/source/packed-records.ts';
 import type { CompactionOptions } from './segment-compactor.ts';
 import type { FlushOptions, SegmentSink, SinkEvent } from './segment-sink.ts';
 

@@ -1,4 +1,4 @@
-import type { SourceRecord } from '../core/source/record-source.ts';
+import type { SourceRecord } from './record-source.ts';
 
 /**
  * Records of one partition packed into a few transferable buffers, so that handing a batch to a
