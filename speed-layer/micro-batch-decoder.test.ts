@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventDecoder } from '../core/events/decode-event.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
 import { MicroBatchDecoder } from './micro-batch-decoder.ts';
+import { packRun } from './record-run.ts';
 import { foundationConfig } from './testing/foundation-views.ts';
 
 const loaded = foundationConfig({ topic: 't' });
@@ -38,11 +39,14 @@ describe('MicroBatchDecoder', () => {
     Buffer.from('{"ts":"2026-02-30T09:00:00.000Z","user_id":"u2","page":"/","country":"DE","latency_ms":1,"amount":1}'),
     Buffer.from('{"ts":"2026-11-21T09:00:02.000Z","user_id":"u3","page":"/","country":"DE","latency_ms":1,"amount":1e999}'),
   ];
-  const records: SourceRecord[] = values.map((value, i) => ({ partition: i % 2, offset: 100 + i, timestampMs: 1_700_000_000_000 + i, value }));
+  const all: SourceRecord[] = values.map((value, i) => ({ partition: i % 2, offset: 100 + i, timestampMs: 1_700_000_000_000 + i, value }));
+  // As fetched: a run of records per partition; a micro-batch holds them in this order.
+  const records = [...all.filter((r) => r.partition === 0), ...all.filter((r) => r.partition === 1)];
+  const runs = [0, 1].map((p) => packRun(p, records.filter((r) => r.partition === p)));
 
   it('decodes good records to typed rows and rejects the others exactly as the core decoder does', async () => {
     const decoder = await MicroBatchDecoder.create(instance, loaded.schema);
-    const decoded = await decoder.decode(records);
+    const decoded = await decoder.decode(runs);
     const reference = records.map((r) => createEventDecoder(loaded.schema)(r.value));
 
     expect(decoded.rejected.map((r) => ({ offset: r.record.offset, reason: r.reason, message: r.message }))).toEqual(
@@ -57,7 +61,7 @@ describe('MicroBatchDecoder', () => {
         if (!result.ok) return [];
         const [ts, , page, , , amount] = result.event.values;
         return [{ _partition: records[i]!.partition, _offset: records[i]!.offset, ts, page, amount }];
-      }),
+      }).sort((a, b) => a._offset - b._offset),
     );
     expect(decoded.newestEventMs).toEqual(new Map([[0, 1795251600123], [1, 1795251601000]]));
     await decoder.close();

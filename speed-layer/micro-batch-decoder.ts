@@ -5,6 +5,7 @@ import { createEventDecoder, type RejectReason } from '../core/events/decode-eve
 import { canonicalLaneSql } from '../core/events/canonical-lane-sql.ts';
 import { jsonDecodeSql } from '../core/events/json-decode-sql.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
+import { runLength, runRecord, type RecordRun } from './record-run.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 import { appendFieldValues } from './event-appender.ts';
@@ -101,15 +102,15 @@ export class MicroBatchDecoder {
     });
   }
 
-  /** Decodes `records` in a free slot; its relation stays valid until `release`. */
-  async decode(records: readonly SourceRecord[]): Promise<DecodedMicroBatch> {
+  /** Decodes the records of `runs` in a free slot; its relation stays valid until `release`. */
+  async decode(runs: readonly RecordRun[]): Promise<DecodedMicroBatch> {
     let slot = 0;
     while (this.held.has(slot)) slot++;
     this.held.add(slot);
     try {
       const { staging } = this.slot(slot);
-      await this.stagingLock.runExclusive(() => staging.load(records));
-      return await this.decodeLock.runExclusive(() => this.decodeStaged(slot, records));
+      await this.stagingLock.runExclusive(() => staging.load(runs));
+      return await this.decodeLock.runExclusive(() => this.decodeStaged(slot, runs));
     } catch (error) {
       this.held.delete(slot);
       throw error;
@@ -137,7 +138,7 @@ export class MicroBatchDecoder {
     return `${quoteIdent(this.database)}.main.${quoteIdent(table)}`;
   }
 
-  private async decodeStaged(slot: number, records: readonly SourceRecord[]): Promise<DecodedMicroBatch> {
+  private async decodeStaged(slot: number, runs: readonly RecordRun[]): Promise<DecodedMicroBatch> {
     const { staging, table, decodeSql } = this.slot(slot);
     const rows = (await this.connection.runAndReadAll(decodeSql)).getRows() as [number, number, number | null, DuckDBListValue | null][];
     staging.emptied();
@@ -150,7 +151,7 @@ export class MicroBatchDecoder {
       if (slow) slowRows.push(...(slow.items as number[]));
     }
     // In arrival order, so that the newest rejected records are the last ones.
-    const slow = await this.decodeSlowPath(table, records, slowRows.sort((a, b) => a - b));
+    const slow = await this.decodeSlowPath(table, runs, slowRows.sort((a, b) => a - b));
     for (const [partition, eventMs] of slow.newestEventMs) newestEventMs.set(partition, Math.max(newestEventMs.get(partition) ?? eventMs, eventMs));
     return {
       relation: `(SELECT * EXCLUDE (_fast, _general) FROM ${this.qualified(table)} WHERE _fast)`,
@@ -191,10 +192,13 @@ export class MicroBatchDecoder {
     ].join(';\n');
   }
 
-  /** Decodes the rows DuckDB passed over; good ones join the decoded table, the rest are returned. */
+  /**
+   * Decodes the rows DuckDB passed over (`rows`: their `_row`, ascending); good ones join the
+   * decoded table, the rest are returned.
+   */
   private async decodeSlowPath(
     table: string,
-    records: readonly SourceRecord[],
+    runs: readonly RecordRun[],
     rows: readonly number[],
   ): Promise<{ goodCount: number; rejected: RejectedRecord[]; newestEventMs: Map<number, number> }> {
     const rejected: RejectedRecord[] = [];
@@ -203,8 +207,12 @@ export class MicroBatchDecoder {
     if (rows.length === 0) return { goodCount, rejected, newestEventMs };
     const appender = await this.connection.createAppender(table, 'main', this.database);
     try {
+      // `_row` counts the records of the runs in order: walk the runs alongside.
+      let run = 0;
+      let runStart = 0;
       for (const row of rows) {
-        const record = records[row]!;
+        while (row >= runStart + runLength(runs[run]!)) runStart += runLength(runs[run++]!);
+        const record = runRecord(runs[run]!, row - runStart);
         const result = this.decodeEvent(record.value);
         if (!result.ok) {
           rejected.push({ record, reason: result.reason, message: result.message });

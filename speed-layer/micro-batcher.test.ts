@@ -30,6 +30,31 @@ describe('MicroBatcher', () => {
     await batcher.stop();
   });
 
+  it('counts entries that stand for several items by their size, cutting one when a micro-batch is full', async () => {
+    type Range = [number, number]; // items start..end-1
+    const batches: Range[][] = [];
+    const batcher = new MicroBatcher<Range>({
+      intervalMs: 60_000,
+      maxItems: 5,
+      maxWaitingItems: 100,
+      process: async (items) => void batches.push(items),
+      sizing: { size: ([a, b]) => b - a, split: ([a, b], n) => [[a, a + n], [a + n, b]] },
+    });
+    batcher.start();
+    await batcher.add([[0, 3], [3, 3], [3, 9], [9, 10]]);
+    await sleep(20);
+    await batcher.add([[10, 14]]);
+    await sleep(20);
+    expect(batches).toEqual([[[0, 3], [3, 5]], [[5, 9], [9, 10]]]);
+    expect(batcher.waitingCount).toBe(4);
+    // Whatever the cuts, every item reaches a micro-batch once, in order.
+    await batcher.add([[14, 17]]);
+    await sleep(20);
+    expect(batches.flat().flatMap(([a, b]) => Array.from({ length: b - a }, (_, k) => a + k))).toEqual(Array.from({ length: 15 }, (_, k) => k));
+    expect(batches.every((b) => b.reduce((n, [x, y]) => n + y - x, 0) <= 5)).toBe(true);
+    await batcher.stop();
+  });
+
   it('retries a failed micro-batch with the same items, in order, before any later item', async () => {
     const attempts: number[][] = [];
     let failures = 2;

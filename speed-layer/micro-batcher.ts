@@ -20,7 +20,15 @@ export interface MicroBatcherOptions<T, P = void> {
   readonly process: (items: T[], prepared: P) => Promise<void>;
   readonly onError?: (error: unknown, attempt: number) => void;
   readonly retryDelayMs?: { initial: number; max: number };
+  /**
+   * Entries that stand for several items (runs of records): how many each counts for, and how to
+   * cut one in two, so that a micro-batch holds at most `maxItems` items. By default an entry is
+   * one item. Every limit above counts items.
+   */
+  readonly sizing?: { size(entry: T): number; split(entry: T, count: number): [T, T] };
 }
+
+const ONE_EACH = { size: () => 1, split: () => { throw new Error('an entry of one item is never split'); } };
 
 /**
  * Cuts a stream of items into micro-batches by time or size, whichever comes first, and runs
@@ -32,6 +40,8 @@ export interface MicroBatcherOptions<T, P = void> {
  */
 export class MicroBatcher<T, P = void> {
   private waiting: T[] = [];
+  /** Items in `waiting`. */
+  private waitingSize = 0;
   /** Items of the micro-batch cut and preparing, not processing yet: they still count as waiting. */
   private preparingCount = 0;
   private lastStartMs = 0;
@@ -40,26 +50,36 @@ export class MicroBatcher<T, P = void> {
   private drained: (() => void)[] = [];
   private loop: Promise<void> | undefined;
 
-  constructor(private readonly options: MicroBatcherOptions<T, P>) {}
+  private readonly sizing: NonNullable<MicroBatcherOptions<T, P>['sizing']>;
 
+  constructor(private readonly options: MicroBatcherOptions<T, P>) {
+    this.sizing = options.sizing ?? ONE_EACH;
+  }
+
+  /** Items waiting for a micro-batch. */
   get waitingCount(): number {
-    return this.waiting.length;
+    return this.waitingSize;
   }
 
   start(): void {
     this.loop ??= this.run();
   }
 
-  /** Queues items; resolves once they fit under the waiting limit. */
-  async add(items: readonly T[]): Promise<void> {
-    if (items.length === 0) return;
-    const wasEmpty = this.waiting.length === 0;
-    for (const item of items) this.waiting.push(item);
+  /** Queues entries; resolves once their items fit under the waiting limit. */
+  async add(entries: readonly T[]): Promise<void> {
+    const wasEmpty = this.waitingSize === 0;
+    for (const entry of entries) {
+      const size = this.sizing.size(entry);
+      if (size === 0) continue;
+      this.waiting.push(entry);
+      this.waitingSize += size;
+    }
+    if (this.waitingSize === 0) return;
     // The loop sleeps until the interval is up once items wait; it needs waking only to start
     // that clock or because a full micro-batch is ready.
-    if (wasEmpty || this.waiting.length >= this.options.maxItems) this.wake?.();
+    if (wasEmpty || this.waitingSize >= this.options.maxItems) this.wake?.();
     const limit = this.options.maxWaitingItems ?? 2 * this.options.maxItems;
-    while (this.waiting.length + this.preparingCount > limit && !this.stopped) {
+    while (this.waitingSize + this.preparingCount > limit && !this.stopped) {
       await new Promise<void>((resolve) => this.drained.push(resolve));
     }
   }
@@ -76,10 +96,9 @@ export class MicroBatcher<T, P = void> {
     let processing: Promise<void> = Promise.resolve();
     while (!this.stopped) {
       const dueInMs = this.lastStartMs + this.options.intervalMs - Date.now();
-      if (this.waiting.length >= this.options.maxItems || (this.waiting.length > 0 && dueInMs <= 0)) {
+      if (this.waitingSize >= this.options.maxItems || (this.waitingSize > 0 && dueInMs <= 0)) {
         this.lastStartMs = Date.now();
-        const items = this.waiting.splice(0, this.options.maxItems);
-        this.preparingCount = items.length;
+        const items = this.cut();
         const prepared = this.prepare(items);
         await processing;
         this.preparingCount = 0;
@@ -91,10 +110,34 @@ export class MicroBatcher<T, P = void> {
         processing = this.processWithRetry(items, prepared).finally(() => this.releaseProducers());
       } else {
         // Wakes for new items or stop only; the micro-batch processing meanwhile goes on.
-        await this.sleepUntilWoken(this.waiting.length > 0 ? dueInMs : undefined);
+        await this.sleepUntilWoken(this.waitingSize > 0 ? dueInMs : undefined);
       }
     }
     await processing;
+  }
+
+  /** Takes the next micro-batch's entries off the queue: at most maxItems items, an entry cut if need be. */
+  private cut(): T[] {
+    const items: T[] = [];
+    let taken = 0;
+    while (this.waiting.length > 0 && taken < this.options.maxItems) {
+      const entry = this.waiting[0]!;
+      const size = this.sizing.size(entry);
+      const room = this.options.maxItems - taken;
+      if (size <= room) {
+        items.push(entry);
+        this.waiting.shift();
+        taken += size;
+      } else {
+        const [head, tail] = this.sizing.split(entry, room);
+        items.push(head);
+        this.waiting[0] = tail;
+        taken += room;
+      }
+    }
+    this.waitingSize -= taken;
+    this.preparingCount = taken;
+    return items;
   }
 
   private prepare(items: T[]): Promise<P> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../core/source/record-source.ts';
 import { PartitionProgress } from './partition-progress.ts';
+import { packRun, runLength, runRecord } from './record-run.ts';
 
 const records = (partition: number, from: number, to: number): SourceRecord[] =>
   Array.from({ length: to - from }, (_, i) => ({ partition, offset: from + i, timestampMs: 0, value: null }));
@@ -22,12 +23,18 @@ describe('PartitionProgress', () => {
     expect(offsets(progress.accept({ topic: 't', partition: 0, records: records(0, 90, 110), highWatermark: 300 }))).toEqual(
       Array.from({ length: 10 }, (_, i) => 100 + i),
     );
-    const pending = records(0, 100, 110);
+    const pending = [packRun(0, records(0, 100, 110)), packRun(1, records(1, 0, 3))];
     progress.raiseCuts(new Map([[0, 105]]));
-    expect(offsets(progress.aboveCuts(pending))).toEqual([105, 106, 107, 108, 109]);
+    const kept = progress.aboveCuts(pending);
+    expect(kept.flatMap((run) => Array.from({ length: runLength(run) }, (_, k) => runRecord(run, k))).map((r) => [r.partition, r.offset])).toEqual([
+      ...[105, 106, 107, 108, 109].map((o) => [0, o]),
+      [1, 0], [1, 1], [1, 2],
+    ]);
     // Cuts never go back.
     progress.raiseCuts(new Map([[0, 50]]));
     expect(progress.cutExclusive(0)).toBe(105);
+    progress.raiseCuts(new Map([[0, 200]]));
+    expect(progress.aboveCuts(pending).map((run) => run.partition)).toEqual([1]);
   });
 
   it('reports lag, freshness and stalled partitions from what was committed', () => {

@@ -1,4 +1,5 @@
 import type { SourceBatch, SourceRecord } from '../core/source/record-source.ts';
+import { runFrom, type RecordRun } from './record-run.ts';
 
 /** Where one partition stands, for status and metrics. */
 export interface PartitionStatus {
@@ -83,8 +84,13 @@ export class PartitionProgress {
   }
 
   /** Keeps the records of a pending micro-batch that a cut raised meanwhile has not covered. */
-  aboveCuts(records: readonly SourceRecord[]): SourceRecord[] {
-    return records.filter((r) => r.offset >= this.cutExclusive(r.partition));
+  aboveCuts(runs: readonly RecordRun[]): RecordRun[] {
+    const kept: RecordRun[] = [];
+    for (const run of runs) {
+      const above = runFrom(run, this.cutExclusive(run.partition));
+      if (above) kept.push(above);
+    }
+    return kept;
   }
 
   /** The micro-batch holding offsets below `nextOffsets[p]` is in realtime state. */

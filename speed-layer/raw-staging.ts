@@ -1,7 +1,9 @@
-import { BLOB, DOUBLE, DuckDBBlobValue, DuckDBDataChunk, INTEGER, type DuckDBConnection } from '@duckdb/node-api';
+import { DOUBLE, DuckDBDataChunk, INTEGER, VARCHAR, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import duckdb from '@duckdb/node-bindings';
+import { isUtf8 } from 'node:buffer';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { SourceRecord } from '../core/source/record-source.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
+import type { RecordRun } from './record-run.ts';
 
 /** Rows per DuckDB data chunk (DuckDB's vector size). */
 const CHUNK_ROWS = 2048;
@@ -10,16 +12,26 @@ const CHUNKS_PER_TURN = 8;
 
 /**
  * Copies records into a DuckDB table without decoding them in JavaScript: the value bytes go in
- * as a BLOB (no UTF-8 decoding, no JSON.parse), the partition and offset as plain numbers, `_row`
- * as the record's index in the micro-batch so that rows DuckDB cannot decode can be found again.
- * Offsets travel as DOUBLE (exact below 2^53) to avoid a BigInt per record.
+ * as text (checked to be UTF-8, never turned into a JavaScript string), the partition and offset
+ * as plain numbers, `_row` as the record's index in the micro-batch so that rows DuckDB cannot
+ * decode can be found again. A value that is null or not UTF-8 is staged as NULL (the JavaScript
+ * decoder then reads its bytes). Offsets travel as DOUBLE (exact below 2^53).
+ *
+ * The data chunk is filled through DuckDB's C API directly: one copy per numeric column, one call
+ * per value, and no object per record (node-api's generic vectors cost a value object, a cache
+ * entry and a validity update per record).
  *
  * The table lives in the decoder's own database (see MicroBatchDecoder), and `load` runs on a
  * connection of its own: the JavaScript thread stages one micro-batch while DuckDB decodes the
  * one before on the decoder's connection.
  */
 export class RawStaging {
-  private readonly chunk = DuckDBDataChunk.create([INTEGER, INTEGER, DOUBLE, BLOB]);
+  private readonly chunk = DuckDBDataChunk.create([INTEGER, INTEGER, DOUBLE, VARCHAR]);
+  private readonly rows = new Int32Array(CHUNK_ROWS);
+  private readonly partitions = new Int32Array(CHUNK_ROWS);
+  private readonly offsets = new Float64Array(CHUNK_ROWS);
+  /** Validity of the raw column, one bit per row (DuckDB's layout: little-endian 64-bit words). */
+  private readonly rawValid = new Uint8Array(CHUNK_ROWS / 8);
   private readonly qualified: string;
   /** The table exists and is empty (`resetSql` ran since the last load): no reset needed first. */
   private empty = false;
@@ -34,7 +46,7 @@ export class RawStaging {
 
   /** The staging table as a relation with `raw` as text: NULL for a null value or invalid UTF-8. */
   relation(): string {
-    return `(SELECT _row, _partition, _offset::BIGINT AS _offset, try(decode(raw)) AS raw FROM ${this.qualified})`;
+    return `(SELECT _row, _partition, _offset::BIGINT AS _offset, raw FROM ${this.qualified})`;
   }
 
   /**
@@ -42,7 +54,7 @@ export class RawStaging {
    * checkpoint, which in-memory databases never get.
    */
   resetSql(): string {
-    return `CREATE OR REPLACE TABLE ${this.qualified} (_row INTEGER, _partition INTEGER, _offset DOUBLE, raw BLOB)`;
+    return `CREATE OR REPLACE TABLE ${this.qualified} (_row INTEGER, _partition INTEGER, _offset DOUBLE, raw VARCHAR)`;
   }
 
   /** The caller ran `resetSql` (and it succeeded): the next load can skip that round trip. */
@@ -50,19 +62,48 @@ export class RawStaging {
     this.empty = true;
   }
 
-  /** Replaces the table's rows with `records` (committed when it resolves). */
-  async load(records: readonly SourceRecord[]): Promise<void> {
+  /** Replaces the table's rows with the records of `runs` (committed when it resolves); `_row` counts across runs. */
+  async load(runs: readonly RecordRun[]): Promise<void> {
     // Unless known to be empty, anew: a load or decode that failed half-way leaves rows behind.
     if (!this.empty) await this.connection.run(this.resetSql());
     this.empty = false;
     const appender = await this.connection.createAppender(this.table, 'main', this.catalog);
     try {
-      for (let start = 0, chunks = 1; start < records.length; start += CHUNK_ROWS, chunks++) {
-        this.fillChunk(records, start, Math.min(CHUNK_ROWS, records.length - start));
-        appender.appendDataChunk(this.chunk);
-        // Staging runs beside the writer's commit and the Kafka fetches, which wait for this thread.
-        if (chunks % CHUNKS_PER_TURN === 0) await yieldToEventLoop();
+      let rawVector = this.startChunk();
+      let at = 0;
+      let anyNull = false;
+      let chunks = 0;
+      let row = 0;
+      for (const run of runs) {
+        const { partition } = run;
+        const { offsets, ends, bytes } = run.packed;
+        // Value i is bytes[start, ends[i]), start being where value i-1 ended (see PackedRecords).
+        const before = run.from === 0 ? 0 : ends[run.from - 1]!;
+        let start = before >= 0 ? before : -before - 1;
+        for (let i = run.from; i < run.to; i++, at++, row++) {
+          if (at === CHUNK_ROWS) {
+            this.appendChunk(appender, at, anyNull);
+            rawVector = this.startChunk();
+            at = 0;
+            anyNull = false;
+            // Staging runs beside the writer's commit and the Kafka fetches, which wait for this thread.
+            if (++chunks % CHUNKS_PER_TURN === 0) await yieldToEventLoop();
+          }
+          this.rows[at] = row;
+          this.partitions[at] = partition;
+          this.offsets[at] = offsets[i]!;
+          const end = ends[i]!;
+          const value = end >= 0 ? bytes.subarray(start, end) : undefined;
+          start = end >= 0 ? end : -end - 1;
+          if (value !== undefined && isUtf8(value)) {
+            duckdb.vector_assign_string_element_len(rawVector, at, value);
+          } else {
+            this.rawValid[at >>> 3]! &= ~(1 << (at & 7));
+            anyNull = true;
+          }
+        }
       }
+      if (at > 0) this.appendChunk(appender, at, anyNull);
     } catch (error) {
       appender.clear();
       throw error;
@@ -71,23 +112,27 @@ export class RawStaging {
     }
   }
 
-  private fillChunk(records: readonly SourceRecord[], start: number, rows: number): void {
-    this.chunk.reset();
-    this.chunk.rowCount = rows;
-    const rowVector = this.chunk.getColumnVector(0);
-    const partitionVector = this.chunk.getColumnVector(1);
-    const offsetVector = this.chunk.getColumnVector(2);
-    const rawVector = this.chunk.getColumnVector(3);
-    for (let i = 0; i < rows; i++) {
-      const record = records[start + i]!;
-      rowVector.setItem(i, start + i);
-      partitionVector.setItem(i, record.partition);
-      offsetVector.setItem(i, record.offset);
-      rawVector.setItem(i, record.value === null ? null : new DuckDBBlobValue(record.value));
+  /** Empties the chunk for the next rows; returns the raw column's vector. */
+  private startChunk(): duckdb.Vector {
+    duckdb.data_chunk_reset(this.chunk.chunk);
+    this.rawValid.fill(0xff);
+    return duckdb.data_chunk_get_vector(this.chunk.chunk, 3);
+  }
+
+  /** Copies the numeric columns (and the raw column's NULLs) in and hands `rows` rows to the appender. */
+  private appendChunk(appender: DuckDBAppender, rows: number, anyNull: boolean): void {
+    const raw = this.chunk.chunk;
+    const copy = (column: number, values: Int32Array | Float64Array) =>
+      duckdb.copy_data_to_vector(duckdb.data_chunk_get_vector(raw, column), 0, values.buffer as ArrayBuffer, values.byteOffset, rows * values.BYTES_PER_ELEMENT);
+    copy(0, this.rows);
+    copy(1, this.partitions);
+    copy(2, this.offsets);
+    if (anyNull) {
+      const vector = duckdb.data_chunk_get_vector(raw, 3);
+      duckdb.vector_ensure_validity_writable(vector);
+      duckdb.copy_data_to_vector_validity(vector, 0, this.rawValid.buffer as ArrayBuffer, 0, this.rawValid.byteLength);
     }
-    rowVector.flush();
-    partitionVector.flush();
-    offsetVector.flush();
-    rawVector.flush();
+    duckdb.data_chunk_set_size(raw, rows);
+    appender.appendDataChunk(this.chunk);
   }
 }

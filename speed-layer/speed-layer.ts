@@ -13,6 +13,7 @@ import { checkHandoff, cutsOf } from './batch-handoff.ts';
 import { MicroBatchDecoder, type DecodedMicroBatch } from './micro-batch-decoder.ts';
 import { MicroBatcher } from './micro-batcher.ts';
 import { PartitionProgress, type PartitionStatus } from './partition-progress.ts';
+import { nextOffsets, packRun, runLength, splitRun, totalLength, type RecordRun } from './record-run.ts';
 import { RealtimeState } from './realtime-state.ts';
 import { REJECTED_REALTIME_TABLE, RejectedRecords } from './rejected-records.ts';
 import { SerialLock } from './serial-lock.ts';
@@ -99,7 +100,8 @@ export interface SpeedLayerStatus {
  */
 export class SpeedLayer {
   private readonly lock = new SerialLock();
-  private readonly batcher: MicroBatcher<SourceRecord, PreparedMicroBatch>;
+  /** Fetched records, packed per fetch (one run each), waiting for and in micro-batches. */
+  private readonly batcher: MicroBatcher<RecordRun, PreparedMicroBatch>;
   private readonly metrics: SpeedMetrics;
   private subscription: SourceSubscription | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -124,9 +126,10 @@ export class SpeedLayer {
       partitions: () => this.progress.status(),
       realtimeRows: () => this.realtime.rowCounts(),
     });
-    this.batcher = new MicroBatcher<SourceRecord, PreparedMicroBatch>({
+    this.batcher = new MicroBatcher<RecordRun, PreparedMicroBatch>({
       intervalMs: speed.interval,
       maxItems: speed.maxBatchRecords,
+      sizing: { size: runLength, split: splitRun },
       prepare: (records) => this.decodeMicroBatch(records),
       process: (records, prepared) => this.processMicroBatch(records, prepared),
       onError: (error, attempt) => {
@@ -271,8 +274,14 @@ export class SpeedLayer {
     };
   }
 
+  /**
+   * Packs the fetched records at once: held as objects until their micro-batch commits, they and
+   * the fetch buffers they point into would outlive the young generation, and the garbage
+   * collector would copy them around (it took more CPU than anything the speed layer does).
+   */
   private async onBatch(batch: SourceBatch): Promise<void> {
-    await this.batcher.add(this.progress.accept(batch));
+    const fresh = this.progress.accept(batch);
+    if (fresh.length > 0) await this.batcher.add([packRun(batch.partition, fresh)]);
   }
 
   private onGap(gap: SourceGap): void {
@@ -284,28 +293,30 @@ export class SpeedLayer {
    * The first stage of a micro-batch, on the decoder's connection while the writer may still be
    * committing the micro-batch before: nothing here touches realtime state.
    */
-  private async decodeMicroBatch(received: SourceRecord[]): Promise<PreparedMicroBatch> {
+  private async decodeMicroBatch(received: RecordRun[]): Promise<PreparedMicroBatch> {
     const startedMs = performance.now();
-    const records = this.progress.aboveCuts(received);
-    const decoded = records.length > 0 ? await this.decoder.decode(records) : undefined;
-    return { recordCount: records.length, decoded, decodeMs: performance.now() - startedMs };
+    const runs = this.progress.aboveCuts(received);
+    const recordCount = totalLength(runs);
+    const decoded = recordCount > 0 ? await this.decoder.decode(runs) : undefined;
+    return { recordCount, decoded, decodeMs: performance.now() - startedMs };
   }
 
   /** `prepared`, decoded again first if a batch handoff since raised a cut over some of its records. */
-  private async decodedAboveCuts(received: SourceRecord[], prepared: PreparedMicroBatch): Promise<DecodedMicroBatch | undefined> {
-    const records = this.progress.aboveCuts(received);
-    if (records.length !== prepared.recordCount) {
+  private async decodedAboveCuts(received: RecordRun[], prepared: PreparedMicroBatch): Promise<DecodedMicroBatch | undefined> {
+    const runs = this.progress.aboveCuts(received);
+    const recordCount = totalLength(runs);
+    if (recordCount !== prepared.recordCount) {
       if (prepared.decoded) this.decoder.release(prepared.decoded);
       prepared.decoded = undefined;
       prepared.recordCount = -1; // until decoded again: a retry must not take it for decoded
-      if (records.length > 0) prepared.decoded = await this.decoder.decode(records);
-      prepared.recordCount = records.length;
+      if (recordCount > 0) prepared.decoded = await this.decoder.decode(runs);
+      prepared.recordCount = recordCount;
     }
     return prepared.decoded;
   }
 
   /** Commits one decoded micro-batch; throws (and is retried as is) if nothing was committed. */
-  private async processMicroBatch(received: SourceRecord[], prepared: PreparedMicroBatch): Promise<void> {
+  private async processMicroBatch(received: RecordRun[], prepared: PreparedMicroBatch): Promise<void> {
     await this.lock.runExclusive(async () => {
       if (this.state === 'stopped') return;
       const startedMs = performance.now();
@@ -341,7 +352,7 @@ export class SpeedLayer {
       const compacted = await this.compact();
       this.logger.debug(
         {
-          records: received.length,
+          records: totalLength(received),
           good: decoded?.goodCount ?? 0,
           rejected: decoded?.rejected.length ?? 0,
           slowPath: decoded?.slowPathCount ?? 0,
@@ -381,18 +392,4 @@ export class SpeedLayer {
       this.logger.debug({ err: error }, 'cannot read the log end offsets');
     }
   }
-}
-
-/**
- * Per partition, the offset after the last record of the micro-batch. Records arrive in runs of
- * one partition with rising offsets, so only the end of each run is looked at.
- */
-function nextOffsets(records: readonly SourceRecord[]): Map<number, number> {
-  const next = new Map<number, number>();
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!;
-    if (i + 1 < records.length && records[i + 1]!.partition === r.partition) continue;
-    next.set(r.partition, Math.max(next.get(r.partition) ?? 0, r.offset + 1));
-  }
-  return next;
 }

@@ -1,8 +1,11 @@
 import type { SourceRecord } from './record-source.ts';
 
 /**
- * Records of one partition packed into a few transferable buffers, so that handing a batch to a
- * worker thread costs one copy of the values and no per-record structured clone.
+ * Records of one partition packed into a few flat buffers: one copy of the values, no object per
+ * record. Handing them to a worker thread costs no per-record structured clone, and holding them
+ * while they wait for a micro-batch costs the garbage collector nothing per record (a
+ * `SourceRecord` kept that long is promoted to the old generation, with the fetch buffer its value
+ * points into).
  */
 export interface PackedRecords {
   readonly offsets: Float64Array;
@@ -38,4 +41,24 @@ export function packRecords(records: readonly SourceRecord[]): PackedRecords {
 
 export function transferList(packed: PackedRecords): ArrayBuffer[] {
   return [packed.offsets.buffer, packed.timestampsMs.buffer, packed.ends.buffer, packed.bytes.buffer] as ArrayBuffer[];
+}
+
+/** Where value i lies in `packed.bytes`: [start, end), or undefined for a null value. */
+export function valueBounds(packed: PackedRecords, i: number): [number, number] | undefined {
+  const end = packed.ends[i]!;
+  if (end < 0) return undefined;
+  const before = i === 0 ? 0 : packed.ends[i - 1]!;
+  return [before < 0 ? -before - 1 : before, end];
+}
+
+/** Value i as a Buffer over the packed bytes (no copy), or null. */
+export function valueAt(packed: PackedRecords, i: number): Buffer | null {
+  const bounds = valueBounds(packed, i);
+  if (!bounds) return null;
+  return Buffer.from(packed.bytes.buffer, packed.bytes.byteOffset + bounds[0], bounds[1] - bounds[0]);
+}
+
+/** Record i of a partition's packed records, as the source delivered it. */
+export function recordAt(packed: PackedRecords, partition: number, i: number): SourceRecord {
+  return { partition, offset: packed.offsets[i]!, timestampMs: packed.timestampsMs[i]!, value: valueAt(packed, i) };
 }

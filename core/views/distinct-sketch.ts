@@ -11,9 +11,12 @@
 export const SKETCH_SIZE = 16_384;
 
 export const DISTINCT_SKETCH_MACROS: readonly string[] = [
-  // The sketch of a list of hashes (NULL stays NULL: a group with no non-null values).
+  // The sketch of a list of hashes (NULL stays NULL: a group with no non-null values). A list of
+  // one hash is its own sketch: most groups of a micro-batch's partial state hold one event, and
+  // the CASE spares them the list functions (a third of the partial state's cost).
   `CREATE OR REPLACE MACRO lambda_kmv_from_hashes(hashes) AS
-     list_slice(list_sort(list_distinct(hashes)), 1, ${SKETCH_SIZE})`,
+     CASE WHEN len(hashes) = 1 AND hashes[1] IS NOT NULL THEN hashes
+          ELSE list_slice(list_sort(list_distinct(hashes)), 1, ${SKETCH_SIZE}) END`,
   // Merges a list of sketches (the result of list(sketch)); NULL sketches are ignored.
   `CREATE OR REPLACE MACRO lambda_kmv_merge(sketches) AS
      lambda_kmv_from_hashes(flatten(list_filter(sketches, s -> s IS NOT NULL)))`,
