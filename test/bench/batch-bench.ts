@@ -20,7 +20,7 @@ import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import type { CompiledView } from '../../core/views/view-compiler.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { printBenchLine } from './bench-report.ts';
-import { kafkajsBaselineRun } from './kafkajs-baseline.ts';
+import { cpuMicros, kafkajsBaselineRun, type ConsumeRun } from './kafkajs-baseline.ts';
 
 /**
  * `npm run bench -- batch`: the batch layer with the two views of test/fixtures/foundation.yaml.
@@ -192,10 +192,24 @@ async function waitUntil(condition: () => boolean, timeoutMs: number, what: stri
   }
 }
 
+/** CPU time of this process's main thread, in microseconds (the rest of `cpuMicros()` is workers and DuckDB). */
+function mainThreadCpuMicros(): number {
+  // Fields 14 and 15 of /proc/<pid>/task/<tid>/stat (utime, stime) are in clock ticks of 10 ms.
+  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+interface ArchiverRun extends ConsumeRun {
+  /** The main thread's share of `cpuMicrosPerEvent` (reading Kafka and packing records). */
+  readonly mainThreadCpuMicrosPerEvent: number;
+}
+
 /** Kafka → durable Parquet segments; timed from the first batch delivered to the last offset on disk. */
-async function archiverRun(broker: KafkaTestBroker, topic: string, loaded: LoadedConfig, endOffsets: Map<number, number>): Promise<number> {
+async function archiverRun(broker: KafkaTestBroker, topic: string, loaded: LoadedConfig, endOffsets: Map<number, number>): Promise<ArchiverRun> {
   const dir = mkdtempSync(join(tmpdir(), 'archiver-bench-'));
   let firstAt: number | undefined;
+  let cpuAtFirst = 0;
+  let mainCpuAtFirst = 0;
   const kafkaSource = new KafkaRecordSource({ brokers: [...broker.brokers], topic }, logger);
   const source: RecordSource = {
     topic,
@@ -205,7 +219,11 @@ async function archiverRun(broker: KafkaTestBroker, topic: string, loaded: Loade
       kafkaSource.subscribe({
         ...options,
         onBatch: (batch) => {
-          firstAt ??= performance.now();
+          if (firstAt === undefined) {
+            firstAt = performance.now();
+            cpuAtFirst = cpuMicros();
+            mainCpuAtFirst = mainThreadCpuMicros();
+          }
           return options.onBatch(batch);
         },
       }),
@@ -230,7 +248,11 @@ async function archiverRun(broker: KafkaTestBroker, topic: string, loaded: Loade
     await archiver.flushNow();
     const positions = archiver.archivedPositions();
     if (![...endOffsets].every(([p, end]) => positions.get(p) === end)) throw new Error('the archiver did not write everything');
-    return (ARCHIVER_EVENTS / (performance.now() - firstAt!)) * 1000;
+    return {
+      rate: (ARCHIVER_EVENTS / (performance.now() - firstAt!)) * 1000,
+      cpuMicrosPerEvent: (cpuMicros() - cpuAtFirst) / ARCHIVER_EVENTS,
+      mainThreadCpuMicrosPerEvent: (mainThreadCpuMicros() - mainCpuAtFirst) / ARCHIVER_EVENTS,
+    };
   } finally {
     await archiver.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -257,12 +279,18 @@ async function archiverBench(): Promise<void> {
     const decoding: number[] = [];
     const archived: number[] = [];
     const decode = createEventDecoder(loaded.schema);
+    // CPU per event too: on a shared machine it is disturbed less than events/s.
+    const perEvent = (run: ConsumeRun) => `${run.cpuMicrosPerEvent.toFixed(2)} µs CPU/event`;
     for (let run = 0; run < 3; run++) {
-      baseline.push((await kafkajsBaselineRun(kafka, topic, ARCHIVER_EVENTS)).rate);
-      decoding.push((await kafkajsBaselineRun(kafka, topic, ARCHIVER_EVENTS, decode)).rate);
-      archived.push(await archiverRun(broker, topic, loaded, endOffsets));
+      const plain = await kafkajsBaselineRun(kafka, topic, ARCHIVER_EVENTS);
+      const decoded = await kafkajsBaselineRun(kafka, topic, ARCHIVER_EVENTS, decode);
+      const archiver = await archiverRun(broker, topic, loaded, endOffsets);
+      baseline.push(plain.rate);
+      decoding.push(decoded.rate);
+      archived.push(archiver.rate);
       process.stderr.write(
-        `archiver run ${run + 1}: baseline ${baseline[run]!.toFixed(0)}/s, with decoder ${decoding[run]!.toFixed(0)}/s, archiver ${archived[run]!.toFixed(0)}/s\n`,
+        `archiver run ${run + 1}: baseline ${plain.rate.toFixed(0)}/s ${perEvent(plain)}, with decoder ${decoded.rate.toFixed(0)}/s ${perEvent(decoded)}, ` +
+          `archiver ${archiver.rate.toFixed(0)}/s ${perEvent(archiver)} (main thread ${archiver.mainThreadCpuMicrosPerEvent.toFixed(2)})\n`,
       );
     }
     printBenchLine({
