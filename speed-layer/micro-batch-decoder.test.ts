@@ -1,5 +1,5 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { inMemoryDuckDb } from '../test/harness/in-memory-duckdb.ts';
 import { createEventDecoder } from '../core/events/decode-event.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
 import { MicroBatchDecoder } from './micro-batch-decoder.ts';
@@ -9,18 +9,7 @@ import { foundationConfig } from './testing/foundation-views.ts';
 const loaded = foundationConfig({ topic: 't' });
 
 describe('MicroBatchDecoder', () => {
-  let instance: DuckDBInstance;
-  let connection: DuckDBConnection;
-
-  beforeAll(async () => {
-    instance = await DuckDBInstance.create(':memory:');
-    connection = await instance.connect();
-  });
-
-  afterAll(() => {
-    connection?.closeSync();
-    instance?.closeSync();
-  });
+  const db = inMemoryDuckDb();
 
   const values: (Buffer | null)[] = [
     Buffer.from('{"ts":"2026-11-21T09:00:00.123Z","user_id":"u1","page":"/","country":"DE","latency_ms":12.5,"amount":3}'),
@@ -45,7 +34,7 @@ describe('MicroBatchDecoder', () => {
   const runs = [0, 1].map((p) => packRun(p, records.filter((r) => r.partition === p)));
 
   it('decodes good records to typed rows and rejects the others exactly as the core decoder does', async () => {
-    const decoder = await MicroBatchDecoder.create(instance, loaded.schema);
+    const decoder = await MicroBatchDecoder.create(db.instance, loaded.schema);
     const decoded = await decoder.decode(runs);
     const reference = records.map((r) => createEventDecoder(loaded.schema)(r.value));
 
@@ -55,7 +44,7 @@ describe('MicroBatchDecoder', () => {
     expect(decoded.goodCount).toBe(reference.filter((r) => r.ok).length);
     expect(decoded.slowPathCount).toBeGreaterThanOrEqual(decoded.rejected.length + 2);
 
-    const rows = (await connection.runAndReadAll(`SELECT _partition, _offset, epoch_ms(ts)::DOUBLE AS ts, page, amount FROM ${decoded.relation} ORDER BY _offset`)).getRowObjects();
+    const rows = (await db.connection.runAndReadAll(`SELECT _partition, _offset, epoch_ms(ts)::DOUBLE AS ts, page, amount FROM ${decoded.relation} ORDER BY _offset`)).getRowObjects();
     expect(rows.map((r) => ({ ...r, _offset: Number(r._offset) }))).toEqual(
       reference.flatMap((result, i) => {
         if (!result.ok) return [];

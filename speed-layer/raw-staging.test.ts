@@ -1,7 +1,7 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { isUtf8 } from 'node:buffer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { inMemoryDuckDb } from '../test/harness/in-memory-duckdb.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
 import { RawStaging } from './raw-staging.ts';
 import { packRun, splitRun, type RecordRun } from './record-run.ts';
@@ -14,7 +14,7 @@ const value = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(null, Buffer.alloc(0)) },
 );
 const run = (partition: number, maxLength: number) =>
-  fc.tuple(fc.array(value, { minLength: 1, maxLength, size: 'max' }), fc.nat()).map(([values, at]): RecordRun[] => {
+  fc.tuple(fc.array(value, { minLength: 1, maxLength, size: 'max' }), fc.nat()).map(([values, at]): [RecordRun, RecordRun] => {
     const records: SourceRecord[] = values.map((v, i) => ({ partition, offset: 10 + i, timestampMs: 0, value: v }));
     // As the micro-batcher cuts a run between two micro-batches.
     const [head, tail] = splitRun(packRun(partition, records), at % (records.length + 1));
@@ -22,30 +22,19 @@ const run = (partition: number, maxLength: number) =>
   });
 
 describe('RawStaging', () => {
-  let instance: DuckDBInstance;
-  let connection: DuckDBConnection;
-
-  beforeAll(async () => {
-    instance = await DuckDBInstance.create(':memory:');
-    connection = await instance.connect();
-  });
-
-  afterAll(() => {
-    connection?.closeSync();
-    instance?.closeSync();
-  });
+  const db = inMemoryDuckDb();
 
   it.each([
     ['a few pieces', 300, 60],
     ['several chunks', 3_000, 8],
   ])('stages every record with its partition, offset and value text (NULL when null or not UTF-8): runs of %s, split', async (_, maxLength, numRuns) => {
-    const staging = new RawStaging(connection, 'memory', 'staged');
+    const staging = new RawStaging(db.connection, 'memory', 'staged');
     await fc.assert(
       fc.asyncProperty(fc.tuple(run(0, maxLength), run(1, maxLength), run(2, maxLength)), fc.nat(5), async (parts, skip) => {
         // Leave some heads out: a micro-batch that starts inside a run.
         const runs = parts.flatMap(([head, tail], k) => (k === skip % 3 ? [tail] : [head, tail]));
         await staging.load(runs);
-        const rows = (await connection.runAndReadAll(`SELECT _row, _partition, _offset, raw FROM ${staging.relation()} ORDER BY _row`)).getRows();
+        const rows = (await db.connection.runAndReadAll(`SELECT _row, _partition, _offset, raw FROM ${staging.relation()} ORDER BY _row`)).getRows();
         const expected = runs.flatMap((r) =>
           Array.from({ length: r.to - r.from }, (_, k) => {
             const i = r.from + k;

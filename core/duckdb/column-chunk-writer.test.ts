@@ -1,6 +1,7 @@
-import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, INTEGER, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
+import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, INTEGER, VARCHAR } from '@duckdb/node-api';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { inMemoryDuckDb } from '../../test/harness/in-memory-duckdb.ts';
 import { ColumnChunkWriter, type ChunkColumnType } from './column-chunk-writer.ts';
 
 interface Rows {
@@ -19,24 +20,13 @@ const COLUMNS: readonly [keyof Rows, ChunkColumnType][] = [
   ['real', 'DOUBLE'],
 ];
 
-let instance: DuckDBInstance;
-let connection: DuckDBConnection;
-
-beforeAll(async () => {
-  instance = await DuckDBInstance.create(':memory:');
-  connection = await instance.connect();
-});
-
-afterAll(() => {
-  connection.closeSync();
-  instance.closeSync();
-});
+const db = inMemoryDuckDb();
 
 /** Appends the rows through the writer, `rowsPerChunk` at a time, and reads the table back in order. */
 async function roundTrip(rows: Rows, rowsPerChunk: number): Promise<Rows> {
-  await connection.run('CREATE OR REPLACE TABLE t (text VARCHAR, flag BOOLEAN, small INTEGER, big BIGINT, real DOUBLE)');
+  await db.connection.run('CREATE OR REPLACE TABLE t (text VARCHAR, flag BOOLEAN, small INTEGER, big BIGINT, real DOUBLE)');
   const writer = new ColumnChunkWriter();
-  const appender = await connection.createAppender('t');
+  const appender = await db.connection.createAppender('t');
   try {
     for (let from = 0; from < rows.text.length; from += rowsPerChunk) {
       const to = Math.min(rows.text.length, from + rowsPerChunk);
@@ -49,7 +39,7 @@ async function roundTrip(rows: Rows, rowsPerChunk: number): Promise<Rows> {
     appender.closeSync();
   }
   // DuckDB keeps the insertion order of an appended table with no ORDER BY.
-  const read = (await connection.runAndReadAll('SELECT text, flag, small, big, real FROM t')).getRows();
+  const read = (await db.connection.runAndReadAll('SELECT text, flag, small, big, real FROM t')).getRows();
   return {
     text: read.map((r) => r[0] as string | null),
     flag: read.map((r) => r[1] as boolean | null),

@@ -1,7 +1,8 @@
-import { DuckDBDateValue, DuckDBInstance, DuckDBTimestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBDateValue, DuckDBTimestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { inMemoryDuckDb } from '../../test/harness/in-memory-duckdb.ts';
 import type { EventSchema } from '../views/view-definition.ts';
 import { createEventDecoder, type FieldValue } from './decode-event.ts';
 import { canonicalLaneSql } from './canonical-lane-sql.ts';
@@ -184,7 +185,7 @@ function normalize(value: DuckDBValue): FieldValue {
 }
 
 /** A stand-in for the staging table: the raw text, NULL when it is not UTF-8 (as DuckDB stores it). */
-async function decodeInDuckDb(connection: DuckDBConnection, inputs: readonly (Buffer | null)[]): Promise<{ fast: boolean; values: FieldValue[] }[]> {
+async function stageRawInput(connection: DuckDBConnection, inputs: readonly (Buffer | null)[]): Promise<void> {
   await connection.run('CREATE OR REPLACE TEMP TABLE raw_input (_row INTEGER, raw VARCHAR)');
   const appender = await connection.createAppender('raw_input', 'main', 'temp');
   inputs.forEach((input, row) => {
@@ -194,6 +195,10 @@ async function decodeInDuckDb(connection: DuckDBConnection, inputs: readonly (Bu
     appender.endRow();
   });
   appender.closeSync();
+}
+
+async function decodeInDuckDb(connection: DuckDBConnection, inputs: readonly (Buffer | null)[]): Promise<{ fast: boolean; values: FieldValue[] }[]> {
+  await stageRawInput(connection, inputs);
   const sql = jsonDecodeSql(schema, 'raw_input', { rawColumn: 'raw', passthrough: ['_row'] });
   const reader = await connection.runAndReadAll(`${sql} ORDER BY _row`);
   return reader.getRows().map((row) => ({
@@ -204,35 +209,17 @@ async function decodeInDuckDb(connection: DuckDBConnection, inputs: readonly (Bu
 
 /** The canonical lane alone over `inputs`: per row, whether it vouched for it, and its values. */
 async function laneInDuckDb(connection: DuckDBConnection, inputs: readonly Buffer[]): Promise<{ lane: boolean; general: boolean; values: FieldValue[] }[]> {
-  await connection.run('CREATE OR REPLACE TEMP TABLE raw_input (_row INTEGER, raw VARCHAR)');
-  const appender = await connection.createAppender('raw_input', 'main', 'temp');
-  inputs.forEach((input, row) => {
-    appender.appendInteger(row);
-    if (!isUtf8(input)) appender.appendNull();
-    else appender.appendVarchar(input.toString('utf8'));
-    appender.endRow();
-  });
-  appender.closeSync();
+  await stageRawInput(connection, inputs);
   const sql = canonicalLaneSql(schema, 'raw_input', { rawColumn: 'raw', passthrough: ['_row'] })!;
   const reader = await connection.runAndReadAll(`${sql} ORDER BY _row`);
   return reader.getRows().map((row) => ({ lane: row[row.length - 2] === true, general: row[row.length - 1] === true, values: row.slice(1, -2).map(normalize) }));
 }
 
+const db = inMemoryDuckDb();
+
 const withoutNegativeZero = (values: readonly FieldValue[]) => values.map((v) => (typeof v === 'number' && Object.is(v, -0) ? 0 : v));
 
 describe('canonicalLaneSql', () => {
-  let instance: DuckDBInstance;
-  let connection: DuckDBConnection;
-
-  beforeAll(async () => {
-    instance = await DuckDBInstance.create(':memory:');
-    connection = await instance.connect();
-  });
-
-  afterAll(() => {
-    connection?.closeSync();
-    instance?.closeSync();
-  });
 
   it('vouches for a row only when createEventDecoder accepts it, with the same values', async () => {
     let rows = 0;
@@ -240,7 +227,7 @@ describe('canonicalLaneSql', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.oneof({ weight: 4, arbitrary: laneText }, { weight: 1, arbitrary: canonicalText }, { weight: 1, arbitrary: objectText }), { minLength: 1, maxLength: 60 }), async (texts) => {
         const inputs = texts.map((t) => Buffer.from(t));
-        const decoded = await laneInDuckDb(connection, inputs);
+        const decoded = await laneInDuckDb(db.connection, inputs);
         inputs.forEach((input, row) => {
           rows++;
           if (!decoded[row]!.lane) return;
@@ -274,7 +261,7 @@ describe('canonicalLaneSql', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 50 }), async (events) => {
         const inputs = events.map((e) => Buffer.from(JSON.stringify(e)));
-        const decoded = await laneInDuckDb(connection, inputs);
+        const decoded = await laneInDuckDb(db.connection, inputs);
         expect(inputs.filter((_, i) => !decoded[i]!.lane).map((input) => input.toString())).toEqual([]);
         inputs.forEach((input, i) => {
           const reference = decode(input);
@@ -287,25 +274,13 @@ describe('canonicalLaneSql', () => {
 });
 
 describe('jsonDecodeSql', () => {
-  let instance: DuckDBInstance;
-  let connection: DuckDBConnection;
-
-  beforeAll(async () => {
-    instance = await DuckDBInstance.create(':memory:');
-    connection = await instance.connect();
-  });
-
-  afterAll(() => {
-    connection?.closeSync();
-    instance?.closeSync();
-  });
 
   it('decodes a row on the fast path only when createEventDecoder accepts it, to the same values', async () => {
     let rows = 0;
     let fastRows = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(rawInput, { minLength: 1, maxLength: 60, size: 'medium' }), async (inputs) => {
-        const decoded = await decodeInDuckDb(connection, inputs);
+        const decoded = await decodeInDuckDb(db.connection, inputs);
         inputs.forEach((input, row) => {
           rows++;
           if (!decoded[row]!.fast) return;
@@ -341,7 +316,7 @@ describe('jsonDecodeSql', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 50 }), async (events) => {
         const inputs = events.map((e) => Buffer.from(JSON.stringify(e)));
-        const decoded = await decodeInDuckDb(connection, inputs);
+        const decoded = await decodeInDuckDb(db.connection, inputs);
         expect(inputs.filter((_, i) => !decoded[i]!.fast).map((input) => input.toString())).toEqual([]);
       }),
       { numRuns: 40 },
@@ -363,7 +338,7 @@ describe('jsonDecodeSql', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 50 }), async (events) => {
         const inputs = events.map((e) => Buffer.from(JSON.stringify(e)));
-        const decoded = await decodeInDuckDb(connection, inputs);
+        const decoded = await decodeInDuckDb(db.connection, inputs);
         expect(inputs.filter((_, i) => !decoded[i]!.fast).map((input) => input.toString())).toEqual([]);
         inputs.forEach((input, i) => {
           const reference = decode(input);

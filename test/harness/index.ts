@@ -1,4 +1,5 @@
 export { freePort } from './free-port.ts';
 export { KafkaApiKey, KafkaErrorCode, KafkaTestBroker, randomTopicName, type KafkaTestBrokerOptions } from './kafka-broker.ts';
 export { ZooKeeperTestServer, type ZooKeeperTestServerOptions } from './zookeeper-server.ts';
+export { inMemoryDuckDb, type InMemoryDuckDb } from './in-memory-duckdb.ts';
 export { waitFor } from './wait-for.ts';
