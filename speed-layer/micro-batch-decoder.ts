@@ -5,11 +5,11 @@ import { createEventDecoder, type RejectReason } from '../core/events/decode-eve
 import { canonicalLaneSql } from '../core/events/canonical-lane-sql.ts';
 import { jsonDecodeSql } from '../core/events/json-decode-sql.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
-import { runLength, runRecord, type RecordRun } from './record-run.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 import { appendFieldValues } from './event-appender.ts';
 import { RawStaging } from './raw-staging.ts';
+import { runLength, runRecord, type RecordRun } from './record-run.ts';
 import { SerialLock } from './serial-lock.ts';
 
 /** The tables holding decoded micro-batches, in the decoder's own in-memory database. */

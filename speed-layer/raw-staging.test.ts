@@ -13,16 +13,28 @@ const value = fc.oneof(
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b)) },
   { weight: 1, arbitrary: fc.constantFrom(null, Buffer.alloc(0)) },
 );
+/** A run of records as fetched, cut in two as the micro-batcher cuts a run between micro-batches; with its records. */
+interface SplitRun {
+  readonly parts: [RecordRun, RecordRun];
+  readonly records: [SourceRecord[], SourceRecord[]];
+}
 const run = (partition: number, maxLength: number) =>
-  fc.tuple(fc.array(value, { minLength: 1, maxLength, size: 'max' }), fc.nat()).map(([values, at]): [RecordRun, RecordRun] => {
+  fc.tuple(fc.array(value, { minLength: 1, maxLength, size: 'max' }), fc.nat()).map(([values, at]): SplitRun => {
     const records: SourceRecord[] = values.map((v, i) => ({ partition, offset: 10 + i, timestampMs: 0, value: v }));
-    // As the micro-batcher cuts a run between two micro-batches.
-    const [head, tail] = splitRun(packRun(partition, records), at % (records.length + 1));
-    return [head, tail];
+    const cut = at % (records.length + 1);
+    return { parts: splitRun(packRun(partition, records), cut), records: [records.slice(0, cut), records.slice(cut)] };
   });
+
+/** What the staged relation should hold for `records`, numbered from 0: the value as text when it is UTF-8. */
+const expectedRows = (records: readonly SourceRecord[]) =>
+  records.map((r, row) => [row, r.partition, r.offset, r.value !== null && isUtf8(r.value) ? r.value.toString('utf8') : null]);
 
 describe('RawStaging', () => {
   const db = inMemoryDuckDb();
+  const stagedRows = async (staging: RawStaging) =>
+    (await db.connection.runAndReadAll(`SELECT _row, _partition, _offset, raw FROM ${staging.relation()} ORDER BY _row`))
+      .getRows()
+      .map(([row, partition, offset, raw]) => [row, partition, Number(offset), raw]);
 
   it.each([
     ['a few pieces', 300, 60],
@@ -30,24 +42,25 @@ describe('RawStaging', () => {
   ])('stages every record with its partition, offset and value text (NULL when null or not UTF-8): runs of %s, split', async (_, maxLength, numRuns) => {
     const staging = new RawStaging(db.connection, 'memory', 'staged');
     await fc.assert(
-      fc.asyncProperty(fc.tuple(run(0, maxLength), run(1, maxLength), run(2, maxLength)), fc.nat(5), async (parts, skip) => {
+      fc.asyncProperty(fc.tuple(run(0, maxLength), run(1, maxLength), run(2, maxLength)), fc.nat(5), async (split, skip) => {
         // Leave some heads out: a micro-batch that starts inside a run.
-        const runs = parts.flatMap(([head, tail], k) => (k === skip % 3 ? [tail] : [head, tail]));
-        await staging.load(runs);
-        const rows = (await db.connection.runAndReadAll(`SELECT _row, _partition, _offset, raw FROM ${staging.relation()} ORDER BY _row`)).getRows();
-        const expected = runs.flatMap((r) =>
-          Array.from({ length: r.to - r.from }, (_, k) => {
-            const i = r.from + k;
-            const end = r.packed.ends[i]!;
-            const before = i === 0 ? 0 : r.packed.ends[i - 1]!;
-            const start = before >= 0 ? before : -before - 1;
-            const bytes = end >= 0 ? Buffer.from(r.packed.bytes.subarray(start, end)) : null;
-            return [r.partition, r.packed.offsets[i]!, bytes && isUtf8(bytes) ? bytes.toString('utf8') : null];
-          }),
-        );
-        expect(rows.map(([row, partition, offset, raw]) => [row, partition, Number(offset), raw])).toEqual(expected.map((e, row) => [row, ...e]));
+        const kept = split.flatMap(({ parts, records }, k) => (k === skip % 3 ? [[parts[1], records[1]] as const] : [[parts[0], records[0]] as const, [parts[1], records[1]] as const]));
+        await staging.load(kept.map(([part]) => part));
+        expect(await stagedRows(staging)).toEqual(expectedRows(kept.flatMap(([, records]) => records)));
       }),
       { numRuns },
     );
+  });
+
+  it('stages more pieces than one chunk holds, up to a full last chunk of pieces (an all-ASCII run of 2 × 2048 × 64 records)', async () => {
+    const staging = new RawStaging(db.connection, 'memory', 'staged_many');
+    const records: SourceRecord[] = Array.from({ length: 2048 * 64 * 2 }, (_, i) => ({
+      partition: 4,
+      offset: i,
+      timestampMs: 0,
+      value: i % 1000 === 7 ? null : Buffer.from(`{"i":${i}}`),
+    }));
+    await staging.load([packRun(4, records)]);
+    expect(await stagedRows(staging)).toEqual(expectedRows(records));
   });
 });

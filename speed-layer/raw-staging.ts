@@ -1,7 +1,8 @@
 import { DOUBLE, DuckDBDataChunk, INTEGER, VARCHAR, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
-import duckdb from '@duckdb/node-bindings';
 import { isAscii, isUtf8 } from 'node:buffer';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { ColumnChunkWriter } from '../core/duckdb/column-chunk-writer.ts';
+import { valueEnd } from '../core/source/packed-records.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { RecordRun } from './record-run.ts';
 
@@ -12,14 +13,6 @@ const CHUNKS_PER_TURN = 8;
 /** Records per piece of text (see RawStaging). */
 const PIECE_RECORDS = 64;
 
-/** The columns of the staged records, in table order. */
-const ROW = 0;
-const PARTITION = 1;
-const OFFSET = 2;
-const PIECE = 3;
-const START = 4;
-const LENGTH = 5;
-const RAW = 6;
 
 /**
  * Copies records into DuckDB without decoding them in JavaScript: the value bytes go in as text
@@ -29,7 +22,7 @@ const RAW = 6;
  * reads its bytes). Offsets travel as DOUBLE (exact below 2^53).
  *
  * The JavaScript thread also runs the Kafka client, so staging costs it as little as it can: the
- * chunks are filled through DuckDB's C API (one copy per numeric column), and the values of a run
+ * chunks are filled by ColumnChunkWriter (one copy per numeric column), and the values of a run
  * that is all ASCII (JSON.stringify's usual output) go in as pieces of text of PIECE_RECORDS
  * values each, as they lie in the packed bytes: one call per piece instead of one per value. Each
  * record then says where in which piece its value is (`_piece`, `_start`, `_length`), and DuckDB
@@ -43,15 +36,18 @@ const RAW = 6;
 export class RawStaging {
   private readonly chunk = DuckDBDataChunk.create([INTEGER, INTEGER, DOUBLE, INTEGER, INTEGER, INTEGER, VARCHAR]);
   private readonly pieceChunk = DuckDBDataChunk.create([INTEGER, VARCHAR]);
+  private readonly writer = new ColumnChunkWriter();
+  /** The record chunk's columns, in table order, filled row by row before a chunk is handed over. */
   private readonly rows = new Int32Array(CHUNK_ROWS);
   private readonly partitions = new Int32Array(CHUNK_ROWS);
   private readonly offsets = new Float64Array(CHUNK_ROWS);
   private readonly pieces = new Int32Array(CHUNK_ROWS);
   private readonly starts = new Int32Array(CHUNK_ROWS);
   private readonly lengths = new Int32Array(CHUNK_ROWS);
+  private readonly raws: (Uint8Array | null)[] = new Array(CHUNK_ROWS).fill(null);
+  /** The piece chunk's columns. */
   private readonly pieceIds = new Int32Array(CHUNK_ROWS);
-  /** Validity of the raw column, one bit per row (DuckDB's layout: little-endian 64-bit words). */
-  private readonly rawValid = new Uint8Array(CHUNK_ROWS / 8);
+  private readonly pieceTexts: (Uint8Array | null)[] = new Array(CHUNK_ROWS).fill(null);
   private readonly qualified: string;
   private readonly qualifiedPieces: string;
   /** The tables exist and are empty (`resetSql` ran since the last load): no reset needed first. */
@@ -97,57 +93,53 @@ export class RawStaging {
     const appender = await this.connection.createAppender(this.table, 'main', this.catalog);
     const pieceAppender = await this.connection.createAppender(`${this.table}_pieces`, 'main', this.catalog);
     try {
-      const state = { at: 0, anyNull: false, row: 0, chunks: 0, piece: 0, pieceAt: 0 };
-      this.startChunk();
-      this.startPieceChunk();
+      let at = 0;
+      let row = 0;
+      let chunks = 0;
+      /** Pieces so far, and those of them not handed to the appender yet. */
+      let piece = 0;
+      let pendingPieces = 0;
       for (const run of runs) {
-        const { partition } = run;
-        const { offsets, ends, bytes } = run.packed;
-        // Value i is bytes[start, ends[i]), start being where value i-1 ended (see PackedRecords).
-        const endOf = (i: number) => (i < 0 ? 0 : ends[i]! >= 0 ? ends[i]! : -ends[i]! - 1);
-        const ascii = run.to > run.from && isAscii(bytes.subarray(endOf(run.from - 1), endOf(run.to - 1)));
+        const { packed, partition } = run;
+        const ascii = run.to > run.from && isAscii(packed.bytes.subarray(valueEnd(packed, run.from - 1), valueEnd(packed, run.to - 1)));
         let pieceStart = 0;
-        for (let i = run.from; i < run.to; i++) {
-          if (state.at === CHUNK_ROWS) {
-            this.appendChunk(appender, state.at, state.anyNull);
-            this.startChunk();
-            state.at = 0;
-            state.anyNull = false;
+        for (let i = run.from; i < run.to; i++, at++, row++) {
+          if (at === CHUNK_ROWS) {
+            this.appendChunk(appender, at);
+            at = 0;
             // Staging runs beside the writer's commit and the Kafka fetches, which wait for this thread.
-            if (++state.chunks % CHUNKS_PER_TURN === 0) await yieldToEventLoop();
+            if (++chunks % CHUNKS_PER_TURN === 0) await yieldToEventLoop();
           }
-          const at = state.at++;
-          const start = endOf(i - 1);
-          const end = ends[i]!;
-          this.rows[at] = state.row++;
+          const start = valueEnd(packed, i - 1);
+          const isNull = packed.ends[i]! < 0;
+          this.rows[at] = row;
           this.partitions[at] = partition;
-          this.offsets[at] = offsets[i]!;
+          this.offsets[at] = packed.offsets[i]!;
           if (ascii) {
             // A new piece every PIECE_RECORDS records of the run: it ends where its last value ends.
             if ((i - run.from) % PIECE_RECORDS === 0) {
               pieceStart = start;
               const last = Math.min(run.to, i + PIECE_RECORDS) - 1;
-              this.addPiece(pieceAppender, state, bytes.subarray(start, endOf(last)));
+              if (pendingPieces === CHUNK_ROWS) {
+                this.appendPieceChunk(pieceAppender, pendingPieces);
+                pendingPieces = 0;
+              }
+              this.pieceIds[pendingPieces] = piece++;
+              this.pieceTexts[pendingPieces++] = packed.bytes.subarray(start, valueEnd(packed, last));
             }
-            this.pieces[at] = state.piece - 1;
+            this.pieces[at] = piece - 1;
             this.starts[at] = start - pieceStart + 1;
-            this.lengths[at] = end >= 0 ? end - start : -1;
-            this.rawValid[at >>> 3]! &= ~(1 << (at & 7));
-            state.anyNull = true;
-            continue;
-          }
-          this.pieces[at] = -1;
-          const value = end >= 0 ? bytes.subarray(start, end) : undefined;
-          if (value !== undefined && isUtf8(value)) {
-            duckdb.vector_assign_string_element_len(duckdb.data_chunk_get_vector(this.chunk.chunk, RAW), at, value);
+            this.lengths[at] = isNull ? -1 : valueEnd(packed, i) - start;
+            this.raws[at] = null;
           } else {
-            this.rawValid[at >>> 3]! &= ~(1 << (at & 7));
-            state.anyNull = true;
+            const value = isNull ? undefined : packed.bytes.subarray(start, valueEnd(packed, i));
+            this.pieces[at] = -1;
+            this.raws[at] = value !== undefined && isUtf8(value) ? value : null;
           }
         }
       }
-      if (state.at > 0) this.appendChunk(appender, state.at, state.anyNull);
-      if (state.pieceAt > 0) this.appendPieceChunk(pieceAppender, state.pieceAt);
+      if (at > 0) this.appendChunk(appender, at);
+      if (pendingPieces > 0) this.appendPieceChunk(pieceAppender, pendingPieces);
     } catch (error) {
       appender.clear();
       pieceAppender.clear();
@@ -158,51 +150,28 @@ export class RawStaging {
     }
   }
 
-  /** Adds one piece of text (ASCII bytes) as the next piece id. */
-  private addPiece(appender: DuckDBAppender, state: { piece: number; pieceAt: number }, text: Uint8Array): void {
-    if (state.pieceAt === CHUNK_ROWS) {
-      this.appendPieceChunk(appender, state.pieceAt);
-      state.pieceAt = 0;
-    }
-    if (state.pieceAt === 0) duckdb.data_chunk_reset(this.pieceChunk.chunk);
-    this.pieceIds[state.pieceAt] = state.piece++;
-    duckdb.vector_assign_string_element_len(duckdb.data_chunk_get_vector(this.pieceChunk.chunk, 1), state.pieceAt++, text);
+  /** Hands the first `rows` staged records to the appender. */
+  private appendChunk(appender: DuckDBAppender, rows: number): void {
+    const { chunk, writer } = this;
+    chunk.reset();
+    chunk.rowCount = rows;
+    writer.write(chunk, 0, 'INTEGER', this.rows, 0, rows);
+    writer.write(chunk, 1, 'INTEGER', this.partitions, 0, rows);
+    writer.write(chunk, 2, 'DOUBLE', this.offsets, 0, rows);
+    writer.write(chunk, 3, 'INTEGER', this.pieces, 0, rows);
+    writer.write(chunk, 4, 'INTEGER', this.starts, 0, rows);
+    writer.write(chunk, 5, 'INTEGER', this.lengths, 0, rows);
+    writer.writeUtf8(chunk, 6, this.raws, 0, rows);
+    appender.appendDataChunk(chunk);
   }
 
+  /** Hands the first `rows` pieces to the appender. */
   private appendPieceChunk(appender: DuckDBAppender, rows: number): void {
-    const raw = this.pieceChunk.chunk;
-    duckdb.copy_data_to_vector(duckdb.data_chunk_get_vector(raw, 0), 0, this.pieceIds.buffer as ArrayBuffer, 0, rows * 4);
-    duckdb.data_chunk_set_size(raw, rows);
-    appender.appendDataChunk(this.pieceChunk);
-  }
-
-  /** Empties the record chunk for the next rows. */
-  private startChunk(): void {
-    duckdb.data_chunk_reset(this.chunk.chunk);
-    this.rawValid.fill(0xff);
-  }
-
-  private startPieceChunk(): void {
-    duckdb.data_chunk_reset(this.pieceChunk.chunk);
-  }
-
-  /** Copies the numeric columns (and the raw column's NULLs) in and hands `rows` rows to the appender. */
-  private appendChunk(appender: DuckDBAppender, rows: number, anyNull: boolean): void {
-    const raw = this.chunk.chunk;
-    const copy = (column: number, values: Int32Array | Float64Array) =>
-      duckdb.copy_data_to_vector(duckdb.data_chunk_get_vector(raw, column), 0, values.buffer as ArrayBuffer, values.byteOffset, rows * values.BYTES_PER_ELEMENT);
-    copy(ROW, this.rows);
-    copy(PARTITION, this.partitions);
-    copy(OFFSET, this.offsets);
-    copy(PIECE, this.pieces);
-    copy(START, this.starts);
-    copy(LENGTH, this.lengths);
-    if (anyNull) {
-      const vector = duckdb.data_chunk_get_vector(raw, RAW);
-      duckdb.vector_ensure_validity_writable(vector);
-      duckdb.copy_data_to_vector_validity(vector, 0, this.rawValid.buffer as ArrayBuffer, 0, this.rawValid.byteLength);
-    }
-    duckdb.data_chunk_set_size(raw, rows);
-    appender.appendDataChunk(this.chunk);
+    const { pieceChunk, writer } = this;
+    pieceChunk.reset();
+    pieceChunk.rowCount = rows;
+    writer.write(pieceChunk, 0, 'INTEGER', this.pieceIds, 0, rows);
+    writer.writeUtf8(pieceChunk, 1, this.pieceTexts, 0, rows);
+    appender.appendDataChunk(pieceChunk);
   }
 }

@@ -7,7 +7,7 @@ import type { LoadedConfig } from '../core/config/load-config.ts';
 import { LambdaError } from '../core/errors/index.ts';
 import type { RejectReason } from '../core/events/decode-event.ts';
 import { createLogger, type Logger } from '../core/observability/logger.ts';
-import type { RecordSource, SourceBatch, SourceGap, SourceRecord, SourceSubscription } from '../core/source/record-source.ts';
+import type { RecordSource, SourceBatch, SourceGap, SourceSubscription } from '../core/source/record-source.ts';
 import { bindViews, type BoundView } from '../core/views/bind-views.ts';
 import { checkHandoff, cutsOf } from './batch-handoff.ts';
 import { MicroBatchDecoder, type DecodedMicroBatch } from './micro-batch-decoder.ts';

@@ -43,16 +43,41 @@ export class ColumnChunkWriter {
 
   /** Writes `values[from..to)` into rows 0..to-from of column `column` of the chunk. */
   write<T extends ChunkColumnType>(chunk: DuckDBDataChunk, column: number, type: T, values: ArrayLike<ChunkColumnValue[T] | null>, from: number, to: number): void {
-    const rows = to - from;
-    if (rows < 0 || rows > this.maxRows) throw new RangeError(`a chunk column holds 0 to ${this.maxRows} rows, not ${rows}`);
+    const rows = this.rowsOf(from, to);
     const vector = duckdb.data_chunk_get_vector(chunk.chunk, column);
     this.nullCount = 0;
     if (type === 'VARCHAR') this.writeStrings(vector, values as ArrayLike<string | null>, from, rows);
     else duckdb.copy_data_to_vector(vector, 0, this.scratch, 0, this.gather(type, values, from, rows));
-    if (this.nullCount > 0) {
-      duckdb.vector_ensure_validity_writable(vector);
-      duckdb.copy_data_to_vector_validity(vector, 0, this.validity.buffer, 0, Math.ceil(rows / 64) * 8);
+    this.writeValidity(vector, rows);
+  }
+
+  /**
+   * Writes text given as UTF-8 bytes, `values[from..to)`, into a VARCHAR column: one native call
+   * per value and no JavaScript string. The caller vouches that the bytes are UTF-8.
+   */
+  writeUtf8(chunk: DuckDBDataChunk, column: number, values: ArrayLike<Uint8Array | null>, from: number, to: number): void {
+    const rows = this.rowsOf(from, to);
+    const vector = duckdb.data_chunk_get_vector(chunk.chunk, column);
+    this.nullCount = 0;
+    for (let i = 0; i < rows; i++) {
+      const value = values[from + i]!;
+      if (value === null) this.setNull(i);
+      else duckdb.vector_assign_string_element_len(vector, i, value);
     }
+    this.writeValidity(vector, rows);
+  }
+
+  private rowsOf(from: number, to: number): number {
+    const rows = to - from;
+    if (rows < 0 || rows > this.maxRows) throw new RangeError(`a chunk column holds 0 to ${this.maxRows} rows, not ${rows}`);
+    return rows;
+  }
+
+  /** The NULLs of the column just written, if it had any. */
+  private writeValidity(vector: duckdb.Vector, rows: number): void {
+    if (this.nullCount === 0) return;
+    duckdb.vector_ensure_validity_writable(vector);
+    duckdb.copy_data_to_vector_validity(vector, 0, this.validity.buffer, 0, Math.ceil(rows / 64) * 8);
   }
 
   /** Copies fixed-width values into the scratch buffer (NULLs into `validity`); returns their byte count. */

@@ -43,12 +43,20 @@ export function transferList(packed: PackedRecords): ArrayBuffer[] {
   return [packed.offsets.buffer, packed.timestampsMs.buffer, packed.ends.buffer, packed.bytes.buffer] as ArrayBuffer[];
 }
 
+/**
+ * Where value i ends in `packed.bytes`, which is where value i+1 starts: a null value ends where
+ * it starts. `valueEnd(packed, -1)` is 0.
+ */
+export function valueEnd(packed: PackedRecords, i: number): number {
+  if (i < 0) return 0;
+  const end = packed.ends[i]!;
+  return end >= 0 ? end : -end - 1;
+}
+
 /** Where value i lies in `packed.bytes`: [start, end), or undefined for a null value. */
 export function valueBounds(packed: PackedRecords, i: number): [number, number] | undefined {
   const end = packed.ends[i]!;
-  if (end < 0) return undefined;
-  const before = i === 0 ? 0 : packed.ends[i - 1]!;
-  return [before < 0 ? -before - 1 : before, end];
+  return end < 0 ? undefined : [valueEnd(packed, i - 1), end];
 }
 
 /** Value i as a Buffer over the packed bytes (no copy), or null. */
