@@ -20,7 +20,7 @@ import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import type { CompiledView } from '../../core/views/view-compiler.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { printBenchLine } from './bench-report.ts';
-import { cpuMicros, kafkajsBaselineRun, type ConsumeRun } from './kafkajs-baseline.ts';
+import { cpuMicros, kafkajsBaselineRun, mainThreadCpuMicros, type ConsumeRun } from './kafkajs-baseline.ts';
 
 /**
  * `npm run bench -- batch`: the batch layer with the two views of test/fixtures/foundation.yaml.
@@ -190,13 +190,6 @@ async function waitUntil(condition: () => boolean, timeoutMs: number, what: stri
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }
-}
-
-/** CPU time of this process's main thread, in microseconds (the rest of `cpuMicros()` is workers and DuckDB). */
-function mainThreadCpuMicros(): number {
-  // Fields 14 and 15 of /proc/<pid>/task/<tid>/stat (utime, stime) are in clock ticks of 10 ms.
-  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 interface ArchiverRun extends ConsumeRun {

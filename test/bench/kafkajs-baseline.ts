@@ -1,4 +1,5 @@
 import type { Kafka } from 'kafkajs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { randomTopicName } from '../harness/index.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -14,6 +15,38 @@ export interface ConsumeRun {
 export function cpuMicros(): number {
   const usage = process.cpuUsage();
   return usage.user + usage.system;
+}
+
+/** Microseconds per clock tick of /proc's CPU times (USER_HZ, 100 on Linux). */
+const MICROS_PER_TICK = 10_000;
+
+/** CPU time one thread of this process has used (Linux /proc), in microseconds; undefined once it ended. */
+function taskCpuMicros(tid: string): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // Fields 14 and 15 (utime, stime) count from the one after the command name in parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * MICROS_PER_TICK;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time of this process's main (JavaScript) thread, in microseconds. */
+export function mainThreadCpuMicros(): number {
+  return taskCpuMicros(String(process.pid)) ?? 0;
+}
+
+/** CPU time per thread of this process, in microseconds, by thread id, with the thread's name. */
+export function threadCpuMicros(): Map<string, { name: string; micros: number }> {
+  const threads = new Map<string, { name: string; micros: number }>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const micros = taskCpuMicros(tid);
+    if (micros === undefined) continue;
+    const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim().replace(/[0-9]+$/, '');
+    threads.set(tid, { name, micros });
+  }
+  return threads;
 }
 
 /**

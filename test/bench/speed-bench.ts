@@ -1,7 +1,7 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,7 +18,7 @@ import type { RecordSource, SubscribeOptions } from '../../core/source/record-so
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { percentile, printBenchLine } from './bench-report.ts';
-import { cpuMicros, kafkajsBaselineRun, type ConsumeRun } from './kafkajs-baseline.ts';
+import { cpuMicros, kafkajsBaselineRun, threadCpuMicros, type ConsumeRun } from './kafkajs-baseline.ts';
 
 /**
  * `npm run bench -- speed`: the speed layer on the test broker (librdkafka's mock cluster, one
@@ -159,14 +159,13 @@ async function startProfile(): Promise<{ stop(): Promise<void> } | undefined> {
     new Promise<any>((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
   await post('Profiler.enable');
   await post('Profiler.start');
-  const threadsBefore = threadCpuMs();
+  const threadsBefore = threadCpuMicros();
   return {
     async stop() {
-      const threadsAfter = threadCpuMs();
       const byName = new Map<string, number>();
-      for (const [tid, { name, ms }] of threadsAfter) {
+      for (const [tid, { name, micros }] of threadCpuMicros()) {
         const key = tid === String(process.pid) ? 'main' : threadsBefore.has(tid) ? `${name}:${tid}` : `${name}:${tid}(new)`;
-        byName.set(key, ms - (threadsBefore.get(tid)?.ms ?? 0));
+        byName.set(key, Math.round((micros - (threadsBefore.get(tid)?.micros ?? 0)) / 1000));
       }
       process.stderr.write(`thread CPU ms: ${[...byName].filter(([, ms]) => ms > 0).map(([n, ms]) => `${n} ${ms}`).join(', ')}\n`);
       const { profile } = await post('Profiler.stop');
@@ -175,23 +174,6 @@ async function startProfile(): Promise<{ stop(): Promise<void> } | undefined> {
       session.disconnect();
     },
   };
-}
-
-/** CPU time per thread of this process (Linux), by thread id, with the thread's name. */
-function threadCpuMs(): Map<string, { name: string; ms: number }> {
-  const ticksPerMs = 100 / 1000;
-  const threads = new Map<string, { name: string; ms: number }>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim().replace(/[0-9]+$/, '');
-      threads.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) / ticksPerMs });
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return threads;
 }
 
 async function totalCount(instance: DuckDBInstance): Promise<number> {
