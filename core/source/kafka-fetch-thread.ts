@@ -102,10 +102,11 @@ export class ThreadChannel {
 const WORKER_URL = new URL('./kafka-fetch-worker.mjs', import.meta.url);
 /**
  * The worker's young generation: V8 splits it in three (two semi-spaces and a large-object
- * space), so 48 MiB are V8's default semi-spaces of 16 MiB, whatever the process's flags. In the
- * speed bench, 96 and 192 MiB gave no throughput we could tell from noise, for more memory.
+ * space), so 192 MiB are semi-spaces of 64 MiB, as `npm start` gives the main thread. A fetch's
+ * message objects (~100k) live across several scavenges, and with the default 16 MiB the
+ * collector copied them over and over.
  */
-const FETCH_WORKER_YOUNG_GENERATION_MB = 48;
+const FETCH_WORKER_YOUNG_GENERATION_MB = 192;
 
 /** Subscribes on a new worker thread; resolves once its consumer is running, as `subscribe` does. */
 export async function startFetchThread(
