@@ -237,9 +237,10 @@ export class Archiver {
       state.readEnd = Math.max(state.readEnd, state.pendingGap.toOffsetExclusive);
       delete state.pendingGap;
     }
-    this.sink.add(batch.partition, batch.records);
-    const last = batch.records.at(-1);
-    if (last) state.readEnd = Math.max(state.readEnd, last.offset + 1);
+    const { offsets } = batch.packed;
+    if (offsets.length > 0) state.readEnd = Math.max(state.readEnd, offsets[offsets.length - 1]! + 1);
+    // After the last offset is read: a sink on worker threads takes the buffers over.
+    this.sink.add(batch.partition, batch.packed);
     this.metrics.lag.set({ partition: batch.partition }, Math.max(0, batch.highWatermark - state.readEnd));
     while (this.sink.pendingBytes() > this.maxPendingBytes && this.subscription) await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -32,17 +32,32 @@ const records = fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.option(valu
 });
 
 describe('PartitionBuffer', () => {
-  it('buffers the same content from packed records as from record objects', () => {
+  it('buffers each record at or above its end once, decoded from the packed bytes', () => {
     fc.assert(
       fc.property(records, records, (first, second) => {
-        const direct = new PartitionBuffer(2, 3, schema.fields.length);
-        const packed = new PartitionBuffer(2, 3, schema.fields.length);
+        const buffer = new PartitionBuffer(2, 3, schema.fields.length);
+        // The model: one record at a time, skipping offsets below the end, decoding the value's text.
+        let end = 3;
+        const accepted: [number, number, unknown[]][] = [];
+        const rejected: [number, string, string | undefined][] = [];
+        let bytes = 0;
         for (const batch of [first, second]) {
-          const added = direct.add(batch, decode, 0);
-          expect(packed.addPacked(packRecords(batch), decode, 0)).toBe(added);
+          let added = 0;
+          for (const r of batch) {
+            if (r.offset < end) continue;
+            const decoded = decode(r.value === null ? null : r.value.toString('utf8'));
+            if (decoded.ok) accepted.push([r.offset, r.timestampMs, [...decoded.event.values]]);
+            else rejected.push([r.offset, decoded.reason, r.value?.toString('latin1')]);
+            bytes += r.value?.length ?? 0;
+            end = r.offset + 1;
+            added++;
+          }
+          expect(buffer.add(packRecords(batch), decode, 0)).toBe(added);
         }
-        expect(packed.content()).toEqual(direct.content());
-        expect([packed.endOffsetExclusive, packed.byteCount, packed.recordCount]).toEqual([direct.endOffsetExclusive, direct.byteCount, direct.recordCount]);
+        const content = buffer.content();
+        expect(content.accepted.offsets.map((o, i) => [o, content.accepted.kafkaTimestampsMs[i], schema.fields.map((_, f) => content.accepted.columns[f]![i])])).toEqual(accepted);
+        expect(content.rejected.map((r) => [r.offset, r.reason, r.raw?.toString('latin1')])).toEqual(rejected);
+        expect([buffer.endOffsetExclusive, buffer.byteCount, buffer.recordCount]).toEqual([end, bytes, accepted.length + rejected.length]);
       }),
     );
   });
@@ -50,7 +65,7 @@ describe('PartitionBuffer', () => {
   it('covers skipped offsets from where the previous segment ended and ignores offsets below its end', () => {
     const buffer = new PartitionBuffer(0, 100, schema.fields.length);
     const at = (offset: number, v: string | null): SourceRecord => ({ partition: 0, offset, timestampMs: 0, value: v === null ? null : Buffer.from(v) });
-    buffer.add([at(99, '{}'), at(103, '{"ts":1,"page":"a"}'), at(104, 'nope'), at(104, '{"ts":2}')], decode, 0);
+    buffer.add(packRecords([at(99, '{}'), at(103, '{"ts":1,"page":"a"}'), at(104, 'nope'), at(104, '{"ts":2}')]), decode, 0);
     const content = buffer.content();
     expect([content.firstOffset, content.endOffsetExclusive]).toEqual([100, 105]);
     expect(content.accepted.offsets).toEqual([103]);
@@ -66,8 +81,8 @@ describe('PartitionBuffer', () => {
         const staged = new PartitionBuffer(2, 3, schema.fields.length);
         const taken: ReturnType<PartitionBuffer["takeAccepted"]>[] = [];
         for (const batch of [first, second, third]) {
-          whole.add(batch, decode, 0);
-          staged.add(batch, decode, 0);
+          whole.add(packRecords(batch), decode, 0);
+          staged.add(packRecords(batch), decode, 0);
           taken.push(staged.takeAccepted());
         }
         const rest = staged.content();

@@ -1,5 +1,4 @@
 import type { DecodeResult, FieldValue } from '../core/events/decode-event.ts';
-import type { SourceRecord } from '../core/source/record-source.ts';
 import type { PackedRecords } from '../core/source/packed-records.ts';
 import type { AcceptedColumns, RejectedRecord, SegmentContent } from './segment-writer.ts';
 
@@ -66,35 +65,11 @@ export class PartitionBuffer {
     return this.isEmpty ? 0 : nowMs - this.firstAddedAtMs;
   }
 
-  /** Adds the records at or above the current end; returns how many were added. */
-  add(records: readonly SourceRecord[], decode: (raw: Buffer | string | null) => DecodeResult, nowMs: number): number {
-    let added = 0;
-    const { columns } = this.accepted;
-    for (const record of records) {
-      if (record.offset < this.end) continue;
-      if (this.isEmpty) this.firstAddedAtMs = nowMs;
-      const decoded = decode(record.value);
-      if (decoded.ok) {
-        this.accepted.offsets.push(record.offset);
-        this.accepted.kafkaTimestampsMs.push(record.timestampMs);
-        const values = decoded.event.values;
-        for (let i = 0; i < this.fieldCount; i++) columns[i]!.push(values[i]!);
-        this.accepted.count++;
-      } else {
-        this.rejected.push({ offset: record.offset, kafkaTimestampMs: record.timestampMs, raw: record.value, reason: decoded.reason, message: decoded.message });
-      }
-      this.bytes += record.value?.length ?? 0;
-      this.end = record.offset + 1;
-      added++;
-    }
-    return added;
-  }
-
   /**
-   * `add` for records packed by packRecords (from another thread): values are decoded straight
-   * from the packed bytes, with no Buffer or record object per record.
+   * Adds the records at or above the current end; returns how many were added. Values are decoded
+   * straight from the packed bytes, with no Buffer or record object per record.
    */
-  addPacked(packed: PackedRecords, decode: (raw: string | null) => DecodeResult, nowMs: number): number {
+  add(packed: PackedRecords, decode: (raw: string | null) => DecodeResult, nowMs: number): number {
     const { offsets, timestampsMs, ends, bytes } = packed;
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const { columns } = this.accepted;

@@ -16,6 +16,7 @@ import { PartitionBuffer } from './partition-buffer.ts';
 import { recompute } from './recompute.ts';
 import { SegmentCompactor } from './segment-compactor.ts';
 import { SegmentWriter } from './segment-writer.ts';
+import { packRecords } from '../core/source/packed-records.ts';
 
 const FOUNDATION = fileURLToPath(new URL('../test/fixtures/foundation.yaml', import.meta.url));
 const TOPIC = 'clicks';
@@ -66,7 +67,7 @@ describe('recompute over the master dataset', () => {
           records.push({ partition, offset: o, timestampMs: 1_000 + o, value: Buffer.from(raw) });
           written.push({ partition, offset: o, event });
         }
-        buffer.add(records, decode, Date.now());
+        buffer.add(packRecords(records), decode, Date.now());
         await writer.write(buffer.content());
         offset = end;
       }

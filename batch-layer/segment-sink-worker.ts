@@ -31,7 +31,7 @@ async function handle(request: SinkRequest): Promise<void> {
       sink.open(request.partition, request.startOffset);
       return;
     case 'add':
-      sink.addPacked(request.partition, request.packed);
+      sink.add(request.partition, request.packed);
       return;
     case 'gap':
       sink.gap(request.partition, request.toOffsetExclusive);

@@ -1,6 +1,5 @@
 import { createEventDecoder } from '../core/events/decode-event.ts';
 import type { Logger } from '../core/observability/logger.ts';
-import type { SourceRecord } from '../core/source/record-source.ts';
 import type { StorageLayout } from '../core/storage/storage-layout.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 import type { PackedRecords } from '../core/source/packed-records.ts';
@@ -41,8 +40,11 @@ export type SinkEvent =
 export interface SegmentSink {
   /** Starts (or restarts) a partition whose files end at `startOffset`. */
   open(partition: number, startOffset: number): void;
-  /** Records of one partition in offset order; those below its buffered end are ignored. */
-  add(partition: number, records: readonly SourceRecord[]): void;
+  /**
+   * Records of one partition in offset order; those below its buffered end are ignored. The sink
+   * may take the buffers over (WorkerSegmentSink transfers them to its thread).
+   */
+  add(partition: number, packed: PackedRecords): void;
   /** Offsets up to `toOffsetExclusive` were deleted by the source before they were read. */
   gap(partition: number, toOffsetExclusive: number): void;
   /** Drops the partition's buffer and waits for its writes in progress (no more retries). */
@@ -125,22 +127,10 @@ export class LocalSegmentSink implements SegmentSink {
     });
   }
 
-  add(partition: number, records: readonly SourceRecord[]): void {
+  add(partition: number, packed: PackedRecords): void {
     const state = this.partitions.get(partition);
     if (!state) return;
-    state.buffer.add(records, this.decode, Date.now());
-    this.afterAdd(state);
-  }
-
-  /** `add` for records packed by another thread (WorkerSegmentSink). */
-  addPacked(partition: number, packed: PackedRecords): void {
-    const state = this.partitions.get(partition);
-    if (!state) return;
-    state.buffer.addPacked(packed, this.decode, Date.now());
-    this.afterAdd(state);
-  }
-
-  private afterAdd(state: PartitionState): void {
+    state.buffer.add(packed, this.decode, Date.now());
     if (state.buffer.recordCount >= this.maxRecords || state.buffer.byteCount >= this.maxBytes) this.seal(state);
     else if (state.buffer.acceptedCount >= this.stageRecords) this.stage(state);
   }

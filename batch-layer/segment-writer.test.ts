@@ -10,6 +10,7 @@ import { StorageLayout } from '../core/storage/storage-layout.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 import { PartitionBuffer } from './partition-buffer.ts';
 import { SegmentWriter } from './segment-writer.ts';
+import { packRecords } from '../core/source/packed-records.ts';
 
 const TOPIC = 'events';
 const schema: EventSchema = {
@@ -74,7 +75,7 @@ describe('SegmentWriter', () => {
     const records = Array.from({ length: total }, (_, offset) => recordAt(0, offset));
 
     const whole = new PartitionBuffer(0, 0, schema.fields.length);
-    whole.add(records, decode, 0);
+    whole.add(packRecords(records), decode, 0);
     const wholeContent = whole.content();
     // Partition 1 holds the same records, so the two files are compared without the partition column.
     const onePath = await writer.write({ ...wholeContent, partition: 1 });
@@ -83,7 +84,7 @@ describe('SegmentWriter', () => {
     const table = writer.newStagedTable();
     let from = 0;
     for (const size of groups) {
-      staged.add(records.slice(from, from + size), decode, 0);
+      staged.add(packRecords(records.slice(from, from + size)), decode, 0);
       await writer.appendStaged(table, 0, staged.takeAccepted());
       from += size;
     }
@@ -98,7 +99,7 @@ describe('SegmentWriter', () => {
 
   it('reads back the decoded values of each type, NULLs included', async () => {
     const buffer = new PartitionBuffer(2, 0, schema.fields.length);
-    buffer.add([recordAt(2, 0), recordAt(2, 3), recordAt(2, 77), recordAt(2, 285)], decode, 0);
+    buffer.add(packRecords([recordAt(2, 0), recordAt(2, 3), recordAt(2, 77), recordAt(2, 285)]), decode, 0);
     const path = await writer.write(buffer.content());
     const rows = (await connection.runAndReadAll(`SELECT _offset, epoch_ms(_kafka_ts), epoch_ms(ts), name, flag, small, big, real, day::VARCHAR FROM read_parquet(${quoteLiteral(path)}) ORDER BY _offset`)).getRows();
     const base = Date.UTC(2026, 0, 1);

@@ -1,9 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { LambdaError } from '../core/errors/index.ts';
 import type { Logger } from '../core/observability/logger.ts';
-import type { SourceRecord } from '../core/source/record-source.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
-import { packRecords, transferList, type PackedRecords } from '../core/source/packed-records.ts';
+import { transferList, type PackedRecords } from '../core/source/packed-records.ts';
 import type { CompactionOptions } from './segment-compactor.ts';
 import type { FlushOptions, SegmentSink, SinkEvent } from './segment-sink.ts';
 
@@ -37,8 +36,8 @@ const WORKER_YOUNG_GENERATION_MB = 96;
 
 /**
  * The sink on worker threads: each partition belongs to one worker (partition mod workers), which
- * decodes, buffers and writes its segments; this thread only packs record values into
- * transferable buffers. Requests to a worker are handled in the order sent, so a partition's
+ * decodes, buffers and writes its segments; the packed records' buffers are transferred to it,
+ * not copied. Requests to a worker are handled in the order sent, so a partition's
  * records, gaps and seals stay in order.
  */
 export class WorkerSegmentSink implements SegmentSink {
@@ -101,9 +100,8 @@ export class WorkerSegmentSink implements SegmentSink {
     this.post(partition, { op: 'open', partition, startOffset });
   }
 
-  add(partition: number, records: readonly SourceRecord[]): void {
-    if (records.length === 0) return;
-    const packed = packRecords(records);
+  add(partition: number, packed: PackedRecords): void {
+    if (packed.offsets.length === 0) return;
     this.posted.set(partition, (this.posted.get(partition) ?? 0) + packed.bytes.byteLength);
     this.workerOf(partition).postMessage({ op: 'add', partition, packed } satisfies SinkRequest, transferList(packed));
   }

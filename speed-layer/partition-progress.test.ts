@@ -1,17 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import type { SourceRecord } from '../core/source/record-source.ts';
+import { packRecords } from '../core/source/packed-records.ts';
+import type { SourceBatch, SourceRecord } from '../core/source/record-source.ts';
 import { PartitionProgress } from './partition-progress.ts';
-import { packRun, runLength, runRecord } from './record-run.ts';
+import { packRun, runLength, runRecord, type RecordRun } from './record-run.ts';
 
 const records = (partition: number, from: number, to: number): SourceRecord[] =>
   Array.from({ length: to - from }, (_, i) => ({ partition, offset: from + i, timestampMs: 0, value: null }));
-const offsets = (rs: readonly SourceRecord[]) => rs.map((r) => r.offset);
+const batch = (partition: number, from: number, to: number, highWatermark: number): SourceBatch => ({
+  topic: 't',
+  partition,
+  packed: packRecords(records(partition, from, to)),
+  highWatermark,
+});
+const offsets = (run: RecordRun | undefined) => (run ? Array.from({ length: runLength(run) }, (_, k) => runRecord(run, k).offset) : []);
 
 describe('PartitionProgress', () => {
   it('accepts each offset once, even when the source delivers it again', () => {
     const progress = new PartitionProgress({ stallTimeoutMs: 1_000 });
-    expect(offsets(progress.accept({ topic: 't', partition: 0, records: records(0, 0, 5), highWatermark: 5 }))).toEqual([0, 1, 2, 3, 4]);
-    expect(offsets(progress.accept({ topic: 't', partition: 0, records: records(0, 3, 8), highWatermark: 8 }))).toEqual([5, 6, 7]);
+    expect(offsets(progress.accept(batch(0, 0, 5, 5)))).toEqual([0, 1, 2, 3, 4]);
+    expect(offsets(progress.accept(batch(0, 3, 8, 8)))).toEqual([5, 6, 7]);
+    expect(progress.accept(batch(0, 2, 8, 8))).toBeUndefined();
     expect(progress.startOffset(0)).toBe(8);
     expect(progress.startOffset(1)).toBe(0);
   });
@@ -20,7 +28,7 @@ describe('PartitionProgress', () => {
     const progress = new PartitionProgress({ stallTimeoutMs: 1_000 });
     progress.raiseCuts(new Map([[0, 100]]));
     expect(progress.startOffset(0)).toBe(100);
-    expect(offsets(progress.accept({ topic: 't', partition: 0, records: records(0, 90, 110), highWatermark: 300 }))).toEqual(
+    expect(offsets(progress.accept(batch(0, 90, 110, 300)))).toEqual(
       Array.from({ length: 10 }, (_, i) => 100 + i),
     );
     const pending = [packRun(0, records(0, 100, 110)), packRun(1, records(1, 0, 3))];
@@ -40,8 +48,8 @@ describe('PartitionProgress', () => {
   it('reports lag, freshness and stalled partitions from what was committed', () => {
     let nowMs = 1_000_000;
     const progress = new PartitionProgress({ stallTimeoutMs: 5_000, now: () => nowMs });
-    progress.accept({ topic: 't', partition: 0, records: records(0, 0, 10), highWatermark: 50 });
-    progress.accept({ topic: 't', partition: 1, records: records(1, 0, 10), highWatermark: 10 });
+    progress.accept(batch(0, 0, 10, 50));
+    progress.accept(batch(1, 0, 10, 10));
     progress.commit(new Map([[0, 10], [1, 10]]), new Map([[0, nowMs - 2_000]]));
     expect(progress.status()).toMatchObject([
       { partition: 0, committedOffset: 10, lagRecords: 40, freshnessMs: 2_000, stalled: false },

@@ -1,4 +1,4 @@
-import type { SourceBatch, SourceRecord } from '../core/source/record-source.ts';
+import type { SourceBatch } from '../core/source/record-source.ts';
 import { runFrom, type RecordRun } from './record-run.ts';
 
 /** Where one partition stands, for status and metrics. */
@@ -74,12 +74,13 @@ export class PartitionProgress {
     return this.position(partition).received;
   }
 
-  /** The records of `batch` not seen before and not below the cut; marks them received. */
-  accept(batch: SourceBatch): SourceRecord[] {
+  /** The records of `batch` not seen before and not below the cut, as a run; marks them received. */
+  accept(batch: SourceBatch): RecordRun | undefined {
     const p = this.position(batch.partition);
     p.highWatermark = Math.max(p.highWatermark ?? 0, batch.highWatermark);
-    const fresh = batch.records.filter((r) => r.offset >= p.received);
-    if (fresh.length > 0) p.received = fresh[fresh.length - 1]!.offset + 1;
+    const { offsets } = batch.packed;
+    const fresh = offsets.length > 0 ? runFrom({ partition: batch.partition, packed: batch.packed, from: 0, to: offsets.length }, p.received) : undefined;
+    if (fresh) p.received = offsets[fresh.to - 1]! + 1;
     return fresh;
   }
 

@@ -13,7 +13,7 @@ import { checkHandoff, cutsOf } from './batch-handoff.ts';
 import { MicroBatchDecoder, type DecodedMicroBatch } from './micro-batch-decoder.ts';
 import { MicroBatcher } from './micro-batcher.ts';
 import { PartitionProgress, type PartitionStatus } from './partition-progress.ts';
-import { nextOffsets, packRun, runLength, splitRun, totalLength, type RecordRun } from './record-run.ts';
+import { nextOffsets, runLength, splitRun, totalLength, type RecordRun } from './record-run.ts';
 import { RealtimeState } from './realtime-state.ts';
 import { REJECTED_REALTIME_TABLE, RejectedRecords } from './rejected-records.ts';
 import { SerialLock } from './serial-lock.ts';
@@ -274,14 +274,10 @@ export class SpeedLayer {
     };
   }
 
-  /**
-   * Packs the fetched records at once: held as objects until their micro-batch commits, they and
-   * the fetch buffers they point into would outlive the young generation, and the garbage
-   * collector would copy them around (it took more CPU than anything the speed layer does).
-   */
+  /** The fetched records wait for their micro-batch as they came, packed (a run over them). */
   private async onBatch(batch: SourceBatch): Promise<void> {
     const fresh = this.progress.accept(batch);
-    if (fresh.length > 0) await this.batcher.add([packRun(batch.partition, fresh)]);
+    if (fresh) await this.batcher.add([fresh]);
   }
 
   private onGap(gap: SourceGap): void {

@@ -18,7 +18,7 @@ export async function openRecordSource(
   const kafka = loaded.config.source.kafka;
   if (kafka) {
     const source = new KafkaRecordSource(
-      { brokers: kafka.brokers, topic: kafka.topic, clientId: kafka.clientId, ssl: kafka.ssl, ...(kafka.sasl ? { sasl: kafka.sasl } : {}) },
+      { brokers: kafka.brokers, topic: kafka.topic, clientId: kafka.clientId, ssl: kafka.ssl, fetchThread: kafka.fetchThread, ...(kafka.sasl ? { sasl: kafka.sasl } : {}) },
       logger,
     );
     return { source, kafka: source };

@@ -35,6 +35,8 @@ const kafkaSource = z.strictObject({
   topic: z.string().min(1),
   clientId: z.string().min(1).default('lambda-analytics'),
   ssl: z.boolean().default(false),
+  /** Each consumer on a worker thread of its own (KafkaRecordSource). */
+  fetchThread: z.boolean().default(true),
   sasl: z
     .strictObject({
       mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),

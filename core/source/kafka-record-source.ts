@@ -1,12 +1,8 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry } from 'kafkajs';
 import type { Logger } from '../observability/logger.ts';
-import type {
-  RecordSource,
-  SourceBatch,
-  SourceRecord,
-  SourceSubscription,
-  SubscribeOptions,
-} from './record-source.ts';
+import { startFetchThread } from './kafka-fetch-thread.ts';
+import { packFrom } from './packed-records.ts';
+import type { RecordSource, SourceSubscription, SubscribeOptions } from './record-source.ts';
 
 export interface KafkaSourceSettings {
   readonly brokers: readonly string[];
@@ -14,6 +10,12 @@ export interface KafkaSourceSettings {
   readonly clientId?: string;
   readonly ssl?: boolean;
   readonly sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /**
+   * Run each subscription's consumer on a thread of its own (default true), which hands the
+   * fetched records over packed (see kafka-fetch-thread.ts): the Kafka client's decoding of
+   * record batches is then off the thread that runs DuckDB, queries and alerts.
+   */
+  readonly fetchThread?: boolean;
 }
 
 export interface KafkaSubscribeTuning {
@@ -59,7 +61,10 @@ export class KafkaRecordSource implements RecordSource {
   private readonly kafka: Kafka;
   private readonly logger: Logger;
 
-  constructor(settings: KafkaSourceSettings, logger: Logger) {
+  constructor(
+    private readonly settings: KafkaSourceSettings,
+    logger: Logger,
+  ) {
     this.topic = settings.topic;
     this.logger = logger;
     const config: KafkaConfig = {
@@ -95,6 +100,12 @@ export class KafkaRecordSource implements RecordSource {
   }
 
   async subscribe(options: SubscribeOptions, tuning: KafkaSubscribeTuning = {}): Promise<SourceSubscription> {
+    if (this.settings.fetchThread ?? true) return startFetchThread({ ...this.settings, fetchThread: false }, options, tuning, this.logger);
+    return this.subscribeHere(options, tuning);
+  }
+
+  /** `subscribe` with the consumer on this thread; `onAssignment` hears every assignment. */
+  async subscribeHere(options: SubscribeOptions, tuning: KafkaSubscribeTuning, onAssignment?: (partitions: readonly number[]) => void): Promise<SourceSubscription> {
     const consumer = this.kafka.consumer({
       groupId: options.groupId,
       allowAutoTopicCreation: false,
@@ -104,10 +115,17 @@ export class KafkaRecordSource implements RecordSource {
       maxWaitTimeInMs: tuning.maxWaitTimeMs ?? 250,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2_000 },
     });
-    const subscription = new KafkaSubscription(consumer, this.topic, options, this.logger, Math.floor((tuning.sessionTimeoutMs ?? 10_000) / 5));
+    const subscription = new KafkaSubscription(consumer, this.topic, options, this.logger, Math.floor((tuning.sessionTimeoutMs ?? 10_000) / 5), onAssignment);
     await subscription.start(tuning.partitionsConsumedConcurrently ?? 1);
     return subscription;
   }
+}
+
+/** The fields of a kafkajs message the source reads. */
+interface KafkaMessage {
+  readonly offset: string;
+  readonly timestamp: string;
+  readonly value: Buffer | null;
 }
 
 class KafkaSubscription implements SourceSubscription {
@@ -121,6 +139,7 @@ class KafkaSubscription implements SourceSubscription {
     private readonly options: SubscribeOptions,
     private readonly logger: Logger,
     private readonly heartbeatIntervalMs: number,
+    private readonly onAssigned?: (partitions: readonly number[]) => void,
   ) {}
 
   assignedPartitions(): readonly number[] {
@@ -148,6 +167,7 @@ class KafkaSubscription implements SourceSubscription {
     const revoked = this.assigned.filter((p) => !partitions.includes(p));
     for (const p of revoked) this.nextOffset.delete(p);
     this.assigned = partitions;
+    this.onAssigned?.(partitions);
     // Every position is registered before anything is awaited: a batch fetched meanwhile waits for
     // its partition's position instead of being dropped. A dropped batch still moves kafkajs past
     // it, and a fetch from there racing the seek below would start above the position and be
@@ -167,32 +187,26 @@ class KafkaSubscription implements SourceSubscription {
     }
   }
 
-  private async onFetched(
-    partition: number,
-    messages: readonly { offset: string; timestamp: string; value: Buffer | null }[],
-    highWatermark: number,
-  ): Promise<void> {
+  private async onFetched(partition: number, messages: readonly KafkaMessage[], highWatermark: number): Promise<void> {
     const position = this.nextOffset.get(partition);
     // Not (or no longer) assigned to us, or its start is not known yet: the seek will refetch.
     if (!position) return;
     const next = await position;
-    const records: SourceRecord[] = [];
-    for (const message of messages) {
-      const offset = Number(message.offset);
-      if (offset < next) continue;
-      records.push({ partition, offset, timestampMs: Number(message.timestamp), value: message.value });
-    }
-    if (records.length === 0) return;
-    const first = records[0]!.offset;
+    // A batch's offsets increase; those below the position were fetched before a seek took effect.
+    let from = 0;
+    while (from < messages.length && Number(messages[from]!.offset) < next) from++;
+    if (from === messages.length) return;
+    const packed = packFrom(messages, from, (m) => Number(m.offset), (m) => Number(m.timestamp), (m) => m.value);
+    const first = packed.offsets[0]!;
+    const last = packed.offsets[packed.offsets.length - 1]!;
     if (first > next) {
       // Offsets we never read were deleted (retention): say so, then go on from what exists.
       this.logger.warn({ topic: this.topic, partition, fromOffset: next, toOffsetExclusive: first }, 'offsets deleted before they were read');
       this.options.onGap?.({ partition, fromOffset: next, toOffsetExclusive: first });
     }
-    const batch: SourceBatch = { topic: this.topic, partition, records, highWatermark };
-    await this.options.onBatch(batch);
+    await this.options.onBatch({ topic: this.topic, partition, packed, highWatermark });
     if (this.nextOffset.get(partition) === position) {
-      this.nextOffset.set(partition, Promise.resolve(records[records.length - 1]!.offset + 1));
+      this.nextOffset.set(partition, Promise.resolve(last + 1));
     }
   }
 

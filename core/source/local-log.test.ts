@@ -86,7 +86,7 @@ describe('LocalLog', () => {
     const log = await LocalLog.open(tempDir(), { logger });
     await log.append(values(0, 50));
     const seen: number[] = [];
-    const subscription = await log.subscribe({ groupId: 'g', startOffset: () => 20, onBatch: async (b) => void seen.push(...b.records.map((r) => r.offset)) });
+    const subscription = await log.subscribe({ groupId: 'g', startOffset: () => 20, onBatch: async (b) => void seen.push(...b.packed.offsets) });
     await log.append(values(50, 10));
     const deadline = Date.now() + 5_000;
     while (seen.length < 40 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

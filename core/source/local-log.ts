@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { SourceError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
+import { packRecords } from './packed-records.ts';
 import type { RecordSource, SourceRecord, SourceSubscription, SubscribeOptions } from './record-source.ts';
 
 /**
@@ -210,7 +211,7 @@ export class LocalLog implements RecordSource {
       while (running) {
         const records = await this.read(next);
         if (records.length > 0) {
-          await options.onBatch({ topic: this.topic, partition: 0, records, highWatermark: this.endOffset });
+          await options.onBatch({ topic: this.topic, partition: 0, packed: packRecords(records), highWatermark: this.endOffset });
           next = records.at(-1)!.offset + 1;
           continue;
         }

@@ -16,27 +16,47 @@ export interface PackedRecords {
 }
 
 export function packRecords(records: readonly SourceRecord[]): PackedRecords {
-  const n = records.length;
+  return packFrom(records, 0, (r) => r.offset, (r) => r.timestampMs, (r) => r.value);
+}
+
+/**
+ * Packs `items[from..]`, read through the accessors: for a client's own message objects (the
+ * Kafka client's offsets and timestamps are strings) without a SourceRecord per record between.
+ */
+export function packFrom<T>(
+  items: readonly T[],
+  from: number,
+  offsetOf: (item: T) => number,
+  timestampMsOf: (item: T) => number,
+  valueOf: (item: T) => Uint8Array | null,
+): PackedRecords {
+  const n = Math.max(0, items.length - from);
   let total = 0;
-  for (const record of records) total += record.value?.length ?? 0;
+  for (let i = from; i < items.length; i++) total += valueOf(items[i]!)?.length ?? 0;
   const offsets = new Float64Array(n);
   const timestampsMs = new Float64Array(n);
   const ends = new Int32Array(n);
   const bytes = new Uint8Array(total);
   let at = 0;
   for (let i = 0; i < n; i++) {
-    const record = records[i]!;
-    offsets[i] = record.offset;
-    timestampsMs[i] = record.timestampMs;
-    if (record.value === null) {
+    const item = items[from + i]!;
+    offsets[i] = offsetOf(item);
+    timestampsMs[i] = timestampMsOf(item);
+    const value = valueOf(item);
+    if (value === null) {
       ends[i] = -at - 1;
       continue;
     }
-    bytes.set(record.value, at);
-    at += record.value.length;
+    bytes.set(value, at);
+    at += value.length;
     ends[i] = at;
   }
   return { offsets, timestampsMs, ends, bytes };
+}
+
+/** How many records `packed` holds. */
+export function packedLength(packed: PackedRecords): number {
+  return packed.offsets.length;
 }
 
 export function transferList(packed: PackedRecords): ArrayBuffer[] {
@@ -69,4 +89,9 @@ export function valueAt(packed: PackedRecords, i: number): Buffer | null {
 /** Record i of a partition's packed records, as the source delivered it. */
 export function recordAt(packed: PackedRecords, partition: number, i: number): SourceRecord {
   return { partition, offset: packed.offsets[i]!, timestampMs: packed.timestampsMs[i]!, value: valueAt(packed, i) };
+}
+
+/** Every record of a partition's packed records, as the source delivered them (for tests and tools). */
+export function unpackRecords(packed: PackedRecords, partition: number): SourceRecord[] {
+  return Array.from({ length: packed.offsets.length }, (_, i) => recordAt(packed, partition, i));
 }

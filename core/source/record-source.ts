@@ -1,3 +1,5 @@
+import type { PackedRecords } from './packed-records.ts';
+
 /** One record as read from the source: Kafka, or the single-node local log. */
 export interface SourceRecord {
   readonly partition: number;
@@ -7,11 +9,17 @@ export interface SourceRecord {
   readonly value: Buffer | null;
 }
 
-/** Consecutive records of one partition, in offset order, none below the subscriber's position. */
+/**
+ * Consecutive records of one partition, in offset order, none below the subscriber's position,
+ * at least one. They come packed (one copy of the values in flat buffers, no object per record):
+ * a subscriber keeps them for a while (a micro-batch, a segment) or hands them to another
+ * thread, and per-record objects kept that long cost the garbage collector more than anything
+ * else the layers do. `recordAt` in packed-records.ts reads one as a SourceRecord.
+ */
 export interface SourceBatch {
   readonly topic: string;
   readonly partition: number;
-  readonly records: readonly SourceRecord[];
+  readonly packed: PackedRecords;
   /** The offset the next record written to this partition will get (log end offset). */
   readonly highWatermark: number;
 }

@@ -317,19 +317,20 @@ function latencies(sent: readonly SentBatch[], reachedAt: (partition: number, of
 }
 
 /**
- * The mock broker answers a fetch that finds no data only after the consumer's maximum wait
- * (kafkajs: 5 s), even if data arrives meanwhile; a real broker answers as soon as it arrives.
- * KafkaRecordSource has no setting for it yet, so for the freshness runs the consumer it creates
- * gets the wait the baseline consumer gets, through the client it exposes.
+ * The mock broker answers a fetch that finds no data only after the consumer's maximum wait,
+ * even if data arrives meanwhile; a real broker answers as soon as it arrives. So for the
+ * freshness runs the speed layer's consumer gets the wait the baseline consumer gets.
  */
 const FETCH_WAIT_MS = 100;
 
-function shortFetchWaitSource(broker: KafkaTestBroker, topic: string, logger: ReturnType<typeof createLogger>): KafkaRecordSource {
+function shortFetchWaitSource(broker: KafkaTestBroker, topic: string, logger: ReturnType<typeof createLogger>): RecordSource {
   const source = new KafkaRecordSource({ brokers: [...broker.brokers], topic }, logger);
-  const client = source.client;
-  const consumer = client.consumer.bind(client);
-  client.consumer = (config) => consumer({ ...config, maxWaitTimeInMs: FETCH_WAIT_MS });
-  return source;
+  return {
+    topic,
+    partitionCount: () => source.partitionCount(),
+    highWatermarks: () => source.highWatermarks(),
+    subscribe: (options) => source.subscribe(options, { maxWaitTimeMs: FETCH_WAIT_MS }),
+  };
 }
 
 /**

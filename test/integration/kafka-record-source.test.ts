@@ -2,6 +2,7 @@ import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/observability/logger.ts';
 import { KafkaRecordSource } from '../../core/source/kafka-record-source.ts';
+import { unpackRecords } from '../../core/source/packed-records.ts';
 import type { SourceBatch, SourceGap, SourceSubscription } from '../../core/source/record-source.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { waitFor } from '../harness/wait-for.ts';
@@ -46,18 +47,22 @@ describe('KafkaRecordSource on the Kafka-protocol test broker', () => {
     for (let p = 0; p < PARTITIONS; p++) expect(high.get(p)).toBe(Math.max(...acked.get(p)!) + 1);
   });
 
-  it('delivers every offset at or above each partition start exactly once, in order, and none below', async () => {
-    const starts = [0, 123, PER_PARTITION]; // partition 2 starts at its end: only new records
+  it.each([
+    ['on a fetch thread of its own', true],
+    ['on the subscribing thread', false],
+  ])('delivers every offset at or above each partition start exactly once, in order, and none below, %s', async (_, fetchThread) => {
+    const starts = [0, 123, Math.max(...acked.get(2)!) + 1]; // partition 2 starts at its end: only new records
     const seen = new Map<number, number[]>();
-    const subscription = await source.subscribe({
-      groupId: `reader-${topic}`,
+    const subscription = await new KafkaRecordSource({ brokers: broker.brokers, topic, fetchThread }, logger).subscribe({
+      groupId: `reader-${fetchThread}-${topic}`,
       startOffset: (p) => starts[p]!,
       onBatch: async (batch: SourceBatch) => {
         expect(batch.topic).toBe(topic);
         const list = seen.get(batch.partition) ?? [];
-        list.push(...batch.records.map((r) => r.offset));
+        const records = unpackRecords(batch.packed, batch.partition);
+        list.push(...records.map((r) => r.offset));
         seen.set(batch.partition, list);
-        for (const r of batch.records) expect(r.value!.toString().startsWith(`${batch.partition}:`)).toBe(true);
+        for (const r of records) expect(r.value!.toString().startsWith(`${batch.partition}:`)).toBe(true);
       },
     });
     subscriptions.push(subscription);
@@ -78,7 +83,7 @@ describe('KafkaRecordSource on the Kafka-protocol test broker', () => {
         await source.subscribe({
           groupId: `own-${i}-${topic}`,
           startOffset: () => 0,
-          onBatch: async (b) => void count.set(b.partition, (count.get(b.partition) ?? 0) + b.records.length),
+          onBatch: async (b) => void count.set(b.partition, (count.get(b.partition) ?? 0) + b.packed.offsets.length),
         }),
       );
     }
@@ -100,7 +105,7 @@ describe('KafkaRecordSource on the Kafka-protocol test broker', () => {
       groupId: `gap-${gapTopic}`,
       startOffset: () => 0,
       onGap: (gap) => gaps.push(gap),
-      onBatch: async (b) => void (firstOffset ??= b.records[0]!.offset),
+      onBatch: async (b) => void (firstOffset ??= b.packed.offsets[0]),
     });
     subscriptions.push(subscription);
     await waitFor('the first batch', () => firstOffset !== undefined);

@@ -1,0 +1,165 @@
+import { Worker, type MessagePort } from 'node:worker_threads';
+import { SourceError } from '../errors/index.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { KafkaSourceSettings, KafkaSubscribeTuning } from './kafka-record-source.ts';
+import type { PackedRecords } from './packed-records.ts';
+import type { SourceGap, SourceSubscription, SubscribeOptions } from './record-source.ts';
+
+/**
+ * A Kafka subscription whose consumer runs on a worker thread (kafka-fetch-worker.ts). The Kafka
+ * client decodes every record of every fetch into objects: on the thread that also stages
+ * micro-batches, answers queries and evaluates alerts, that decoding and its garbage took more
+ * time than all the rest. On its own thread it runs beside them, and each fetched batch comes
+ * over packed in transferable buffers (no copy, no object per record).
+ *
+ * The subscriber's callbacks still run here, on the subscribing thread, with the same contract as
+ * on a consumer of this thread: the worker waits for `onBatch` to settle before it hands over the
+ * partition's next batch, and asks for `startOffset` on every assignment.
+ */
+
+/** What the worker is started with (structured-cloned into it). */
+export interface FetchWorkerData {
+  readonly settings: KafkaSourceSettings;
+  readonly groupId: string;
+  readonly tuning: KafkaSubscribeTuning;
+  readonly logLevel: string;
+  readonly logBindings: Record<string, unknown>;
+}
+
+/** A batch as it crosses threads: the SourceBatch without its topic. */
+export interface FetchedBatch {
+  readonly partition: number;
+  readonly packed: PackedRecords;
+  readonly highWatermark: number;
+}
+
+type Envelope =
+  | { readonly kind: 'call'; readonly id: number; readonly method: string; readonly arg: unknown }
+  | { readonly kind: 'result'; readonly id: number; readonly value?: unknown; readonly error?: string }
+  | { readonly kind: 'report'; readonly method: string; readonly arg: unknown };
+
+/** What one side of a ThreadChannel answers, by method name. */
+export type Handlers = Record<string, (arg: any) => unknown>;
+
+/**
+ * Calls across a thread boundary: `call` resolves with what the other side's handler returned
+ * (or rejects with its error message), `report` expects no answer. Handlers run one message at a
+ * time as they arrive, but a handler's promise may still be pending when the next one starts.
+ */
+export class ThreadChannel {
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private nextId = 1;
+
+  constructor(
+    private readonly port: Worker | MessagePort,
+    handlers: Handlers,
+  ) {
+    port.on('message', (message: Envelope) => {
+      if (message.kind === 'result') {
+        const waiter = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        if (message.error !== undefined) waiter?.reject(new SourceError(message.error));
+        else waiter?.resolve(message.value);
+        return;
+      }
+      const handler = handlers[message.method];
+      if (message.kind === 'report') {
+        handler?.(message.arg);
+        return;
+      }
+      const { id } = message;
+      Promise.resolve()
+        .then(() => {
+          if (!handler) throw new Error(`no handler for ${message.method}`);
+          return handler(message.arg);
+        })
+        .then(
+          (value) => port.postMessage({ kind: 'result', id, value } satisfies Envelope),
+          (error: unknown) => port.postMessage({ kind: 'result', id, error: error instanceof Error ? error.message : String(error) } satisfies Envelope),
+        );
+    });
+  }
+
+  call<R>(method: string, arg: unknown, transfer: readonly ArrayBuffer[] = []): Promise<R> {
+    const id = this.nextId++;
+    return new Promise<R>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.port.postMessage({ kind: 'call', id, method, arg } satisfies Envelope, transfer);
+    });
+  }
+
+  report(method: string, arg?: unknown): void {
+    this.port.postMessage({ kind: 'report', method, arg } satisfies Envelope);
+  }
+
+  /** Rejects every call still waiting for an answer (the other side is gone). */
+  failPending(error: Error): void {
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+}
+
+const WORKER_URL = new URL('./kafka-fetch-worker.mjs', import.meta.url);
+/**
+ * The worker's young generation: V8 splits it in three (two semi-spaces and a large-object
+ * space), so 48 MiB are V8's default semi-spaces of 16 MiB, whatever the process's flags. In the
+ * speed bench, 96 and 192 MiB gave no throughput we could tell from noise, for more memory.
+ */
+const FETCH_WORKER_YOUNG_GENERATION_MB = 48;
+
+/** Subscribes on a new worker thread; resolves once its consumer is running, as `subscribe` does. */
+export async function startFetchThread(
+  settings: KafkaSourceSettings,
+  options: SubscribeOptions,
+  tuning: KafkaSubscribeTuning,
+  logger: Logger,
+): Promise<SourceSubscription> {
+  const data: FetchWorkerData = { settings, groupId: options.groupId, tuning, logLevel: logger.level, logBindings: logger.bindings() };
+  const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: FETCH_WORKER_YOUNG_GENERATION_MB } });
+  let assigned: readonly number[] = [];
+  let stopping = false;
+  let ready: (() => void) | undefined;
+  let failed: ((error: Error) => void) | undefined;
+  const started = new Promise<void>((resolve, reject) => ((ready = resolve), (failed = reject)));
+  // The worker's calls (answered) and reports (not); see kafka-fetch-worker.ts.
+  const channel = new ThreadChannel(worker, {
+    startOffset: (partition: number) => options.startOffset(partition),
+    batch: (batch: FetchedBatch) => options.onBatch({ topic: settings.topic, ...batch }),
+    revoke: (partitions: number[]) => options.onRevoke?.(partitions),
+    gap: (gap: SourceGap) => options.onGap?.(gap),
+    assigned: (partitions: number[]) => void (assigned = partitions),
+    ready: () => ready!(),
+    failed: (message: string) => failed!(new SourceError(`cannot consume topic "${settings.topic}": ${message}`)),
+  });
+  const exited = new Promise<void>((resolve) => {
+    worker.once('exit', (code) => {
+      const error = new SourceError(`the Kafka fetch thread exited (code ${code})`);
+      channel.failPending(error);
+      failed!(error);
+      if (!stopping) logger.error({ topic: settings.topic, code }, 'the Kafka fetch thread exited; nothing more is read from the topic');
+      resolve();
+    });
+  });
+  worker.on('error', (error) => logger.error({ err: error, topic: settings.topic }, 'the Kafka fetch thread failed'));
+  try {
+    await started;
+  } catch (error) {
+    stopping = true;
+    await worker.terminate();
+    throw error;
+  }
+  return {
+    assignedPartitions: () => assigned,
+    async stop() {
+      if (stopping) return exited;
+      stopping = true;
+      try {
+        await channel.call<void>('stop', undefined);
+      } catch (error) {
+        logger.warn({ err: error }, 'stopping the Kafka fetch thread failed');
+      }
+      await worker.terminate();
+      await exited;
+    },
+  };
+}
