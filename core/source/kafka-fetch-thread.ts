@@ -99,6 +99,12 @@ export class ThreadChannel {
   }
 }
 
+/**
+ * Partitions whose batches the worker hands over at once (kafkajs keeps each partition's batches
+ * in order). Subscribers take batches of different partitions concurrently.
+ */
+const CONCURRENT_PARTITIONS = 64;
+
 const WORKER_URL = new URL('./kafka-fetch-worker.mjs', import.meta.url);
 /**
  * The worker's young generation: V8 splits it in three (two semi-spaces and a large-object
@@ -114,7 +120,10 @@ export async function startFetchThread(
   tuning: KafkaSubscribeTuning,
   logger: Logger,
 ): Promise<SourceSubscription> {
-  const data: FetchWorkerData = { settings, groupId: options.groupId, tuning, logLevel: logger.level, logBindings: logger.bindings() };
+  // Each batch's hand-over waits for this thread's event loop; taking a fetch's partitions one
+  // after the other made that wait once per partition before the next fetch.
+  const workerTuning = { partitionsConsumedConcurrently: CONCURRENT_PARTITIONS, ...tuning };
+  const data: FetchWorkerData = { settings, groupId: options.groupId, tuning: workerTuning, logLevel: logger.level, logBindings: logger.bindings() };
   const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: FETCH_WORKER_YOUNG_GENERATION_MB } });
   let assigned: readonly number[] = [];
   let stopping = false;

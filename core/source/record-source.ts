@@ -39,7 +39,10 @@ export interface SubscribeOptions {
    * every assignment (also after a rebalance), so it can derive the position from durable state.
    */
   readonly startOffset: (partition: number) => number | Promise<number>;
-  /** Called for each batch, one at a time per partition; the next batch waits for the promise. */
+  /**
+   * Called for each batch, one at a time per partition (the next batch of that partition waits for
+   * the promise); batches of different partitions may be handed over concurrently.
+   */
   readonly onBatch: (batch: SourceBatch) => Promise<void>;
   /** Partitions taken away by a rebalance: finish or drop work for them. */
   readonly onRevoke?: (partitions: readonly number[]) => void | Promise<void>;
