@@ -13,8 +13,9 @@ import type { SourceGap, SourceSubscription, SubscribeOptions } from './record-s
  * over packed in transferable buffers (no copy, no object per record).
  *
  * The subscriber's callbacks still run here, on the subscribing thread, with the same contract as
- * on a consumer of this thread: the worker waits for `onBatch` to settle before it hands over the
- * partition's next batch, and asks for `startOffset` on every assignment.
+ * on a consumer of this thread: `onBatch` is called for a partition's next batch once its promise
+ * for the one before has settled, and `startOffset` on every assignment. The worker does not wait
+ * for that (see kafka-fetch-worker.ts): the batches it handed over queue here, per partition.
  */
 
 /** What the worker is started with (structured-cloned into it). */
@@ -26,11 +27,13 @@ export interface FetchWorkerData {
   readonly logBindings: Record<string, unknown>;
 }
 
-/** A batch as it crosses threads: the SourceBatch without its topic. */
+/** A batch as it crosses threads: the SourceBatch without its topic, with its partition's generation. */
 export interface FetchedBatch {
   readonly partition: number;
   readonly packed: PackedRecords;
   readonly highWatermark: number;
+  /** Raised by the worker each time the subscriber fails a batch of this partition. */
+  readonly generation: number;
 }
 
 type Envelope =
@@ -131,10 +134,31 @@ export async function startFetchThread(
   let failed: ((error: Error) => void) | undefined;
   const started = new Promise<void>((resolve, reject) => ((ready = resolve), (failed = reject)));
   // The worker's calls (answered) and reports (not); see kafka-fetch-worker.ts.
+  // Per partition: the batch handed over last (settled once the subscriber is done with it), and
+  // the newest generation of which the subscriber failed a batch (its later batches are dropped).
+  const lastBatch = new Map<number, Promise<void>>();
+  const failedGeneration = new Map<number, number>();
+  const takeBatch = async ({ partition, packed, highWatermark, generation }: FetchedBatch): Promise<void> => {
+    if (generation <= (failedGeneration.get(partition) ?? -1)) return;
+    try {
+      await options.onBatch({ topic: settings.topic, partition, packed, highWatermark });
+    } catch (error) {
+      failedGeneration.set(partition, generation);
+      throw error;
+    }
+  };
   const channel = new ThreadChannel(worker, {
     startOffset: (partition: number) => options.startOffset(partition),
-    batch: (batch: FetchedBatch) => options.onBatch({ topic: settings.topic, ...batch }),
-    revoke: (partitions: number[]) => options.onRevoke?.(partitions),
+    batch: (batch: FetchedBatch) => {
+      const taken = (lastBatch.get(batch.partition) ?? Promise.resolve()).then(() => takeBatch(batch));
+      lastBatch.set(batch.partition, taken.catch(() => undefined));
+      return taken;
+    },
+    revoke: async (partitions: number[]) => {
+      // After the batches of those partitions handed over before, as on a consumer of this thread.
+      await Promise.all(partitions.map((partition) => lastBatch.get(partition)));
+      return options.onRevoke?.(partitions);
+    },
     gap: (gap: SourceGap) => options.onGap?.(gap),
     assigned: (partitions: number[]) => void (assigned = partitions),
     ready: () => ready!(),
@@ -169,6 +193,8 @@ export async function startFetchThread(
       }
       await worker.terminate();
       await exited;
+      // What was handed over before the consumer stopped is still taken, as on a consumer of this thread.
+      await Promise.all(lastBatch.values());
     },
   };
 }

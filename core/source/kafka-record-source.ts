@@ -105,7 +105,11 @@ export class KafkaRecordSource implements RecordSource {
   }
 
   /** `subscribe` with the consumer on this thread; `onAssignment` hears every assignment. */
-  async subscribeHere(options: SubscribeOptions, tuning: KafkaSubscribeTuning, onAssignment?: (partitions: readonly number[]) => void): Promise<SourceSubscription> {
+  async subscribeHere(
+    options: SubscribeOptions,
+    tuning: KafkaSubscribeTuning,
+    onAssignment?: (partitions: readonly number[]) => void,
+  ): Promise<RepositionableSubscription> {
     const consumer = this.kafka.consumer({
       groupId: options.groupId,
       allowAutoTopicCreation: false,
@@ -121,6 +125,15 @@ export class KafkaRecordSource implements RecordSource {
   }
 }
 
+/** A subscription that can be told to read a partition again from the subscriber's start offset. */
+export interface RepositionableSubscription extends SourceSubscription {
+  /**
+   * Reads `partition` again from `startOffset(partition)`, as on an assignment: for a subscriber
+   * that lost batches it was handed (see kafka-fetch-thread.ts). No-op when not assigned.
+   */
+  reposition(partition: number): void;
+}
+
 /** The fields of a kafkajs message the source reads. */
 interface KafkaMessage {
   readonly offset: string;
@@ -128,7 +141,7 @@ interface KafkaMessage {
   readonly value: Buffer | null;
 }
 
-class KafkaSubscription implements SourceSubscription {
+class KafkaSubscription implements RepositionableSubscription {
   /** Next offset wanted per assigned partition; set once the partition's start is known. */
   private readonly nextOffset = new Map<number, Promise<number>>();
   private assigned: number[] = [];
@@ -156,8 +169,9 @@ class KafkaSubscription implements SourceSubscription {
     await this.consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently,
-      eachBatch: async ({ batch, heartbeat }) => {
-        await whileHeartbeating(this.onFetched(batch.partition, batch.messages, Number(batch.highWatermark)), heartbeat, this.heartbeatIntervalMs);
+      eachBatch: async ({ batch, heartbeat, isStale }) => {
+        const fetched = this.onFetched(batch.partition, batch.messages, Number(batch.highWatermark), isStale);
+        await whileHeartbeating(fetched, heartbeat, this.heartbeatIntervalMs);
         await heartbeat();
       },
     });
@@ -187,11 +201,27 @@ class KafkaSubscription implements SourceSubscription {
     }
   }
 
-  private async onFetched(partition: number, messages: readonly KafkaMessage[], highWatermark: number): Promise<void> {
+  reposition(partition: number): void {
+    if (!this.nextOffset.has(partition)) return;
+    // The seek is made before anyone awaiting the new position goes on: a batch fetched from the
+    // old position is then stale (dropped below), not taken for a retention gap.
+    const position: Promise<number> = Promise.resolve()
+      .then(() => this.options.startOffset(partition))
+      .then((offset) => {
+        if (this.nextOffset.get(partition) === position) this.consumer.seek({ topic: this.topic, partition, offset: String(offset) });
+        return offset;
+      });
+    this.nextOffset.set(partition, position);
+    position.catch((error: unknown) => this.logger.error({ err: error, partition }, 'cannot reposition partition to its start offset'));
+  }
+
+  private async onFetched(partition: number, messages: readonly KafkaMessage[], highWatermark: number, isStale: () => boolean): Promise<void> {
     const position = this.nextOffset.get(partition);
     // Not (or no longer) assigned to us, or its start is not known yet: the seek will refetch.
     if (!position) return;
     const next = await position;
+    // Fetched before a seek that has not taken effect yet: the fetch from the seek brings it again.
+    if (isStale()) return;
     // A batch's offsets increase; those below the position were fetched before a seek took effect.
     let from = 0;
     while (from < messages.length && Number(messages[from]!.offset) < next) from++;

@@ -76,6 +76,39 @@ describe('KafkaRecordSource on the Kafka-protocol test broker', () => {
     await subscription.stop();
   });
 
+  it.each([
+    ['on a fetch thread of its own', true],
+    ['on the subscribing thread', false],
+  ])('reads a partition again from its start offset after the subscriber fails a batch, %s', async (_, fetchThread) => {
+    // The subscriber's durable position is what it kept; it fails its first batch of partition 1
+    // only after more records of that partition were produced (and, on a fetch thread, handed over).
+    const kept = new Map<number, number[]>();
+    let failed = false;
+    const failedTopic = randomTopicName('failed-batch');
+    await broker.createTopic(failedTopic, PARTITIONS);
+    const produced = new Map<number, number[]>();
+    for (let p = 0; p < PARTITIONS; p++) produced.set(p, await produce(producer, failedTopic, p, 100));
+    const subscription = await new KafkaRecordSource({ brokers: broker.brokers, topic: failedTopic, fetchThread }, logger).subscribe({
+      groupId: `failing-${fetchThread}-${failedTopic}`,
+      startOffset: (p) => (kept.get(p)?.at(-1) ?? -1) + 1,
+      onBatch: async (batch: SourceBatch) => {
+        if (batch.partition === 1 && !failed) {
+          failed = true;
+          produced.get(1)!.push(...(await produce(producer, failedTopic, 1, 100)));
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          throw new Error('the subscriber failed this batch');
+        }
+        kept.set(batch.partition, [...(kept.get(batch.partition) ?? []), ...batch.packed.offsets]);
+      },
+    });
+    subscriptions.push(subscription);
+    await waitFor('all records', () => [0, 1, 2].every((p) => (kept.get(p)?.length ?? 0) >= produced.get(p)!.length), 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(failed).toBe(true);
+    for (let p = 0; p < PARTITIONS; p++) expect(kept.get(p)).toEqual(produced.get(p));
+    await subscription.stop();
+  });
+
   it('gives two subscribers with their own groups every partition each', async () => {
     const counts = [new Map<number, number>(), new Map<number, number>()];
     for (const [i, count] of counts.entries()) {
