@@ -102,12 +102,6 @@ export class ThreadChannel {
   }
 }
 
-/**
- * Partitions whose batches the worker hands over at once (kafkajs keeps each partition's batches
- * in order). Subscribers take batches of different partitions concurrently.
- */
-const CONCURRENT_PARTITIONS = 64;
-
 const WORKER_URL = new URL('./kafka-fetch-worker.mjs', import.meta.url);
 /**
  * The worker's young generation: V8 splits it in three (two semi-spaces and a large-object
@@ -123,17 +117,13 @@ export async function startFetchThread(
   tuning: KafkaSubscribeTuning,
   logger: Logger,
 ): Promise<SourceSubscription> {
-  // Each batch's hand-over waits for this thread's event loop; taking a fetch's partitions one
-  // after the other made that wait once per partition before the next fetch.
-  const workerTuning = { partitionsConsumedConcurrently: CONCURRENT_PARTITIONS, ...tuning };
-  const data: FetchWorkerData = { settings, groupId: options.groupId, tuning: workerTuning, logLevel: logger.level, logBindings: logger.bindings() };
+  const data: FetchWorkerData = { settings, groupId: options.groupId, tuning, logLevel: logger.level, logBindings: logger.bindings() };
   const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: FETCH_WORKER_YOUNG_GENERATION_MB } });
   let assigned: readonly number[] = [];
   let stopping = false;
   let ready: (() => void) | undefined;
   let failed: ((error: Error) => void) | undefined;
   const started = new Promise<void>((resolve, reject) => ((ready = resolve), (failed = reject)));
-  // The worker's calls (answered) and reports (not); see kafka-fetch-worker.ts.
   // Per partition: the batch handed over last (settled once the subscriber is done with it), and
   // the newest generation of which the subscriber failed a batch (its later batches are dropped).
   const lastBatch = new Map<number, Promise<void>>();
@@ -147,6 +137,7 @@ export async function startFetchThread(
       throw error;
     }
   };
+  // The worker's calls (answered) and reports (not); see kafka-fetch-worker.ts.
   const channel = new ThreadChannel(worker, {
     startOffset: (partition: number) => options.startOffset(partition),
     batch: (batch: FetchedBatch) => {

@@ -16,13 +16,18 @@ import { ThreadChannel, type FetchedBatch, type FetchWorkerData } from './kafka-
 import { KafkaRecordSource, type RepositionableSubscription } from './kafka-record-source.ts';
 import { transferList, type PackedRecords } from './packed-records.ts';
 
-/** Bytes of values handed over and not yet taken by the subscriber, beyond which the consumer waits. */
+/** Bytes of batches (values, offsets, timestamps) handed over and not yet taken, beyond which the consumer waits. */
 const HAND_OVER_WINDOW_BYTES = 16 * 1024 * 1024;
 
 const data = workerData as FetchWorkerData;
 const { pid: _pid, name: _name, ...bindings } = data.logBindings;
 const logger = createLogger('lambda', { level: data.logLevel }).child({ ...bindings, thread: 'kafka-fetch' });
 let subscription: RepositionableSubscription | undefined;
+/** Batches' bytes handed over and not taken yet, and who waits for them to go below the window. */
+let handedOverBytes = 0;
+let waiting: (() => void)[] = [];
+/** Per partition, the generation its batches are handed over with (see the top of this file). */
+const generations = new Map<number, number>();
 const channel = new ThreadChannel(parentPort!, {
   stop: async () => {
     await subscription?.stop();
@@ -47,18 +52,14 @@ try {
   channel.report('failed', error instanceof Error ? error.message : String(error));
 }
 
-/** Batches' bytes handed over and not taken yet, and who waits for them to go below the window. */
-let handedOverBytes = 0;
-let waiting: (() => void)[] = [];
-/** Per partition, the generation its batches are handed over with (see the top of this file). */
-const generations = new Map<number, number>();
-
 async function handOver(partition: number, packed: PackedRecords, highWatermark: number): Promise<void> {
   const generation = generations.get(partition) ?? 0;
-  const bytes = packed.bytes.byteLength + packed.offsets.length * 24;
+  const buffers = transferList(packed);
+  // Counted before the transfer empties them.
+  const bytes = buffers.reduce((sum, buffer) => sum + buffer.byteLength, 0);
   handedOverBytes += bytes;
   const batch: FetchedBatch = { partition, packed, highWatermark, generation };
-  channel.call<void>('batch', batch, transferList(packed)).then(
+  channel.call<void>('batch', batch, buffers).then(
     () => taken(bytes),
     (error: unknown) => {
       taken(bytes);
