@@ -1,16 +1,16 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventDecoder } from '../core/events/decode-event.ts';
+import { packRecords } from '../core/source/packed-records.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
 import { quoteLiteral } from '../core/sql/identifiers.ts';
 import { StorageLayout } from '../core/storage/storage-layout.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
+import { inMemoryDuckDb } from '../test/harness/in-memory-duckdb.ts';
 import { PartitionBuffer } from './partition-buffer.ts';
 import { SegmentWriter } from './segment-writer.ts';
-import { packRecords } from '../core/source/packed-records.ts';
 
 const TOPIC = 'events';
 const schema: EventSchema = {
@@ -44,28 +44,24 @@ function recordAt(partition: number, offset: number): SourceRecord {
 }
 
 describe('SegmentWriter', () => {
+  // Opened first, so closed last (after the writer).
+  const db = inMemoryDuckDb();
   let dir: string;
-  let duckdb: DuckDBInstance;
-  let connection: DuckDBConnection;
   let writer: SegmentWriter;
   const decode = createEventDecoder(schema);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'segment-writer-'));
-    duckdb = await DuckDBInstance.create(':memory:');
-    connection = await duckdb.connect();
-    writer = await SegmentWriter.create({ duckdb, layout: new StorageLayout(dir), topic: TOPIC, schema });
+    writer = await SegmentWriter.create({ duckdb: db.instance, layout: new StorageLayout(dir), topic: TOPIC, schema });
   });
 
   afterAll(async () => {
     await writer?.close();
-    connection?.closeSync();
-    duckdb?.closeSync();
     rmSync(dir, { recursive: true, force: true });
   });
 
   async function rowsOf(path: string): Promise<unknown[][]> {
-    return (await connection.runAndReadAll(`SELECT * EXCLUDE (_partition) FROM read_parquet(${quoteLiteral(path)}) ORDER BY _offset`)).getRows();
+    return (await db.connection.runAndReadAll(`SELECT * EXCLUDE (_partition) FROM read_parquet(${quoteLiteral(path)}) ORDER BY _offset`)).getRows();
   }
 
   it('writes a segment staged in groups (one past what an appender commits at once among them) as the same rows as one written in one go', async () => {
@@ -101,7 +97,7 @@ describe('SegmentWriter', () => {
     const buffer = new PartitionBuffer(2, 0, schema.fields.length);
     buffer.add(packRecords([recordAt(2, 0), recordAt(2, 3), recordAt(2, 77), recordAt(2, 285)]), decode, 0);
     const path = await writer.write(buffer.content());
-    const rows = (await connection.runAndReadAll(`SELECT _offset, epoch_ms(_kafka_ts), epoch_ms(ts), name, flag, small, big, real, day::VARCHAR FROM read_parquet(${quoteLiteral(path)}) ORDER BY _offset`)).getRows();
+    const rows = (await db.connection.runAndReadAll(`SELECT _offset, epoch_ms(_kafka_ts), epoch_ms(ts), name, flag, small, big, real, day::VARCHAR FROM read_parquet(${quoteLiteral(path)}) ORDER BY _offset`)).getRows();
     const base = Date.UTC(2026, 0, 1);
     expect(rows).toEqual([
       [0n, 1_700_000_000_000n, BigInt(base), null, null, null, 2n ** 60n, null, null],

@@ -13,7 +13,6 @@ const CHUNKS_PER_TURN = 8;
 /** Records per piece of text (see RawStaging). */
 const PIECE_RECORDS = 64;
 
-
 /**
  * Copies records into DuckDB without decoding them in JavaScript: the value bytes go in as text
  * (checked to be UTF-8, never turned into a JavaScript string), the partition and offset as plain

@@ -220,7 +220,6 @@ const db = inMemoryDuckDb();
 const withoutNegativeZero = (values: readonly FieldValue[]) => values.map((v) => (typeof v === 'number' && Object.is(v, -0) ? 0 : v));
 
 describe('canonicalLaneSql', () => {
-
   it('vouches for a row only when createEventDecoder accepts it, with the same values', async () => {
     let rows = 0;
     let laneRows = 0;
@@ -274,7 +273,6 @@ describe('canonicalLaneSql', () => {
 });
 
 describe('jsonDecodeSql', () => {
-
   it('decodes a row on the fast path only when createEventDecoder accepts it, to the same values', async () => {
     let rows = 0;
     let fastRows = 0;

@@ -54,11 +54,6 @@ export function packFrom<T>(
   return { offsets, timestampsMs, ends, bytes };
 }
 
-/** How many records `packed` holds. */
-export function packedLength(packed: PackedRecords): number {
-  return packed.offsets.length;
-}
-
 export function transferList(packed: PackedRecords): ArrayBuffer[] {
   return [packed.offsets.buffer, packed.timestampsMs.buffer, packed.ends.buffer, packed.bytes.buffer] as ArrayBuffer[];
 }
