@@ -8,6 +8,7 @@ import type { SourceRecord } from '../core/source/record-source.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 import { appendFieldValues } from './event-appender.ts';
+import { EventStaging, type StagedEventCounts } from './event-staging.ts';
 import { RawStaging } from './raw-staging.ts';
 import { runLength, runRecord, type RecordRun } from './record-run.ts';
 import { SerialLock } from './serial-lock.ts';
@@ -38,15 +39,22 @@ export interface DecodedMicroBatch {
 /** One slot: where a micro-batch is staged, and the table its decoded events go to. */
 interface Slot {
   readonly staging: RawStaging;
+  readonly events: EventStaging;
   readonly table: string;
   readonly decodeSql: string;
 }
 
 /**
- * Decodes a micro-batch inside DuckDB: raw bytes in, typed events out (`jsonDecodeSql`), and
- * every record the SQL does not vouch for decoded by `createEventDecoder`, which alone decides
- * about rejects and words their reasons. Two round trips to DuckDB in the usual case: under
- * load every round trip waits for a thread, and micro-batches are frequent.
+ * Decodes a micro-batch into a table of typed events, by three routes, cheapest first:
+ *   1. records in the canonical form (CanonicalEventReader: the schema's fields in order, as
+ *      JSON.stringify writes them) are read in JavaScript, straight from their bytes into the
+ *      table's columns (EventStaging), while they are staged;
+ *   2. the others are staged raw and decoded by SQL inside DuckDB (`canonicalLaneSql`, then
+ *      `jsonDecodeSql`);
+ *   3. every record neither vouches for is decoded by `createEventDecoder`, which alone decides
+ *      about rejects and words their reasons.
+ * When the first route takes every record, as it does for ordinary producers, a micro-batch
+ * costs no round trip to DuckDB beyond its appends; otherwise two.
  *
  * Three threads share the work of consecutive micro-batches: the JavaScript thread stages
  * micro-batch n+1 (on the staging connection) while DuckDB decodes micro-batch n (on the decoder
@@ -108,8 +116,10 @@ export class MicroBatchDecoder {
     while (this.held.has(slot)) slot++;
     this.held.add(slot);
     try {
-      const { staging } = this.slot(slot);
-      await this.stagingLock.runExclusive(() => staging.load(runs));
+      const { staging, events } = this.slot(slot);
+      const staged = await this.stagingLock.runExclusive(() => staging.load(runs, events));
+      // Every record read in JavaScript: nothing is left for DuckDB to decode.
+      if (staged.raw === 0) return this.decodedInJavaScript(slot, staged.events!);
       return await this.decodeLock.runExclusive(() => this.decodeStaged(slot, runs));
     } catch (error) {
       this.held.delete(slot);
@@ -127,7 +137,8 @@ export class MicroBatchDecoder {
     if (!slot) {
       const staging = new RawStaging(this.stagingConnection, this.database, `speed_raw_${index}`);
       const table = `${DECODED_EVENTS_TABLE}_${index}`;
-      slot = { staging, table, decodeSql: this.decodeSql(staging, table) };
+      const events = new EventStaging(this.stagingConnection, this.database, table, this.schema);
+      slot = { staging, events, table, decodeSql: this.decodeSql(staging, table) };
       this.slots[index] = slot;
     }
     return slot;
@@ -136,6 +147,17 @@ export class MicroBatchDecoder {
   /** `table` qualified with the decoder's database. */
   private qualified(table: string): string {
     return `${quoteIdent(this.database)}.main.${quoteIdent(table)}`;
+  }
+
+  private decodedInJavaScript(slot: number, events: StagedEventCounts): DecodedMicroBatch {
+    const newestEventMs = new Map<number, number>();
+    for (const [partition, { newestMs }] of events.byPartition) newestEventMs.set(partition, newestMs);
+    return { relation: this.relation(this.slot(slot).table), slot, goodCount: events.total, rejected: [], slowPathCount: 0, newestEventMs };
+  }
+
+  /** The good events of a slot's table. */
+  private relation(table: string): string {
+    return `(SELECT * EXCLUDE (_fast, _general) FROM ${this.qualified(table)} WHERE _fast)`;
   }
 
   private async decodeStaged(slot: number, runs: readonly RecordRun[]): Promise<DecodedMicroBatch> {
@@ -154,7 +176,7 @@ export class MicroBatchDecoder {
     const slow = await this.decodeSlowPath(table, runs, slowRows.sort((a, b) => a - b));
     for (const [partition, eventMs] of slow.newestEventMs) newestEventMs.set(partition, Math.max(newestEventMs.get(partition) ?? eventMs, eventMs));
     return {
-      relation: `(SELECT * EXCLUDE (_fast, _general) FROM ${this.qualified(table)} WHERE _fast)`,
+      relation: this.relation(table),
       slot,
       goodCount: goodCount + slow.goodCount,
       rejected: slow.rejected,
@@ -164,8 +186,8 @@ export class MicroBatchDecoder {
   }
 
   /**
-   * Decode into `table`, empty the staging table, and read per partition what the speed layer
-   * needs. The canonical lane takes the rows in the form producers write; the general route only
+   * Decode the raw records into `table` (beside the events EventStaging put there), empty the
+   * staging table, and read per partition what the speed layer needs. The canonical lane takes the rows in the form producers write; the general route only
    * the rest (`_general`), whose lane rows then stay in the table as placeholders, neither fast
    * nor left to the slow path.
    */
@@ -179,13 +201,13 @@ export class MicroBatchDecoder {
        FROM ${qualified} GROUP BY _partition`;
     if (lane === undefined) {
       const decode = jsonDecodeSql(this.schema, staging.relation(), { rawColumn: 'raw', passthrough });
-      return [`CREATE OR REPLACE TABLE ${qualified} AS SELECT *, false AS _general FROM (${decode})`, staging.resetSql(), summary].join(';\n');
+      return [`INSERT INTO ${qualified} BY NAME SELECT *, false AS _general FROM (${decode})`, staging.resetSql(), summary].join(';\n');
     }
     const rest = `(SELECT * FROM ${staging.relation()} WHERE _row IN (SELECT _row FROM ${qualified} WHERE _general))`;
     const general = jsonDecodeSql(this.schema, rest, { rawColumn: 'raw', passthrough });
     return [
-      `CREATE OR REPLACE TABLE ${qualified} AS ${lane}`,
-      `INSERT INTO ${qualified} SELECT *, false AS _general FROM (${general})`,
+      `INSERT INTO ${qualified} BY NAME ${lane}`,
+      `INSERT INTO ${qualified} BY NAME SELECT *, false AS _general FROM (${general})`,
       staging.resetSql(),
       // Per partition: good events, the newest event time, and the rows left to the slow path.
       summary,

@@ -4,29 +4,31 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ColumnChunkWriter } from '../core/duckdb/column-chunk-writer.ts';
 import { valueEnd } from '../core/source/packed-records.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
+import type { EventStaging, StagedEventCounts } from './event-staging.ts';
 import type { RecordRun } from './record-run.ts';
 
 /** Rows per DuckDB data chunk (DuckDB's vector size). */
 const CHUNK_ROWS = 2048;
-/** Chunks staged between two turns of the event loop (a few milliseconds of work). */
-const CHUNKS_PER_TURN = 8;
+/** Records staged between two turns of the event loop (at most ten milliseconds or so of work). */
+const RECORDS_PER_TURN = 4 * CHUNK_ROWS;
 /** Records per piece of text (see RawStaging). */
 const PIECE_RECORDS = 64;
 
 /**
- * Copies records into DuckDB without decoding them in JavaScript: the value bytes go in as text
- * (checked to be UTF-8, never turned into a JavaScript string), the partition and offset as plain
- * numbers, `_row` as the record's index in the micro-batch so that rows DuckDB cannot decode can
- * be found again. A value that is null or not UTF-8 is staged as NULL (the JavaScript decoder then
- * reads its bytes). Offsets travel as DOUBLE (exact below 2^53).
+ * Copies the records that EventStaging does not read into DuckDB, for the SQL decoder: the value
+ * bytes go in as text (checked to be UTF-8, never turned into a JavaScript string), the partition
+ * and offset as plain numbers, `_row` as the record's index in the micro-batch so that rows
+ * DuckDB cannot decode can be found again. A value that is null or not UTF-8 is staged as NULL
+ * (the JavaScript decoder then reads its bytes). Offsets travel as DOUBLE (exact below 2^53).
  *
- * The JavaScript thread also runs the Kafka client, so staging costs it as little as it can: the
- * chunks are filled by ColumnChunkWriter (one copy per numeric column), and the values of a run
- * that is all ASCII (JSON.stringify's usual output) go in as pieces of text of PIECE_RECORDS
- * values each, as they lie in the packed bytes: one call per piece instead of one per value. Each
- * record then says where in which piece its value is (`_piece`, `_start`, `_length`), and DuckDB
- * cuts it out (for ASCII text a character position is a byte position; only there is `substr`
- * fast). Other runs stage each value in `raw` (`_piece` -1).
+ * The JavaScript thread also runs queries and alerts, so staging costs it as little as it can:
+ * the chunks are filled by ColumnChunkWriter (one copy per numeric column), and the values of a
+ * run that is all ASCII (JSON.stringify's usual output) go in as pieces of text of PIECE_RECORDS
+ * values each, as they lie in the packed bytes (a piece is made only for a window of records with
+ * one to stage here): one call per piece instead of one per value. Each record then says where
+ * in which piece its value is (`_piece`, `_start`, `_length`), and DuckDB cuts it out (for ASCII
+ * text a character position is a byte position; only there is `substr` fast). Other runs stage
+ * each value in `raw` (`_piece` -1).
  *
  * The tables live in the decoder's own database (see MicroBatchDecoder), and `load` runs on a
  * connection of its own: the JavaScript thread stages one micro-batch while DuckDB decodes the
@@ -84,47 +86,62 @@ export class RawStaging {
     this.empty = true;
   }
 
-  /** Replaces the staged records with those of `runs` (committed when it resolves); `_row` counts across runs. */
-  async load(runs: readonly RecordRun[]): Promise<void> {
+  /**
+   * Replaces the staged records with those of `runs` (committed when it resolves); `_row` counts
+   * across runs. With `events`, a record that it reads (see EventStaging) goes there instead,
+   * already decoded. Returns how many records were staged here, raw, and what `events` took.
+   */
+  async load(runs: readonly RecordRun[], events?: EventStaging): Promise<{ raw: number; events: StagedEventCounts | undefined }> {
     // Unless known to be empty, anew: a load or decode that failed half-way leaves rows behind.
     if (!this.empty) await this.connection.run(this.resetSql());
     this.empty = false;
+    await events?.begin();
     const appender = await this.connection.createAppender(this.table, 'main', this.catalog);
     const pieceAppender = await this.connection.createAppender(`${this.table}_pieces`, 'main', this.catalog);
+    let staged = 0;
+    let eventCounts: StagedEventCounts | undefined;
     try {
       let at = 0;
       let row = 0;
-      let chunks = 0;
       /** Pieces so far, and those of them not handed to the appender yet. */
       let piece = 0;
       let pendingPieces = 0;
       for (const run of runs) {
         const { packed, partition } = run;
-        const ascii = run.to > run.from && isAscii(packed.bytes.subarray(valueEnd(packed, run.from - 1), valueEnd(packed, run.to - 1)));
+        const runBytes = run.to > run.from ? packed.bytes.subarray(valueEnd(packed, run.from - 1), valueEnd(packed, run.to - 1)) : undefined;
+        const ascii = runBytes !== undefined && isAscii(runBytes);
+        // A record the reader takes begins with `{` and ends with `}`: within UTF-8 text, so is UTF-8 itself.
+        const readable = events !== undefined && runBytes !== undefined && (ascii || isUtf8(runBytes));
+        /** The run's window of PIECE_RECORDS records that the latest piece holds. */
+        let pieceWindow = -1;
         let pieceStart = 0;
-        for (let i = run.from; i < run.to; i++, at++, row++) {
+        for (let i = run.from; i < run.to; i++, row++) {
+          // Staging runs beside the writer's commit and the Kafka fetches, which wait for this thread.
+          if (row % RECORDS_PER_TURN === RECORDS_PER_TURN - 1) await yieldToEventLoop();
+          const start = valueEnd(packed, i - 1);
+          const isNull = packed.ends[i]! < 0;
+          if (readable && !isNull && events.add(packed.bytes, start, valueEnd(packed, i), row, partition, packed.offsets[i]!)) continue;
           if (at === CHUNK_ROWS) {
             this.appendChunk(appender, at);
             at = 0;
-            // Staging runs beside the writer's commit and the Kafka fetches, which wait for this thread.
-            if (++chunks % CHUNKS_PER_TURN === 0) await yieldToEventLoop();
           }
-          const start = valueEnd(packed, i - 1);
-          const isNull = packed.ends[i]! < 0;
           this.rows[at] = row;
           this.partitions[at] = partition;
           this.offsets[at] = packed.offsets[i]!;
           if (ascii) {
-            // A new piece every PIECE_RECORDS records of the run: it ends where its last value ends.
-            if ((i - run.from) % PIECE_RECORDS === 0) {
-              pieceStart = start;
-              const last = Math.min(run.to, i + PIECE_RECORDS) - 1;
+            // The records of one window of the run share a piece, made when the first of them is staged here.
+            const window = Math.floor((i - run.from) / PIECE_RECORDS);
+            if (window !== pieceWindow) {
+              pieceWindow = window;
+              const first = run.from + window * PIECE_RECORDS;
+              const last = Math.min(run.to, first + PIECE_RECORDS) - 1;
+              pieceStart = valueEnd(packed, first - 1);
               if (pendingPieces === CHUNK_ROWS) {
                 this.appendPieceChunk(pieceAppender, pendingPieces);
                 pendingPieces = 0;
               }
               this.pieceIds[pendingPieces] = piece++;
-              this.pieceTexts[pendingPieces++] = packed.bytes.subarray(start, valueEnd(packed, last));
+              this.pieceTexts[pendingPieces++] = packed.bytes.subarray(pieceStart, valueEnd(packed, last));
             }
             this.pieces[at] = piece - 1;
             this.starts[at] = start - pieceStart + 1;
@@ -135,18 +152,24 @@ export class RawStaging {
             this.pieces[at] = -1;
             this.raws[at] = value !== undefined && isUtf8(value) ? value : null;
           }
+          at++;
+          staged++;
         }
       }
       if (at > 0) this.appendChunk(appender, at);
       if (pendingPieces > 0) this.appendPieceChunk(pieceAppender, pendingPieces);
+      eventCounts = events?.finish();
     } catch (error) {
       appender.clear();
       pieceAppender.clear();
+      events?.abort();
       throw error;
     } finally {
       pieceAppender.closeSync();
       appender.closeSync();
     }
+    if (staged === 0) this.empty = true;
+    return { raw: staged, events: eventCounts };
   }
 
   /** Hands the first `rows` staged records to the appender. */

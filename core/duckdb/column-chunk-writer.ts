@@ -67,6 +67,24 @@ export class ColumnChunkWriter {
     this.writeValidity(vector, rows);
   }
 
+  /**
+   * Copies the first `rows` values of a column already laid out as DuckDB's vector (`data` from
+   * byte 0, `rowBytes` per row) into column `column`; a row whose `nulls` byte is 1 is NULL.
+   */
+  writeLayout(chunk: DuckDBDataChunk, column: number, data: ArrayBuffer, rowBytes: number, rows: number, nulls?: Uint8Array): void {
+    this.rowsOf(0, rows);
+    const vector = duckdb.data_chunk_get_vector(chunk.chunk, column);
+    duckdb.copy_data_to_vector(vector, 0, data, 0, rows * rowBytes);
+    this.nullCount = 0;
+    if (nulls) for (let i = 0; i < rows; i++) if (nulls[i] === 1) this.setNull(i);
+    this.writeValidity(vector, rows);
+  }
+
+  /** Sets one row of a VARCHAR column to text given as UTF-8 bytes (one native call); the caller vouches for the bytes. */
+  assignUtf8(chunk: DuckDBDataChunk, column: number, row: number, value: Uint8Array): void {
+    duckdb.vector_assign_string_element_len(duckdb.data_chunk_get_vector(chunk.chunk, column), row, value);
+  }
+
   private rowsOf(from: number, to: number): number {
     const rows = to - from;
     if (rows < 0 || rows > this.maxRows) throw new RangeError(`a chunk column holds 0 to ${this.maxRows} rows, not ${rows}`);

@@ -1,0 +1,138 @@
+import { BIGINT, BOOLEAN, DATE, DOUBLE, DuckDBDataChunk, INTEGER, TIMESTAMP, VARCHAR, type DuckDBAppender, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
+import type { FieldType } from '../core/config/config-schema.ts';
+import { ColumnChunkWriter } from '../core/duckdb/column-chunk-writer.ts';
+import { CanonicalEventReader, ROW_BYTES } from '../core/events/canonical-event-reader.ts';
+import { quoteIdent } from '../core/sql/identifiers.ts';
+import type { EventSchema } from '../core/views/view-definition.ts';
+
+const DUCKDB_TYPES: Readonly<Record<FieldType, DuckDBType>> = { VARCHAR, BOOLEAN, INTEGER, BIGINT, DOUBLE, TIMESTAMP, DATE };
+
+/** Good events read in JavaScript, per partition (indexed by partition number). */
+export interface StagedEventCounts {
+  readonly total: number;
+  readonly byPartition: ReadonlyMap<number, { readonly count: number; readonly newestMs: number }>;
+}
+
+/**
+ * The decoded-events table of one micro-batch (`_row`, `_partition`, `_offset`, the schema's
+ * fields, `_fast`, `_general`), and the JavaScript way into it: records in the canonical form
+ * (CanonicalEventReader) go from their bytes straight into the table's columns, a data chunk at a
+ * time, with no JSON text for DuckDB to read. Records the reader declines are the caller's to
+ * stage raw, for the SQL decoder (whose rows join the same table).
+ *
+ * Usage per micro-batch, on the staging connection: `begin` (the table anew, empty), `add` per
+ * record, `finish` (or `abort`).
+ */
+export class EventStaging {
+  private readonly reader: CanonicalEventReader | undefined;
+  private readonly chunk: DuckDBDataChunk;
+  private readonly writer = new ColumnChunkWriter();
+  private readonly rows: Int32Array<ArrayBuffer>;
+  private readonly partitions: Int32Array<ArrayBuffer>;
+  /** `_offset` as int64, in int32 pairs. */
+  private readonly offsets: Int32Array<ArrayBuffer>;
+  private readonly trues: Uint8Array<ArrayBuffer>;
+  private readonly falses: Uint8Array<ArrayBuffer>;
+  private readonly qualified: string;
+  private appender: DuckDBAppender | undefined;
+  /** Rows read into the chunk and not yet appended. */
+  private pending = 0;
+  private total = 0;
+  private readonly counts: number[] = [];
+  private readonly newestMs: number[] = [];
+
+  constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly catalog: string,
+    private readonly table: string,
+    private readonly schema: EventSchema,
+  ) {
+    const capacity = this.writer.maxRows;
+    this.reader = CanonicalEventReader.supports(schema) ? new CanonicalEventReader(schema, capacity) : undefined;
+    this.chunk = DuckDBDataChunk.create([INTEGER, INTEGER, BIGINT, ...schema.fields.map((f) => DUCKDB_TYPES[f.type]), BOOLEAN, BOOLEAN]);
+    this.rows = new Int32Array(capacity);
+    this.partitions = new Int32Array(capacity);
+    this.offsets = new Int32Array(capacity * 2);
+    this.trues = new Uint8Array(capacity).fill(1);
+    this.falses = new Uint8Array(capacity);
+    this.qualified = `${quoteIdent(catalog)}.main.${quoteIdent(table)}`;
+  }
+
+  /** Creates the table anew (empty) and starts appending to it. */
+  async begin(): Promise<void> {
+    const fields = this.schema.fields.map((f) => `${quoteIdent(f.name)} ${f.type}`);
+    await this.connection.run(
+      `CREATE OR REPLACE TABLE ${this.qualified} (_row INTEGER, _partition INTEGER, _offset BIGINT, ${fields.join(', ')}, _fast BOOLEAN, _general BOOLEAN)`,
+    );
+    this.pending = 0;
+    this.total = 0;
+    this.counts.length = 0;
+    this.newestMs.length = 0;
+    this.reader?.clearLongStrings();
+    if (this.reader) this.appender = await this.connection.createAppender(this.table, 'main', this.catalog);
+  }
+
+  /**
+   * Adds the record `text[start..end)` (UTF-8, as the caller vouches) as row `row` of the
+   * micro-batch if the reader takes it; false leaves it to the caller.
+   */
+  add(text: Uint8Array, start: number, end: number, row: number, partition: number, offset: number): boolean {
+    const { reader } = this;
+    if (!reader || !reader.read(text, start, end, this.pending)) return false;
+    const at = this.pending;
+    this.rows[at] = row;
+    this.partitions[at] = partition;
+    // Offsets are below 2^53: the high half is exact.
+    const high = Math.floor(offset / 2 ** 32);
+    this.offsets[at * 2] = offset - high * 2 ** 32;
+    this.offsets[at * 2 + 1] = high;
+    const ms = reader.timestampsMs[at]!;
+    this.counts[partition] = (this.counts[partition] ?? 0) + 1;
+    if (!(this.newestMs[partition]! >= ms)) this.newestMs[partition] = ms;
+    this.total++;
+    if (++this.pending === reader.capacity) this.flush();
+    return true;
+  }
+
+  /** Appends what is pending and closes the appender (committing the rows); returns what was added. */
+  finish(): StagedEventCounts {
+    try {
+      this.flush();
+    } finally {
+      this.appender?.closeSync();
+      this.appender = undefined;
+    }
+    const byPartition = new Map<number, { count: number; newestMs: number }>();
+    this.counts.forEach((count, partition) => byPartition.set(partition, { count, newestMs: this.newestMs[partition]! }));
+    return { total: this.total, byPartition };
+  }
+
+  /** Drops what the appender holds (the table is made anew by the next `begin`). */
+  abort(): void {
+    if (!this.appender) return;
+    this.appender.clear();
+    this.appender.closeSync();
+    this.appender = undefined;
+  }
+
+  private flush(): void {
+    const { reader, chunk, writer, pending } = this;
+    if (!reader || !this.appender || pending === 0) return;
+    chunk.reset();
+    chunk.rowCount = pending;
+    writer.writeLayout(chunk, 0, this.rows.buffer, 4, pending);
+    writer.writeLayout(chunk, 1, this.partitions.buffer, 4, pending);
+    writer.writeLayout(chunk, 2, this.offsets.buffer, 8, pending);
+    reader.columns.forEach((column, f) => {
+      writer.writeLayout(chunk, 3 + f, column.data, ROW_BYTES[column.type], pending, column.nulls);
+      // A row past `pending` is a record declined after its long string was noted.
+      for (const [row, bytes] of column.longStrings) if (row < pending) writer.assignUtf8(chunk, 3 + f, row, bytes);
+    });
+    const fields = reader.columns.length;
+    writer.writeLayout(chunk, 3 + fields, this.trues.buffer, 1, pending);
+    writer.writeLayout(chunk, 4 + fields, this.falses.buffer, 1, pending);
+    this.appender.appendDataChunk(chunk);
+    reader.clearLongStrings();
+    this.pending = 0;
+  }
+}
