@@ -31,8 +31,11 @@ interface LaneType {
   readonly pattern: string;
   /** The type json_transform reads it as. */
   readonly read: string;
-  /** A condition on the value read (`v`, not NULL) beyond the conversion succeeding. */
-  readonly check?: (v: string) => string;
+  /**
+   * A condition on the value read (`v`, not NULL) beyond the conversion succeeding; `negative`
+   * says whether the member's text starts with a minus.
+   */
+  readonly check?: (v: string, negative: string) => string;
   /** The column's value from the value read, where it is not the same. */
   readonly value?: (v: string) => string;
 }
@@ -40,8 +43,9 @@ interface LaneType {
 const LANE_TYPES: Readonly<Record<FieldType, LaneType>> = {
   VARCHAR: { pattern: STRING, read: 'VARCHAR' },
   BOOLEAN: { pattern: 'true|false', read: 'BOOLEAN' },
-  // An overflowing number reads as infinity, which createEventDecoder rejects.
-  DOUBLE: { pattern: NUMBER, read: 'DOUBLE', check: (v) => `isfinite(${v})` },
+  // An overflowing number reads as infinity, which createEventDecoder rejects. DuckDB's JSON reader
+  // drops the sign of -0, which JSON.parse keeps: such a value is left to createEventDecoder.
+  DOUBLE: { pattern: NUMBER, read: 'DOUBLE', check: (v, negative) => `CASE WHEN ${v} = 0 THEN NOT ${negative} ELSE isfinite(${v}) END` },
   // Ten digits at most, read as BIGINT: the range check decides, never a failed conversion.
   INTEGER: {
     pattern: '-?(?:0|[1-9][0-9]{0,9})',
@@ -86,7 +90,9 @@ export function canonicalLaneSql(schema: EventSchema, source: string, options: {
   const fine = schema.fields.map((f, i) => {
     const v = `_j.${quoteIdent(f.name)}`;
     const check = LANE_TYPES[f.type].check;
-    const present = check ? `coalesce(${check(v)}, false)` : `${v} IS NOT NULL`;
+    // The member is there once, and no string holds a quote: `"name":-` occurs nowhere else.
+    const negative = `contains(${raw}, ${quoteLiteral(`${keys[i]}:-`)})`;
+    const present = check ? `coalesce(${check(v, negative)}, false)` : `${v} IS NOT NULL`;
     // A CASE, so that the text is searched only on the rows that need it.
     return f.name === schema.timestampField ? present : `CASE WHEN ${present} THEN true ELSE ${v} IS NULL AND contains(${raw}, ${quoteLiteral(`${keys[i]}:null`)}) END`;
   });

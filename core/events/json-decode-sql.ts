@@ -29,6 +29,8 @@ const MAX_SAFE = '9007199254740991';
 /** Event times accepted by `parseTimestampMs`: years 1970 to 9999, in epoch milliseconds. */
 const MAX_TIMESTAMP_MS = '253402300799999';
 const INTEGER_TEXT = `'-?[0-9]+'`;
+/** A member written as -0 (`-0`, `-0.00`, `-0e3`), or negative with a negative exponent. */
+const NEGATIVE_ZERO_TEXT = `':\\s*-(0(\\.0*)?([eE][+-]?[0-9]+)?\\s*[,}\\]]|[0-9.]+[eE]-)'`;
 const ISO_TIMESTAMP_TEXT = `'"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z?"'`;
 
 /**
@@ -38,8 +40,8 @@ const ISO_TIMESTAMP_TEXT = `'"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5
  */
 interface FieldSql {
   readonly value: string;
-  /** Extra condition on the computed value (`v`), beyond being non-NULL. */
-  readonly check?: (v: string) => string;
+  /** Extra condition on the computed value (`v`), beyond being non-NULL; `raw` is the row's text. */
+  readonly check?: (v: string, raw: string) => string;
 }
 
 /**
@@ -63,7 +65,10 @@ function fieldSql(type: FieldType, t: string, ms: string): FieldSql {
     case 'BOOLEAN':
       return { value: `CASE ${t} WHEN 'true' THEN true WHEN 'false' THEN false END` };
     case 'DOUBLE':
-      return { value: `TRY_CAST(${t} AS DOUBLE)`, check: (v) => `isfinite(${v})` };
+      // yyjson drops the sign of -0, which JSON.parse keeps: a zero in a row where some member is
+      // written as -0 (or as a negative number that may underflow to it) is left to
+      // createEventDecoder. A CASE: the search runs on zeros only.
+      return { value: `TRY_CAST(${t} AS DOUBLE)`, check: (v, raw) => `CASE WHEN ${v} = 0 THEN NOT regexp_matches(${raw}, ${NEGATIVE_ZERO_TEXT}) ELSE isfinite(${v}) END` };
     case 'INTEGER':
       return { value: `CASE WHEN regexp_full_match(${t}, ${INTEGER_TEXT}) THEN TRY_CAST(${t} AS INTEGER) END` };
     case 'BIGINT':
@@ -149,11 +154,11 @@ export function jsonDecodeSql(schema: EventSchema, source: string, options: { ra
   const parsed = `SELECT ${list([...withRaw, `CASE WHEN ${parsableSql(raw)} THEN json_transform(${raw}, ${structure}) END AS _j`])} FROM ${source}`;
   const fieldTexts = `SELECT ${list([...withRaw, '_j', ...fields.map((f) => `_j.${quoteIdent(f.name)}::VARCHAR AS ${text(f.index)}`)])} FROM (${parsed})`;
   const vouched = vouchedSql(schema, raw, '_j', canonicalTextSql(schema, raw, fields.map((f) => text(f.index))));
-  const texts = `SELECT ${list([...keep, `${vouched} AS _parsed`, ...fields.map((f) => text(f.index))])} FROM (${fieldTexts})`;
+  const texts = `SELECT ${list([...withRaw, `${vouched} AS _parsed`, ...fields.map((f) => text(f.index))])} FROM (${fieldTexts})`;
   const times = `SELECT *${timestamps.map((f) => `, ${timestampMsSql(text(f.index))} AS ${ms(f.index)}`).join('')} FROM (${texts})`;
   const values = `SELECT *, ${list(fields.map((f) => `${f.sql.value} AS ${value(f.index)}`))} FROM (${times})`;
   const fine = fields.map((f) => {
-    const present = f.sql.check ? `coalesce(${f.sql.check(value(f.index))}, false)` : `${value(f.index)} IS NOT NULL`;
+    const present = f.sql.check ? `coalesce(${f.sql.check(value(f.index), raw)}, false)` : `${value(f.index)} IS NOT NULL`;
     return f.index === timestampIndex ? present : `(${text(f.index)} IS NULL OR ${present})`;
   });
   const fast = `_parsed AND ${fine.join('\n      AND ')}`;
