@@ -5,6 +5,7 @@ import type { FieldType } from '../config/config-schema.ts';
 import type { EventSchema } from '../views/view-definition.ts';
 import { CanonicalEventReader, STRING_SLOT_BYTES, type CanonicalColumn } from './canonical-event-reader.ts';
 import { createEventDecoder, type FieldValue } from './decode-event.ts';
+import { ALL_FIELD_TYPES } from '../../test/fixtures/all-field-types.ts';
 
 /**
  * CanonicalEventReader's contract: a record it reads is one `createEventDecoder` accepts, and the
@@ -12,19 +13,7 @@ import { createEventDecoder, type FieldValue } from './decode-event.ts';
  * JSON.stringify writes in the canonical form is read; rows read again and again hold the last
  * record read into them, with no leftovers of records declined there before.
  */
-const schema: EventSchema = {
-  timestampField: 'ts',
-  fields: [
-    { name: 'ts', type: 'TIMESTAMP' },
-    { name: 's', type: 'VARCHAR' },
-    { name: 'b', type: 'BOOLEAN' },
-    { name: 'i', type: 'INTEGER' },
-    { name: 'n', type: 'BIGINT' },
-    { name: 'x', type: 'DOUBLE' },
-    { name: 'd', type: 'DATE' },
-    { name: 't2', type: 'TIMESTAMP' },
-  ],
-};
+const schema: EventSchema = ALL_FIELD_TYPES;
 const decode = createEventDecoder(schema);
 const MAX_MS = 253_402_300_799_999;
 const MS_PER_DAY = 86_400_000;

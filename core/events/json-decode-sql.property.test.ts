@@ -7,25 +7,14 @@ import type { EventSchema } from '../views/view-definition.ts';
 import { createEventDecoder, type FieldValue } from './decode-event.ts';
 import { canonicalLaneSql } from './canonical-lane-sql.ts';
 import { jsonDecodeSql } from './json-decode-sql.ts';
+import { ALL_FIELD_TYPES } from '../../test/fixtures/all-field-types.ts';
 
 /**
  * The SQL decoder's contract: a row it marks `_fast` is one `createEventDecoder` accepts, with
  * the very same values. Inputs are built to sit on the edges where DuckDB's JSON reader and
  * JSON.parse differ (leniencies, duplicate keys, number forms, time formats, encodings).
  */
-const schema: EventSchema = {
-  timestampField: 'ts',
-  fields: [
-    { name: 'ts', type: 'TIMESTAMP' },
-    { name: 's', type: 'VARCHAR' },
-    { name: 'b', type: 'BOOLEAN' },
-    { name: 'i', type: 'INTEGER' },
-    { name: 'n', type: 'BIGINT' },
-    { name: 'x', type: 'DOUBLE' },
-    { name: 'd', type: 'DATE' },
-    { name: 't2', type: 'TIMESTAMP' },
-  ],
-};
+const schema: EventSchema = ALL_FIELD_TYPES;
 const decode = createEventDecoder(schema);
 
 /** JSON texts of numbers, written as producers write them (not all as JSON.stringify would). */
