@@ -1,8 +1,9 @@
-import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, INTEGER, VARCHAR, type DuckDBAppender, type DuckDBConnection, type DuckDBInstance, type DuckDBType } from '@duckdb/node-api';
+import { DuckDBDataChunk, type DuckDBAppender, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { FieldType } from '../core/config/config-schema.ts';
 import { ColumnChunkWriter, type ChunkColumnType } from '../core/duckdb/column-chunk-writer.ts';
+import { DUCKDB_TYPES } from '../core/duckdb/column-types.ts';
 import type { FieldValue, RejectReason } from '../core/events/decode-event.ts';
 import { fsyncPath, publishFile, tempPathFor, writeFileDurably } from '../core/storage/durable-files.ts';
 import { REJECTED_COLUMNS } from '../core/storage/segment-columns.ts';
@@ -53,8 +54,6 @@ const STAGING: Readonly<Record<FieldType, { type: ChunkColumnType; select: (colu
   TIMESTAMP: { type: 'DOUBLE', select: (c) => `epoch_ms(${c}::BIGINT)` },
   DATE: { type: 'VARCHAR', select: (c) => `${c}::DATE` },
 };
-
-const DUCKDB_TYPES: Readonly<Record<ChunkColumnType, DuckDBType>> = { VARCHAR, BOOLEAN, INTEGER, BIGINT, DOUBLE };
 
 const MASTER_STAGE = '__lambda_segment_stage';
 /** A private in-memory database for staged segments, shared by the connections of the instance. */

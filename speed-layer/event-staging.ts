@@ -1,16 +1,14 @@
-import { BIGINT, BOOLEAN, DATE, DOUBLE, DuckDBDataChunk, INTEGER, TIMESTAMP, VARCHAR, type DuckDBAppender, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
-import type { FieldType } from '../core/config/config-schema.ts';
+import { BIGINT, BOOLEAN, DuckDBDataChunk, INTEGER, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import { ColumnChunkWriter } from '../core/duckdb/column-chunk-writer.ts';
-import { CanonicalEventReader, ROW_BYTES } from '../core/events/canonical-event-reader.ts';
+import { DUCKDB_TYPES } from '../core/duckdb/column-types.ts';
+import { CanonicalEventReader, ROW_BYTES, writeInt64 } from '../core/events/canonical-event-reader.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 
-const DUCKDB_TYPES: Readonly<Record<FieldType, DuckDBType>> = { VARCHAR, BOOLEAN, INTEGER, BIGINT, DOUBLE, TIMESTAMP, DATE };
-
-/** Good events read in JavaScript, per partition (indexed by partition number). */
+/** The good events read in JavaScript: how many, and per partition the newest event time. */
 export interface StagedEventCounts {
   readonly total: number;
-  readonly byPartition: ReadonlyMap<number, { readonly count: number; readonly newestMs: number }>;
+  readonly newestEventMs: Map<number, number>;
 }
 
 /**
@@ -38,7 +36,7 @@ export class EventStaging {
   /** Rows read into the chunk and not yet appended. */
   private pending = 0;
   private total = 0;
-  private readonly counts: number[] = [];
+  /** Per partition (indexed by its number; holes for none), the newest event time read. */
   private readonly newestMs: number[] = [];
 
   constructor(
@@ -66,7 +64,6 @@ export class EventStaging {
     );
     this.pending = 0;
     this.total = 0;
-    this.counts.length = 0;
     this.newestMs.length = 0;
     this.reader?.clearLongStrings();
     if (this.reader) this.appender = await this.connection.createAppender(this.table, 'main', this.catalog);
@@ -82,12 +79,8 @@ export class EventStaging {
     const at = this.pending;
     this.rows[at] = row;
     this.partitions[at] = partition;
-    // Offsets are below 2^53: the high half is exact.
-    const high = Math.floor(offset / 2 ** 32);
-    this.offsets[at * 2] = offset - high * 2 ** 32;
-    this.offsets[at * 2 + 1] = high;
+    writeInt64(this.offsets, at, offset);
     const ms = reader.timestampsMs[at]!;
-    this.counts[partition] = (this.counts[partition] ?? 0) + 1;
     if (!(this.newestMs[partition]! >= ms)) this.newestMs[partition] = ms;
     this.total++;
     if (++this.pending === reader.capacity) this.flush();
@@ -102,9 +95,9 @@ export class EventStaging {
       this.appender?.closeSync();
       this.appender = undefined;
     }
-    const byPartition = new Map<number, { count: number; newestMs: number }>();
-    this.counts.forEach((count, partition) => byPartition.set(partition, { count, newestMs: this.newestMs[partition]! }));
-    return { total: this.total, byPartition };
+    const newestEventMs = new Map<number, number>();
+    this.newestMs.forEach((ms, partition) => newestEventMs.set(partition, ms));
+    return { total: this.total, newestEventMs };
   }
 
   /** Drops what the appender holds (the table is made anew by the next `begin`). */

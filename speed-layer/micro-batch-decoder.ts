@@ -150,9 +150,7 @@ export class MicroBatchDecoder {
   }
 
   private decodedInJavaScript(slot: number, events: StagedEventCounts): DecodedMicroBatch {
-    const newestEventMs = new Map<number, number>();
-    for (const [partition, { newestMs }] of events.byPartition) newestEventMs.set(partition, newestMs);
-    return { relation: this.relation(this.slot(slot).table), slot, goodCount: events.total, rejected: [], slowPathCount: 0, newestEventMs };
+    return { relation: this.relation(this.slot(slot).table), slot, goodCount: events.total, rejected: [], slowPathCount: 0, newestEventMs: events.newestEventMs };
   }
 
   /** The good events of a slot's table. */
@@ -187,9 +185,9 @@ export class MicroBatchDecoder {
 
   /**
    * Decode the raw records into `table` (beside the events EventStaging put there), empty the
-   * staging table, and read per partition what the speed layer needs. The canonical lane takes the rows in the form producers write; the general route only
-   * the rest (`_general`), whose lane rows then stay in the table as placeholders, neither fast
-   * nor left to the slow path.
+   * staging table, and read per partition what the speed layer needs. The canonical lane takes
+   * the rows in the form producers write; the general route only the rest (`_general`), whose
+   * lane rows then stay in the table as placeholders, neither fast nor left to the slow path.
    */
   private decodeSql(staging: RawStaging, table: string): string {
     const passthrough = ['_row', '_partition', '_offset'];

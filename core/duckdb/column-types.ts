@@ -1,4 +1,8 @@
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { BIGINT, BOOLEAN, DATE, DOUBLE, INTEGER, TIMESTAMP, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
+import type { FieldType } from '../config/config-schema.ts';
+
+/** The DuckDB type of each field type, for data chunks built in JavaScript. */
+export const DUCKDB_TYPES: Readonly<Record<FieldType, DuckDBType>> = { VARCHAR, BOOLEAN, INTEGER, BIGINT, DOUBLE, TIMESTAMP, DATE };
 
 export interface ColumnType {
   readonly name: string;

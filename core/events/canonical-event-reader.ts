@@ -112,7 +112,7 @@ export class CanonicalEventReader {
       longStrings: new Map<number, Uint8Array>(),
     }));
     this.float64 = this.columns.map((c) => (c.type === 'DOUBLE' ? new Float64Array(c.data) : undefined));
-    this.int32 = this.columns.map((c) => (ROW_BYTES[c.type] === 4 || ROW_BYTES[c.type] === 8 || c.type === 'VARCHAR' ? new Int32Array(c.data) : undefined));
+    this.int32 = this.columns.map((c) => (c.type === 'BOOLEAN' ? undefined : new Int32Array(c.data)));
     this.bytes = this.columns.map((c) => new Uint8Array(c.data));
     this.nulls = this.columns.map((c) => c.nulls);
     this.timestampsMs = new Float64Array(capacity);
@@ -376,7 +376,7 @@ function matches(text: Uint8Array, at: number, end: number, literal: readonly nu
 }
 
 /** A safe integer into row `row` of an int64 column seen as int32 pairs (little-endian). */
-function writeInt64(int32: Int32Array, row: number, value: number): void {
+export function writeInt64(int32: Int32Array, row: number, value: number): void {
   const high = Math.floor(value / TWO_32);
   int32[row * 2] = value - high * TWO_32;
   int32[row * 2 + 1] = high;
