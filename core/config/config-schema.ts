@@ -63,7 +63,24 @@ const zookeeper = z.strictObject({
 
 const storage = z.strictObject({
   dir: z.string().min(1).default('./data'),
+  /**
+   * Where a node keeps what it owns alone (alert store and outbox, DuckDB temp files), in
+   * `<localDir>/<node.id>/`. Default: `<dir>/local` single-node, `./lambda-local` in a cluster.
+   */
+  localDir: z.string().min(1).optional(),
   keepVersions: z.number().int().min(1).default(3),
+});
+
+/** Node ids name directories and znodes: no slashes, no dot-only names. */
+export const nodeIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'must be 1-100 letters, digits, "_", "." or "-", starting with a letter or digit');
+
+const node = z.strictObject({
+  /** Stable identity across restarts; default: $LAMBDA_NODE_ID, else the host name. */
+  id: nodeIdSchema.optional(),
+  /** SIGTERM/SIGINT: the process exits within this, reachable Kafka and ZooKeeper or not. */
+  shutdownTimeout: duration({ minMs: 100 }).default(10_000),
 });
 
 const speed = z.strictObject({
@@ -136,6 +153,7 @@ const alert = z.strictObject({
 
 export const configSchema = z.strictObject({
   source,
+  node: node.default({ shutdownTimeout: 10_000 }),
   zookeeper: zookeeper.optional(),
   storage: storage.default({ dir: './data', keepVersions: 3 }),
   speed: speed.default({ interval: 1_000, maxBatchRecords: 100_000, blockSize: 10_000, maxRejectedKept: 10_000 }),
