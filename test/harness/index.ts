@@ -3,3 +3,5 @@ export { KafkaApiKey, KafkaErrorCode, KafkaTestBroker, randomTopicName, type Kaf
 export { ZooKeeperTestServer, type ZooKeeperTestServerOptions } from './zookeeper-server.ts';
 export { inMemoryDuckDb, type InMemoryDuckDb } from './in-memory-duckdb.ts';
 export { waitFor } from './wait-for.ts';
+export { describeExit, killAll, LambdaProcess, type Incarnation, type LambdaProcessOptions, type LogLine, type ProcessExit } from './lambda-process.ts';
+export { TcpProxy } from './tcp-proxy.ts';
