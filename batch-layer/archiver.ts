@@ -1,5 +1,6 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Registry } from 'prom-client';
+import type { PartitionOwnership } from '../core/coordination/partition-ownership.ts';
 import type { Logger } from '../core/observability/logger.ts';
 import type { RecordSource, SourceBatch, SourceGap, SourceSubscription } from '../core/source/record-source.ts';
 import { readMasterChains } from '../core/storage/segment-chain.ts';
@@ -18,8 +19,16 @@ export interface ArchiverOptions {
   readonly source: RecordSource;
   readonly layout: StorageLayout;
   readonly schema: EventSchema;
-  /** The consumer group shared by all archivers of the cluster (`<root>-archiver`). */
+  /**
+   * The consumer group. With `ownership`, this node's own (it reads only the partitions it owns);
+   * without, shared by the archivers, which then split the partitions by the group protocol.
+   */
   readonly groupId: string;
+  /**
+   * Which partitions this node archives, fenced: each segment is published only while ZooKeeper
+   * says this node still holds the partition (PartitionOwnership.assertOwned).
+   */
+  readonly ownership?: PartitionOwnership;
   readonly logger: Logger;
   readonly metrics: Registry;
   readonly flush?: FlushOptions;
@@ -99,6 +108,8 @@ export class Archiver {
     const onEvent = (event: SinkEvent) => archiver?.onSinkEvent(event);
     const compaction = options.compaction === false ? false : { ...options.compaction };
     const workers = options.workers ?? 2;
+    const ownership = options.ownership;
+    const fence = ownership ? (partition: number) => ownership.assertOwned(partition) : undefined;
     if (workers > 0) {
       const sink = await WorkerSegmentSink.create({
         workers,
@@ -109,12 +120,13 @@ export class Archiver {
         compaction,
         logger: options.logger,
         onEvent,
+        ...(fence ? { fence } : {}),
       });
       archiver = new Archiver(options, sink, async () => undefined, metrics);
       return archiver;
     }
     const duckdb = options.duckdb ?? (await DuckDBInstance.create(':memory:'));
-    const writer = await SegmentWriter.create({ duckdb, layout: options.layout, topic: options.source.topic, schema: options.schema });
+    const writer = await SegmentWriter.create({ duckdb, layout: options.layout, topic: options.source.topic, schema: options.schema, ...(fence ? { fence } : {}) });
     const sink = new LocalSegmentSink(writer, { layout: options.layout, schema: options.schema, logger: options.logger, ...(options.flush ? { flush: options.flush } : {}), compaction }, onEvent);
     archiver = new Archiver(
       options,
@@ -134,26 +146,40 @@ export class Archiver {
 
   async start(): Promise<void> {
     if (this.subscription) return;
-    this.subscription = await this.options.source.subscribe({
+    const { ownership } = this.options;
+    const subscription = await this.options.source.subscribe({
       groupId: this.options.groupId,
       startOffset: (partition) => this.assign(partition),
       onBatch: (batch) => this.onBatch(batch),
       onRevoke: (partitions) => this.revoke(partitions),
       onGap: (gap) => this.onGap(gap),
+      ...(ownership ? { selectedPartitions: [] } : {}),
     });
+    this.subscription = subscription;
+    if (ownership) {
+      // Reads exactly the partitions held: taken ones from their files' end, given-up ones dropped.
+      const follow = async () => {
+        if (this.subscription === subscription) await subscription.select(ownership.owned());
+      };
+      await ownership.start({ acquired: follow, released: follow });
+    }
     if (this.options.compaction !== false) {
       this.compactionTimer = setInterval(() => void this.compact(), this.options.compaction?.intervalMs ?? 60_000);
       this.compactionTimer.unref();
     }
   }
 
-  /** Stops reading, writes what was read, and releases the sink. */
+  /**
+   * Stops reading, writes what was read (while the partitions are still held), gives the
+   * partitions up, and releases the sink.
+   */
   async stop(): Promise<void> {
     clearInterval(this.compactionTimer);
     const subscription = this.subscription;
     this.subscription = undefined;
     await subscription?.stop();
     await this.sink.close();
+    await this.options.ownership?.close();
     await this.release();
     this.partitions.clear();
   }

@@ -99,10 +99,10 @@ export class SegmentCompactor {
     await this.writer.withConnection(async (connection) => {
       if (rejectedParts.length > 0) {
         const target = join(this.layout.rejectedPartitionDir(chain.topic, chain.partition), fileName);
-        await this.writer.copyDurably(connection, `SELECT * FROM ${list(rejectedParts)} ORDER BY _offset`, target);
+        await this.writer.copyDurably(connection, `SELECT * FROM ${list(rejectedParts)} ORDER BY _offset`, target, chain.partition);
       }
       const target = join(this.layout.masterPartitionDir(chain.topic, chain.partition), fileName);
-      await this.writer.copyDurably(connection, `SELECT * FROM ${list(run.map((s) => s.path))} ORDER BY _offset`, target);
+      await this.writer.copyDurably(connection, `SELECT * FROM ${list(run.map((s) => s.path))} ORDER BY _offset`, target, chain.partition);
     });
     this.logger.debug({ partition: chain.partition, fromOffset: first.firstOffset, toOffsetExclusive: last.endOffsetExclusive, parts: run.length }, 'compacted segments');
   }

@@ -75,6 +75,13 @@ const APPENDER_FLUSH_ROWS = 204_800;
  * segment: the segment's rename is the commit point, so a crash in between leaves only an orphan
  * rejected file, which readers ignore (see segment-chain.ts).
  */
+/**
+ * Checked right before a file of the partition is published (renamed into place): rejects when
+ * this node may no longer write the partition (it lost its ZooKeeper lock), and then nothing is
+ * published. Cluster archivers pass PartitionOwnership.assertOwned.
+ */
+export type SegmentFence = (partition: number) => Promise<void>;
+
 export class SegmentWriter {
   private readonly idle: DuckDBConnection[];
   private readonly waiting: ((connection: DuckDBConnection) => void)[] = [];
@@ -89,6 +96,7 @@ export class SegmentWriter {
     private readonly layout: StorageLayout,
     readonly topic: string,
     private readonly schema: EventSchema,
+    private readonly fence: SegmentFence | undefined,
   ) {
     this.idle = [...connections];
     this.stageTypes = ['INTEGER', 'DOUBLE', 'DOUBLE', ...schema.fields.map((f) => STAGING[f.type].type)];
@@ -101,6 +109,7 @@ export class SegmentWriter {
     schema: EventSchema;
     /** Segments written at the same time (default 2). */
     concurrency?: number;
+    fence?: SegmentFence;
   }): Promise<SegmentWriter> {
     const fields = options.schema.fields.map((f) => `${quoteIdent(f.name)} ${STAGING[f.type].type}`);
     const connections: DuckDBConnection[] = [];
@@ -113,7 +122,7 @@ export class SegmentWriter {
       connections.push(connection);
     }
     await connections[0]!.run(`ATTACH IF NOT EXISTS ':memory:' AS ${STAGED_DB}`);
-    return new SegmentWriter(connections, options.layout, options.topic, options.schema);
+    return new SegmentWriter(connections, options.layout, options.topic, options.schema, options.fence);
   }
 
   /** Runs `task` on a connection of the pool, waiting for one to be free. */
@@ -147,12 +156,12 @@ export class SegmentWriter {
       if (content.rejected.length > 0) {
         const rejectedPath = join(this.layout.rejectedPartitionDir(this.topic, content.partition), fileName);
         await this.stageRejected(connection, content);
-        await this.copyDurably(connection, this.rejectedSelect(), rejectedPath);
+        await this.copyDurably(connection, this.rejectedSelect(), rejectedPath, content.partition);
       }
       const path = join(this.layout.masterPartitionDir(this.topic, content.partition), fileName);
       if (!staged) await this.stageAccepted(connection, content);
       // A staged table holds its rows in offset order (appended in order; DuckDB keeps insertion order).
-      await this.copyDurably(connection, staged ? this.masterSelect(stagedRelation(staged.table)) : `${this.masterSelect(MASTER_STAGE)} ORDER BY _offset`, path);
+      await this.copyDurably(connection, staged ? this.masterSelect(stagedRelation(staged.table)) : `${this.masterSelect(MASTER_STAGE)} ORDER BY _offset`, path, content.partition);
       return path;
     });
   }
@@ -198,6 +207,7 @@ export class SegmentWriter {
     await this.ensureDir(dir);
     const path = join(dir, gapFileName({ topic: this.topic, ...gap }));
     const body = { topic: this.topic, partition: gap.partition, fromOffset: gap.firstOffset, toOffsetExclusive: gap.endOffsetExclusive, detectedAt: gap.detectedAt.toISOString() };
+    await this.fence?.(gap.partition);
     await writeFileDurably(path, `${JSON.stringify(body)}\n`);
     return path;
   }
@@ -210,12 +220,16 @@ export class SegmentWriter {
     for (const connection of this.connections) connection.closeSync();
   }
 
-  /** Runs `COPY (<select>) TO <temp>` and publishes the temp file at `finalPath`. */
-  async copyDurably(connection: DuckDBConnection, select: string, finalPath: string): Promise<void> {
+  /**
+   * Runs `COPY (<select>) TO <temp>` and publishes the temp file at `finalPath`, a file of
+   * `partition`'s, once the fence lets this node write that partition.
+   */
+  async copyDurably(connection: DuckDBConnection, select: string, finalPath: string, partition: number): Promise<void> {
     await this.ensureDir(dirname(finalPath));
     const temp = tempPathFor(finalPath);
     try {
       await connection.run(`COPY (${select}) TO ${quoteLiteral(temp)} (FORMAT parquet)`);
+      await this.fence?.(partition);
       await publishFile(temp, finalPath);
     } catch (error) {
       await rm(temp, { force: true });

@@ -5,6 +5,7 @@ import type { EventSchema } from '../core/views/view-definition.ts';
 import { transferList, type PackedRecords } from '../core/source/packed-records.ts';
 import type { CompactionOptions } from './segment-compactor.ts';
 import type { FlushOptions, SegmentSink, SinkEvent } from './segment-sink.ts';
+import type { SegmentFence } from './segment-writer.ts';
 
 export interface SinkWorkerData {
   readonly index: number;
@@ -15,6 +16,8 @@ export interface SinkWorkerData {
   readonly compaction: CompactionOptions | false;
   readonly concurrency: number;
   readonly logLevel?: string;
+  /** Whether publishing asks this thread's fence first. */
+  readonly fenced: boolean;
 }
 
 export type SinkRequest =
@@ -22,9 +25,15 @@ export type SinkRequest =
   | { readonly op: 'add'; readonly partition: number; readonly packed: PackedRecords }
   | { readonly op: 'gap'; readonly partition: number; readonly toOffsetExclusive: number }
   | { readonly op: 'release'; readonly partition: number; readonly id: number }
-  | { readonly op: 'flush' | 'compact' | 'close'; readonly id: number };
+  | { readonly op: 'flush' | 'compact' | 'close'; readonly id: number }
+  | { readonly op: 'fenced'; readonly fenceId: number; readonly error?: string };
 
-type SinkReply = { op: 'ready' } | { op: 'event'; event: SinkEvent } | { op: 'done'; id: number; error?: string };
+export type SinkReply =
+  | { op: 'ready' }
+  | { op: 'event'; event: SinkEvent }
+  | { op: 'done'; id: number; error?: string }
+  /** The worker asks whether it may publish a file of the partition (SegmentFence); answered by `fenced`. */
+  | { op: 'fence'; fenceId: number; partition: number };
 
 const WORKER_URL = new URL('./segment-sink-worker.mjs', import.meta.url);
 /**
@@ -50,8 +59,9 @@ export class WorkerSegmentSink implements SegmentSink {
   private constructor(
     private readonly workers: readonly Worker[],
     private readonly onEvent: (event: SinkEvent) => void,
+    private readonly fence: SegmentFence | undefined,
   ) {
-    for (const worker of workers) worker.on('message', (reply: SinkReply) => this.onReply(reply));
+    for (const worker of workers) worker.on('message', (reply: SinkReply) => this.onReply(worker, reply));
   }
 
   static async create(options: {
@@ -63,6 +73,8 @@ export class WorkerSegmentSink implements SegmentSink {
     readonly compaction: CompactionOptions | false;
     readonly logger: Logger;
     readonly onEvent: (event: SinkEvent) => void;
+    /** Asked before each file is published (the workers ask this thread). */
+    readonly fence?: SegmentFence;
   }): Promise<WorkerSegmentSink> {
     const workers = await Promise.all(
       Array.from({ length: options.workers }, async (_, index) => {
@@ -75,6 +87,7 @@ export class WorkerSegmentSink implements SegmentSink {
           compaction: options.compaction,
           concurrency: 2,
           logLevel: options.logger.level,
+          fenced: options.fence !== undefined,
         };
         const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
         await new Promise<void>((resolve, reject) => {
@@ -91,7 +104,7 @@ export class WorkerSegmentSink implements SegmentSink {
         return worker;
       }),
     );
-    return new WorkerSegmentSink(workers, options.onEvent);
+    return new WorkerSegmentSink(workers, options.onEvent, options.fence);
   }
 
   open(partition: number, startOffset: number): void {
@@ -153,7 +166,14 @@ export class WorkerSegmentSink implements SegmentSink {
     });
   }
 
-  private onReply(reply: SinkReply): void {
+  private onReply(worker: Worker, reply: SinkReply): void {
+    if (reply.op === 'fence') {
+      const { fenceId, partition } = reply;
+      const answer = (error?: unknown) =>
+        worker.postMessage({ op: 'fenced', fenceId, ...(error === undefined ? {} : { error: error instanceof Error ? error.message : String(error) }) } satisfies SinkRequest);
+      (this.fence ? this.fence(partition) : Promise.resolve()).then(() => answer(), answer);
+      return;
+    }
     if (reply.op === 'done') {
       const waiter = this.pending.get(reply.id);
       this.pending.delete(reply.id);

@@ -47,13 +47,14 @@ export function registerStartCommand(program: Command): void {
     .option('-c, --config <file>', 'the YAML config file (default: $LAMBDA_CONFIG, else the bundled demo)')
     .option('-r, --roles <roles>', `comma-separated roles: ${ALL_ROLES.join(', ')}`, parseRoles, [...ALL_ROLES])
     .option('-p, --port <port>', 'HTTP port (default: $PORT, else serving.port)', parsePort)
+    .option('--node-id <id>', 'this node\'s stable id (default: node.id, else $LAMBDA_NODE_ID, else the host name)')
     .option('--no-demo-events', 'in demo mode, do not generate events')
     .option('--demo-rate <eventsPerSecond>', 'demo events per second', (v) => Number(v), 200)
-    .action(async (options: { config?: string; roles: Role[]; port?: number; demoEvents: boolean; demoRate: number }) => {
+    .action(async (options: { config?: string; roles: Role[]; port?: number; nodeId?: string; demoEvents: boolean; demoRate: number }) => {
       const logger = createLogger('lambda');
       const { loaded, demo } = await loadForStart(options.config ?? process.env.LAMBDA_CONFIG);
       const port = options.port ?? parsePort(process.env.PORT);
-      const node = await LambdaNode.start({ loaded, roles: options.roles, logger, ...(port === undefined ? {} : { port }) });
+      const node = await LambdaNode.start({ loaded, roles: options.roles, logger, ...(port === undefined ? {} : { port }), ...(options.nodeId ? { nodeId: options.nodeId } : {}) });
       const generator = demo && options.demoEvents && node.localLog ? startDemoGenerator(node.localLog, { eventsPerSecond: options.demoRate, logger }) : undefined;
       if (node.url) process.stdout.write(`lambda ${demo ? 'demo ' : ''}running at ${node.url}\n`);
       await new Promise<void>((resolve) => {

@@ -10,6 +10,8 @@ import { StandaloneLeaderElection } from '../../core/coordination/standalone-lea
 import { ZkBatchManifestStore } from '../../core/coordination/zk-batch-manifest-store.ts';
 import { ZkBatchRunRequests } from '../../core/coordination/zk-batch-run-requests.ts';
 import { ZkSession } from '../../core/coordination/zk-session.ts';
+import { LocalPartitionOwnership, type PartitionOwnership } from '../../core/coordination/partition-ownership.ts';
+import { ZkPartitionOwnership } from '../../core/coordination/zk-partition-ownership.ts';
 import type { Logger } from '../../core/observability/logger.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
 
@@ -20,6 +22,8 @@ export interface Coordination {
   readonly manifestStore: BatchManifestStore;
   readonly runRequests: BatchRunRequests;
   readonly members: MemberRegistry;
+  /** Which archiver archives which partition: ZooKeeper locks in a cluster, this process single-node. */
+  archiverOwnership(partitionCount: () => Promise<number>): PartitionOwnership;
   /** The ZooKeeper session, in a cluster. */
   readonly session?: ZkSession;
   readonly root?: string;
@@ -35,18 +39,21 @@ export async function createCoordination(loaded: LoadedConfig, layout: StorageLa
       manifestStore: new LocalBatchManifestStore(layout),
       runRequests: new LocalBatchRunRequests(layout, logger),
       members: new LocalMemberRegistry(),
+      archiverOwnership: (partitionCount) => new LocalPartitionOwnership(memberId, partitionCount),
       close: async () => undefined,
     };
   }
   const session = await ZkSession.open({ connectString: zookeeper.connect, sessionTimeoutMs: zookeeper.sessionTimeout, logger });
   const { root } = zookeeper;
-  const members = new ZkMemberRegistry(session, root, logger);
+  // A node restarted at once waits for its previous session's entry to expire.
+  const members = new ZkMemberRegistry(session, root, logger, zookeeper.sessionTimeout + 1_000);
   return {
     mode: 'cluster',
     election: new ZkLeaderElection({ session, path: `${root}/election`, memberId, logger }),
     manifestStore: new ZkBatchManifestStore(session, root, logger),
     runRequests: new ZkBatchRunRequests(session, root, logger),
     members,
+    archiverOwnership: (partitionCount) => new ZkPartitionOwnership({ session, path: `${root}/archivers`, nodeId: memberId, partitionCount, logger }),
     session,
     root,
     close: async () => {
@@ -56,8 +63,11 @@ export async function createCoordination(loaded: LoadedConfig, layout: StorageLa
   };
 }
 
-/** The record source's consumer group shared by the cluster's archivers (`<root>-archiver`). */
-export function archiverGroupId(loaded: LoadedConfig): string {
+/**
+ * The archiver's consumer group: one per node (`<root>-archiver-<node id>`), a group of one
+ * member that reads the partitions ZooKeeper gives this node (see ZkPartitionOwnership).
+ */
+export function archiverGroupId(loaded: LoadedConfig, nodeId: string): string {
   const root = loaded.config.zookeeper?.root ?? '/lambda/local';
-  return `${root.replace(/^\//, '').replaceAll('/', '-')}-archiver`;
+  return `${root.replace(/^\//, '').replaceAll('/', '-')}-archiver-${nodeId}`;
 }

@@ -1,6 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { nodeIdSchema } from '../../core/config/config-schema.ts';
+import { ConfigError } from '../../core/errors/index.ts';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import type { Logger } from '../../core/observability/logger.ts';
 import { createMetricsRegistry } from '../../core/observability/metrics.ts';
@@ -9,7 +11,7 @@ import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { Archiver } from '../../batch-layer/archiver.ts';
 import { BatchLayer } from '../../batch-layer/batch-layer.ts';
 import { consoleAssets } from '../../serving-layer/console/console-assets.ts';
-import type { Role } from '../../serving-layer/http/api-types.ts';
+import type { HealthInfo, Role } from '../../serving-layer/http/api-types.ts';
 import { createHttpServer, type HttpServer } from '../../serving-layer/http/http-server.ts';
 import { createEventIngest } from '../../serving-layer/ingest/event-ingest.ts';
 import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
@@ -26,6 +28,28 @@ export interface LambdaNodeOptions {
   readonly logger: Logger;
   /** Overrides serving.port (the PORT environment variable). */
   readonly port?: number;
+  /** Overrides node.id (`--node-id`). */
+  readonly nodeId?: string;
+}
+
+/** node.id as given (`--node-id`, config, LAMBDA_NODE_ID), else the host name made a valid id. */
+export function resolveNodeId(loaded: LoadedConfig, override?: string): string {
+  const given = override ?? loaded.config.node.id ?? process.env.LAMBDA_NODE_ID;
+  const id = given ?? (hostname().replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 100) || 'node');
+  const checked = nodeIdSchema.safeParse(id);
+  if (!checked.success) throw new ConfigError([{ path: 'node.id', message: `"${id}" ${checked.error.issues[0]?.message ?? 'is not a valid node id'}` }]);
+  return id;
+}
+
+/**
+ * The directory of what this node owns alone (DESIGN.md, "A cluster of processes"):
+ * `<storage.localDir>/<node id>`, where localDir defaults to `<storage.dir>/local` single-node
+ * and `./lambda-local` in a cluster (never inside the shared directory).
+ */
+export function nodeLocalDir(loaded: LoadedConfig, nodeId: string): string {
+  const { storage, zookeeper } = loaded.config;
+  const base = storage.localDir ?? (zookeeper ? './lambda-local' : join(storage.dir, 'local'));
+  return resolve(base, nodeId);
 }
 
 /**
@@ -36,10 +60,12 @@ export interface LambdaNodeOptions {
 export class LambdaNode {
   private readonly stops: (() => Promise<void>)[] = [];
   private http: HttpServer | undefined;
+  private phase: HealthInfo['status'] = 'starting';
   localLog: LocalLog | undefined;
 
   private constructor(
     readonly options: LambdaNodeOptions,
+    /** node.id: stable across restarts, unique among the live nodes (ZooKeeper checks). */
     readonly memberId: string,
   ) {}
 
@@ -48,8 +74,7 @@ export class LambdaNode {
     if (roles.has('serving') && !roles.has('speed')) {
       throw new Error('the serving role needs the speed role in the same process: its views merge that realtime state; add --roles speed,serving');
     }
-    const memberId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    const node = new LambdaNode(options, memberId);
+    const node = new LambdaNode(options, resolveNodeId(options.loaded, options.nodeId));
     try {
       await node.startRoles(roles);
     } catch (error) {
@@ -69,15 +94,21 @@ export class LambdaNode {
     const { config } = loaded;
     const metrics = createMetricsRegistry();
     const layout = new StorageLayout(resolve(config.storage.dir));
+    const localDir = nodeLocalDir(loaded, this.memberId);
+    await mkdir(localDir, { recursive: true });
     const coordination: Coordination = await createCoordination(loaded, layout, this.memberId, logger);
     this.stops.push(() => coordination.close());
+    const member = { id: this.memberId, roles: [...roles], url: null, host: hostname(), pid: process.pid, startedAtMs: Date.now() };
+    // Claimed before any work is taken: a second node with this id stops here.
+    await coordination.members.register(member);
     const { source, localLog, kafka } = await openRecordSource(loaded, layout, logger);
     this.localLog = localLog;
     if (localLog) this.stops.push(() => localLog.close());
 
+    const ownership = coordination.archiverOwnership(() => source.partitionCount());
     let archiver: Archiver | undefined;
     if (roles.has('archiver')) {
-      archiver = await Archiver.create({ source, layout, schema: loaded.schema, groupId: archiverGroupId(loaded), logger, metrics });
+      archiver = await Archiver.create({ source, layout, schema: loaded.schema, groupId: archiverGroupId(loaded, this.memberId), ownership, logger, metrics });
       await archiver.start();
       this.stops.push(() => archiver!.stop());
     }
@@ -93,41 +124,46 @@ export class LambdaNode {
     let realtime: RealtimeServing | undefined;
     if (roles.has('speed')) {
       realtime = await RealtimeServing.start({
-        loaded, layout, source, manifestStore: coordination.manifestStore, metrics, logger, memberId: this.memberId,
+        loaded, layout, localDir, source, manifestStore: coordination.manifestStore, metrics, logger, memberId: this.memberId,
         ...(coordination.session && coordination.root ? { zookeeper: { session: coordination.session, root: coordination.root } } : {}),
         ...(kafka ? { kafka: kafka.client } : {}),
       });
       this.stops.push(() => realtime!.stop());
     }
-    const status = new NodeStatus({ memberId: this.memberId, roles: [...roles], coordination, realtime, batch, archiver, loaded });
-    if (roles.has('serving') && realtime) {
-      const runner = new QueryRunner(realtime.database.instance, { timeoutMs: config.serving.queryTimeout, maxRows: config.serving.maxRows });
-      this.http = createHttpServer({
-        host: config.serving.host,
-        port: this.options.port ?? config.serving.port,
-        ...(config.serving.token ? { token: config.serving.token } : {}),
-        logger,
-        query: (sql, options) => runner.run(sql, options),
-        views: async () => status.views(),
-        status: async () => status.status(),
-        alerts: async () => realtime!.alerting.api({}),
-        metrics,
-        ...(localLog ? { ingest: createEventIngest(localLog, loaded.schema) } : {}),
-        console: consoleAssets,
-      });
-      await this.http.start();
-      this.stops.push(async () => {
-        await this.http!.stop();
-        runner.close();
-      });
-    }
-    await coordination.members.register({
-      id: this.memberId, roles: [...roles], url: this.url ?? null, host: hostname(), pid: process.pid, startedAtMs: Date.now(),
+    const status = new NodeStatus({ memberId: this.memberId, roles: [...roles], coordination, realtime, batch, archiver, ownership, loaded, logger });
+    const serving = roles.has('serving') && realtime ? realtime : undefined;
+    const runner = serving ? new QueryRunner(serving.database.instance, { timeoutMs: config.serving.queryTimeout, maxRows: config.serving.maxRows }) : undefined;
+    // Every node answers health, status and metrics; SQL, views, alerts and the console need the serving role.
+    this.http = createHttpServer({
+      host: config.serving.host,
+      port: this.options.port ?? config.serving.port,
+      ...(config.serving.token ? { token: config.serving.token } : {}),
+      logger,
+      status: async () => status.status(),
+      health: () => ({ status: this.phase, nodeId: this.memberId, roles: [...roles] }),
+      metrics,
+      ...(serving && runner
+        ? {
+            query: (sql, options) => runner.run(sql, options),
+            views: async () => status.views(),
+            alerts: async () => serving.alerting.api({}),
+            console: consoleAssets,
+          }
+        : {}),
+      ...(localLog && serving ? { ingest: createEventIngest(localLog, loaded.schema) } : {}),
     });
-    logger.info({ memberId: this.memberId, roles: [...roles], url: this.url, mode: coordination.mode }, 'lambda node started');
+    await this.http.start();
+    this.stops.push(async () => {
+      await this.http!.stop();
+      runner?.close();
+    });
+    await coordination.members.register({ ...member, url: this.url ?? null });
+    this.phase = 'ok';
+    logger.info({ memberId: this.memberId, roles: [...roles], url: this.url, localDir, mode: coordination.mode }, 'lambda node started');
   }
 
   async stop(): Promise<void> {
+    this.phase = 'stopping';
     for (const stop of this.stops.splice(0).reverse()) {
       try {
         await stop();

@@ -1,11 +1,19 @@
 import type { Archiver } from '../../batch-layer/archiver.ts';
 import type { BatchLayer } from '../../batch-layer/batch-layer.ts';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
-import type { Role, StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
+import type { LastRunInfo, Role, StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
+import type { BatchRunOutcome } from '../../core/coordination/batch-run-requests.ts';
+import type { PartitionOwnership } from '../../core/coordination/partition-ownership.ts';
+import type { Logger } from '../../core/observability/logger.ts';
 import type { Coordination } from './coordination.ts';
 import type { RealtimeServing } from './realtime-serving.ts';
 
+function lastRunInfo(run: BatchRunOutcome): LastRunInfo {
+  return { ok: run.ok, ...(run.version === undefined ? {} : { version: run.version }), ...(run.error === undefined ? {} : { error: run.error }), finishedAtMs: Date.parse(run.finishedAt) };
+}
+
 export interface NodeStatusSources {
+  readonly logger: Logger;
   readonly memberId: string;
   readonly roles: readonly Role[];
   readonly loaded: LoadedConfig;
@@ -13,6 +21,8 @@ export interface NodeStatusSources {
   readonly realtime?: RealtimeServing;
   readonly batch?: BatchLayer;
   readonly archiver?: Archiver;
+  /** Who archives which partition, for the members' list. */
+  readonly ownership: PartitionOwnership;
 }
 
 /** `GET /v1/status` and `GET /v1/views`, assembled from whichever layers this process runs. */
@@ -28,10 +38,14 @@ export class NodeStatus {
     const publishedAtMs = manifest ? Date.parse(manifest.finishedAt) : null;
     const speed = realtime?.speed.status();
     const batchStatus = batch ? await batch.status() : undefined;
-    const leaderId = await coordination.election.leaderId().catch(() => undefined);
+    const leaderId = await coordination.election.leaderId().catch((error: unknown) => this.unavailable('batch master', error, undefined));
     const lagByPartition = Object.fromEntries((speed?.partitions ?? []).map((p) => [String(p.partition), p.lagRecords]));
     const realtimeUpdatedAtMs = speed?.microBatches.lastCommittedAtMs ?? null;
-    const members = await coordination.members.members().catch(() => []);
+    const [members, holders] = await Promise.all([
+      coordination.members.members().catch((error: unknown) => this.unavailable('members', error, [])),
+      this.sources.ownership.holders().catch((error: unknown) => this.unavailable('archiver partitions', error, new Map<number, string>())),
+    ]);
+    const archiver = this.sources.archiver ? await this.sources.archiver.status() : undefined;
     return {
       nodeId: this.sources.memberId,
       mode: coordination.mode,
@@ -51,9 +65,23 @@ export class NodeStatus {
       },
       freshness: { realtimeUpdatedAtMs, realtimeAgeMs: realtimeUpdatedAtMs === null ? null : now - realtimeUpdatedAtMs },
       rejected: { total: speed?.rejected.total ?? 0, byReason: speed?.rejected.byReason ?? {} },
-      members: members.map((m) => ({ id: m.id, roles: m.roles as Role[], url: m.url, isMaster: m.id === leaderId })),
+      members: members.map((m) => ({
+        id: m.id,
+        roles: m.roles as Role[],
+        url: m.url,
+        isMaster: m.id === leaderId,
+        partitions: [...holders].filter(([, holder]) => holder === m.id).map(([p]) => p).sort((a, b) => a - b),
+      })),
+      ...(archiver ? { archiver: { partitions: archiver.partitions, gapOffsets: archiver.gapOffsets } } : {}),
+      ...(batchStatus ? { lastRun: batchStatus.lastRun ? lastRunInfo(batchStatus.lastRun) : null } : {}),
       startedAtMs: this.startedAtMs,
     };
+  }
+
+  /** A part of the status ZooKeeper could not tell: logged, and left out rather than failing the whole. */
+  private unavailable<T>(what: string, error: unknown, fallback: T): T {
+    this.sources.logger.warn({ err: error }, `status: cannot read ${what}`);
+    return fallback;
   }
 
   views(): ViewInfo[] {

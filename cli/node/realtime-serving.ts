@@ -19,6 +19,8 @@ import type { Kafka } from 'kafkajs';
 export interface RealtimeServingOptions {
   readonly loaded: LoadedConfig;
   readonly layout: StorageLayout;
+  /** This node's own directory (alert store and outbox, DuckDB temp files): never shared. */
+  readonly localDir: string;
   readonly source: RecordSource;
   readonly manifestStore: BatchManifestStore;
   readonly metrics: Registry;
@@ -65,7 +67,7 @@ export class RealtimeServing {
     const masterViews = new MasterDatasetViews({ layout, topic: source.topic, schema: loaded.schema, realtimeRejectedTable: REJECTED_REALTIME_TABLE });
     // Alerting attaches its own DuckDB file to the database: before the lockdown.
     const alerting = await Alerting.start({
-      loaded, database, storageDir: layout.rootDir, logger, metrics: options.metrics, memberId: options.memberId,
+      loaded, database, storageDir: options.localDir, logger, metrics: options.metrics, memberId: options.memberId,
       ...(options.zookeeper ? { zookeeper: options.zookeeper } : {}),
       ...(options.kafka ? { kafka: options.kafka } : {}),
     });
@@ -78,7 +80,7 @@ export class RealtimeServing {
     await lockDownDatabase(database.adminConnection, {
       allowedDirectories: [layout.masterDir(source.topic), layout.rejectedDir(source.topic), layout.batchDir()],
       memoryLimit: loaded.config.serving.memoryLimit,
-      tempDirectory: join(layout.rootDir, 'tmp', 'duckdb'),
+      tempDirectory: join(options.localDir, 'duckdb-tmp'),
     });
     if (manifest) await node.apply(manifest);
     await speed.start();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { isZkError } from './zk-client.ts';
 import type { ZkSession } from './zk-session.ts';
@@ -17,6 +18,10 @@ export type Member = z.infer<typeof memberSchema>;
 
 /** The live processes of the cluster: one entry each, gone when the process (or session) is. */
 export interface MemberRegistry {
+  /**
+   * Claims the member's id for this process: rejects (ConfigError, naming the id) when another
+   * live process holds it. The entry can be rewritten by registering again (its url once known).
+   */
   register(member: Member): Promise<void>;
   members(): Promise<Member[]>;
   close(): Promise<void>;
@@ -40,9 +45,11 @@ export class LocalMemberRegistry implements MemberRegistry {
 }
 
 /**
- * `<root>/members/<id>`: an ephemeral node per process holding its Member JSON. Re-created on a
- * new session after an expiry (the old one vanished with its session). Unreadable or foreign
- * children are skipped, never fatal: status must keep working.
+ * `<root>/members/<id>`: an ephemeral node per process holding its Member JSON; the id is the
+ * node's stable id (node.id), so two live processes cannot claim the same one. A node killed and
+ * restarted at once finds its previous session's entry: it waits for that session to expire (at
+ * most the session timeout) before it calls the id taken. Re-created on a new session after an
+ * expiry. Unreadable or foreign children are skipped, never fatal: status must keep working.
  */
 export class ZkMemberRegistry implements MemberRegistry {
   private readonly dir: string;
@@ -53,10 +60,13 @@ export class ZkMemberRegistry implements MemberRegistry {
     private readonly session: ZkSession,
     root: string,
     private readonly logger: Logger,
+    /** How long a claimed id may take to be freed by its previous (dead) holder's session expiry. */
+    private readonly claimWaitMs: number,
   ) {
     this.dir = `${root}/members`;
     this.unsubscribe = session.onEvent((event) => {
-      if (event === 'new-session' && this.self) void this.write(this.self);
+      if (event !== 'new-session' || !this.self) return;
+      this.write(this.self).catch((error: unknown) => this.logger.error({ err: error, id: this.self?.id }, 'cannot register this node again after its session expired; `lambda status` will not list it'));
     });
   }
 
@@ -68,17 +78,30 @@ export class ZkMemberRegistry implements MemberRegistry {
   private async write(member: Member): Promise<void> {
     const client = this.session.client;
     const path = `${this.dir}/${member.id}`;
-    try {
-      await client.mkdirp(this.dir);
-      const existing = await client.exists(path);
-      if (existing?.ephemeralOwner === client.sessionId) return;
-      // Left by an earlier session of this member (a restart within the session timeout): replace it.
-      if (existing) await client.delete(path, -1).catch(() => undefined);
-      await client.create(path, Buffer.from(JSON.stringify(member)), 'ephemeral');
-    } catch (error) {
-      if (isZkError(error, 'NODEEXISTS')) return;
-      this.logger.warn({ err: error, path }, 'cannot register this process under members/');
-      throw error;
+    const data = Buffer.from(JSON.stringify(member));
+    await client.mkdirp(this.dir);
+    const deadline = Date.now() + this.claimWaitMs;
+    for (;;) {
+      const existing = await client.get(path);
+      if (existing?.stat.ephemeralOwner === client.sessionId) {
+        await client.set(path, data, -1);
+        return;
+      }
+      if (!existing) {
+        try {
+          await client.create(path, data, 'ephemeral');
+          return;
+        } catch (error) {
+          if (!isZkError(error, 'NODEEXISTS')) throw error;
+          continue;
+        }
+      }
+      if (Date.now() >= deadline) {
+        const holder = memberSchema.safeParse(safeJson(existing.data));
+        const who = holder.success ? ` (host ${holder.data.host}, pid ${holder.data.pid})` : '';
+        throw new ConfigError([{ path: 'node.id', message: `"${member.id}" is already the id of a live node${who}; give each node its own node.id (or --node-id / LAMBDA_NODE_ID)` }]);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
 
@@ -107,7 +130,23 @@ export class ZkMemberRegistry implements MemberRegistry {
   async close(): Promise<void> {
     this.unsubscribe();
     if (!this.self) return;
-    await this.session.client.delete(`${this.dir}/${this.self.id}`, -1).catch(() => undefined);
+    const path = `${this.dir}/${this.self.id}`;
     this.self = undefined;
+    // Ending the session deletes it too; this only makes the leave visible sooner.
+    const client = this.session.client;
+    try {
+      const stat = await client.exists(path);
+      if (stat?.ephemeralOwner === client.sessionId) await client.delete(path, stat.version);
+    } catch (error) {
+      this.logger.debug({ err: error, path }, 'member entry not removed; the session end will');
+    }
+  }
+}
+
+function safeJson(data: Buffer): unknown {
+  try {
+    return JSON.parse(data.toString('utf8'));
+  } catch {
+    return undefined;
   }
 }

@@ -22,6 +22,7 @@ import type { SourceGap, SourceSubscription, SubscribeOptions } from './record-s
 export interface FetchWorkerData {
   readonly settings: KafkaSourceSettings;
   readonly groupId: string;
+  readonly selectedPartitions?: readonly number[];
   readonly tuning: KafkaSubscribeTuning;
   readonly logLevel: string;
   readonly logBindings: Record<string, unknown>;
@@ -117,7 +118,14 @@ export async function startFetchThread(
   tuning: KafkaSubscribeTuning,
   logger: Logger,
 ): Promise<SourceSubscription> {
-  const data: FetchWorkerData = { settings, groupId: options.groupId, tuning, logLevel: logger.level, logBindings: logger.bindings() };
+  const data: FetchWorkerData = {
+    settings,
+    groupId: options.groupId,
+    ...(options.selectedPartitions ? { selectedPartitions: [...options.selectedPartitions] } : {}),
+    tuning,
+    logLevel: logger.level,
+    logBindings: logger.bindings(),
+  };
   const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: FETCH_WORKER_YOUNG_GENERATION_MB } });
   let assigned: readonly number[] = [];
   let stopping = false;
@@ -174,6 +182,7 @@ export async function startFetchThread(
   }
   return {
     assignedPartitions: () => assigned,
+    select: (partitions) => channel.call<void>('select', [...partitions]),
     async stop() {
       if (stopping) return exited;
       stopping = true;

@@ -32,6 +32,10 @@ const channel = new ThreadChannel(parentPort!, {
   stop: async () => {
     await subscription?.stop();
   },
+  select: async (partitions: number[]) => {
+    if (!subscription) throw new Error('the consumer has not started');
+    await subscription.select(partitions);
+  },
 });
 
 try {
@@ -39,6 +43,7 @@ try {
   subscription = await source.subscribeHere(
     {
       groupId: data.groupId,
+      ...(data.selectedPartitions ? { selectedPartitions: data.selectedPartitions } : {}),
       startOffset: (partition) => channel.call<number>('startOffset', partition),
       onBatch: ({ partition, packed, highWatermark }) => handOver(partition, packed, highWatermark),
       onRevoke: (partitions) => channel.call<void>('revoke', partitions),

@@ -142,9 +142,13 @@ interface KafkaMessage {
 }
 
 class KafkaSubscription implements RepositionableSubscription {
-  /** Next offset wanted per assigned partition; set once the partition's start is known. */
+  /** Next offset wanted per assigned (and selected) partition; set once its start is known. */
   private readonly nextOffset = new Map<number, Promise<number>>();
   private assigned: number[] = [];
+  /** The partitions to read (SubscribeOptions.selectedPartitions); null: all assigned. */
+  private selected: ReadonlySet<number> | null;
+  /** Selection changes and assignments, one at a time. */
+  private changes: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly consumer: Consumer,
@@ -153,16 +157,39 @@ class KafkaSubscription implements RepositionableSubscription {
     private readonly logger: Logger,
     private readonly heartbeatIntervalMs: number,
     private readonly onAssigned?: (partitions: readonly number[]) => void,
-  ) {}
+  ) {
+    this.selected = options.selectedPartitions ? new Set(options.selectedPartitions) : null;
+  }
 
   assignedPartitions(): readonly number[] {
     return this.assigned;
   }
 
+  select(partitions: readonly number[]): Promise<void> {
+    const change = this.changes.then(() => this.applySelection(new Set(partitions)));
+    this.changes = change.catch(() => undefined); // the caller gets the error through `change`
+    return change;
+  }
+
+  private async applySelection(selected: ReadonlySet<number>): Promise<void> {
+    this.selected = selected;
+    const dropped = [...this.nextOffset.keys()].filter((p) => !selected.has(p));
+    const added = this.assigned.filter((p) => selected.has(p) && !this.nextOffset.has(p));
+    if (dropped.length > 0) {
+      this.consumer.pause([{ topic: this.topic, partitions: dropped }]);
+      for (const p of dropped) this.nextOffset.delete(p);
+      await this.options.onRevoke?.(dropped);
+    }
+    if (added.length > 0) {
+      await this.seekToStart(added);
+      this.consumer.resume([{ topic: this.topic, partitions: added }]);
+    }
+  }
+
   async start(partitionsConsumedConcurrently: number): Promise<void> {
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       const partitions = [...(payload.memberAssignment[this.topic] ?? [])].sort((a, b) => a - b);
-      void this.onAssignment(partitions);
+      void this.onAssignment(partitions); // failures are logged there
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
@@ -177,19 +204,34 @@ class KafkaSubscription implements RepositionableSubscription {
     });
   }
 
-  private async onAssignment(partitions: number[]): Promise<void> {
-    const revoked = this.assigned.filter((p) => !partitions.includes(p));
+  private onAssignment(partitions: number[]): Promise<void> {
+    const change = this.changes.then(() => this.assign(partitions));
+    this.changes = change.catch((error: unknown) => this.logger.error({ err: error, partitions }, 'cannot take up the assigned partitions'));
+    return this.changes;
+  }
+
+  private async assign(partitions: number[]): Promise<void> {
+    const revoked = [...this.nextOffset.keys()].filter((p) => !partitions.includes(p));
     for (const p of revoked) this.nextOffset.delete(p);
     this.assigned = partitions;
     this.onAssigned?.(partitions);
-    // Every position is registered before anything is awaited: a batch fetched meanwhile waits for
-    // its partition's position instead of being dropped. A dropped batch still moves kafkajs past
-    // it, and a fetch from there racing the seek below would start above the position and be
-    // taken for a retention gap (offsets lost for good by a subscriber that trusts the gap).
+    const unselected = this.selected ? partitions.filter((p) => !this.selected!.has(p)) : [];
+    if (unselected.length > 0) this.consumer.pause([{ topic: this.topic, partitions: unselected }]);
+    if (revoked.length > 0) await this.options.onRevoke?.(revoked);
+    await this.seekToStart(partitions.filter((p) => !unselected.includes(p)));
+  }
+
+  /**
+   * Seeks partitions not read yet to their start offsets. Every position is registered before
+   * anything is awaited: a batch fetched meanwhile waits for its partition's position instead of
+   * being dropped. A dropped batch still moves kafkajs past it, and a fetch from there racing the
+   * seek would start above the position and be taken for a retention gap (offsets lost for good
+   * by a subscriber that trusts the gap).
+   */
+  private async seekToStart(partitions: readonly number[]): Promise<void> {
     for (const partition of partitions) {
       if (!this.nextOffset.has(partition)) this.nextOffset.set(partition, Promise.resolve().then(() => this.options.startOffset(partition)));
     }
-    if (revoked.length > 0) await this.options.onRevoke?.(revoked);
     for (const partition of partitions) {
       const position = this.nextOffset.get(partition);
       if (!position) continue;

@@ -200,37 +200,58 @@ export class LocalLog implements RecordSource {
 
   async subscribe(options: SubscribeOptions): Promise<SourceSubscription> {
     let running = true;
-    let next = await options.startOffset(0);
-    const first = this.segments[0]!.baseOffset;
-    if (next < first) {
-      options.onGap?.({ partition: 0, fromOffset: next, toOffsetExclusive: first });
-      next = first;
-    }
+    // The one partition is read while selected; (de)selecting it waits for the batch in hand.
+    let selected = options.selectedPartitions?.includes(0) ?? true;
+    let next = selected ? await this.startAt(options) : 0;
     let wake: (() => void) | undefined;
+    let reading: Promise<void> = Promise.resolve();
     const loop = (async () => {
       while (running) {
-        const records = await this.read(next);
+        const records = selected ? await this.read(next) : [];
         if (records.length > 0) {
-          await options.onBatch({ topic: this.topic, partition: 0, packed: packRecords(records), highWatermark: this.endOffset });
+          reading = options.onBatch({ topic: this.topic, partition: 0, packed: packRecords(records), highWatermark: this.endOffset });
+          await reading;
           next = records.at(-1)!.offset + 1;
           continue;
         }
         await new Promise<void>((resolve) => {
           wake = resolve;
           this.waiters.add(resolve);
-          if (this.endOffset > next || !running) resolve();
+          if ((selected && this.endOffset > next) || !running) resolve();
         });
         this.waiters.delete(wake!);
       }
     })().catch((error) => this.logger.error({ err: error }, 'local log subscriber stopped'));
     return {
       assignedPartitions: () => [0],
+      select: async (partitions) => {
+        const wanted = partitions.includes(0);
+        if (wanted === selected) return;
+        selected = false;
+        await reading.catch(() => undefined);
+        if (wanted) {
+          next = await this.startAt(options);
+          selected = true;
+          wake?.();
+        } else {
+          await options.onRevoke?.([0]);
+        }
+      },
       stop: async () => {
         running = false;
         wake?.();
         await loop;
       },
     };
+  }
+
+  /** The subscriber's start offset, moved up to the first offset kept (a gap, reported). */
+  private async startAt(options: SubscribeOptions): Promise<number> {
+    const next = await options.startOffset(0);
+    const first = this.segments[0]!.baseOffset;
+    if (next >= first) return next;
+    options.onGap?.({ partition: 0, fromOffset: next, toOffsetExclusive: first });
+    return first;
   }
 
   async close(): Promise<void> {

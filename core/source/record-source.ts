@@ -48,11 +48,23 @@ export interface SubscribeOptions {
   readonly onRevoke?: (partitions: readonly number[]) => void | Promise<void>;
   /** The source skipped offsets that were deleted before they were read. */
   readonly onGap?: (gap: SourceGap) => void;
+  /**
+   * Read only these partitions (of those assigned) until `select` changes it; all when absent.
+   * For subscribers that split partitions among themselves by other means than the consumer
+   * group (the archivers' ZooKeeper ownership): the others are not fetched at all.
+   */
+  readonly selectedPartitions?: readonly number[];
 }
 
 export interface SourceSubscription {
   /** Partitions currently assigned to this subscriber. */
   assignedPartitions(): readonly number[];
+  /**
+   * From now on reads only `partitions` (see SubscribeOptions.selectedPartitions): those dropped
+   * are revoked (onRevoke, after their batches handed over before) and no longer fetched; those
+   * added start at `startOffset(partition)`. Resolves once both have happened.
+   */
+  select(partitions: readonly number[]): Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -71,13 +71,45 @@ export interface RejectedStatus {
 export interface MemberInfo {
   readonly id: string;
   readonly roles: readonly Role[];
-  /** The member's HTTP address, if it serves. */
+  /** The member's HTTP address (every node has one). */
   readonly url: string | null;
   readonly isMaster: boolean;
+  /** Partitions whose archiving this member holds the lock of (archivers only). */
+  readonly partitions: readonly number[];
+}
+
+/** `GET /v1/health`. */
+export interface HealthInfo {
+  readonly status: 'ok' | 'starting' | 'stopping';
+  readonly nodeId: string;
+  readonly roles: readonly Role[];
+}
+
+/** The archiver's part of a node's status. */
+export interface ArchiverStatusInfo {
+  /** The partitions this node archives now, with their positions. */
+  readonly partitions: readonly {
+    readonly partition: number;
+    /** Everything below it is in the master dataset. */
+    readonly archivedEndExclusive: number;
+    /** Everything below it has been read. */
+    readonly readEndExclusive: number;
+    readonly highWatermark?: number;
+  }[];
+  /** Offsets lost to retention before they were archived, over all partitions. */
+  readonly gapOffsets: number;
+}
+
+/** The batch master's last run, as this node saw it (batch role only). */
+export interface LastRunInfo {
+  readonly ok: boolean;
+  readonly version?: number;
+  readonly error?: string;
+  readonly finishedAtMs: number;
 }
 
 export interface StatusInfo {
-  /** This process's member id. */
+  /** This node's id (node.id: stable across restarts). */
   readonly nodeId: string;
   /** `cluster` with ZooKeeper, `single-node` without. */
   readonly mode: 'cluster' | 'single-node';
@@ -90,5 +122,9 @@ export interface StatusInfo {
   readonly rejected: RejectedStatus;
   /** Every live process of the cluster (just this one in single-node mode). */
   readonly members: readonly MemberInfo[];
+  /** On archiver nodes. */
+  readonly archiver?: ArchiverStatusInfo;
+  /** On batch nodes: this node's last batch run, when it ran one. */
+  readonly lastRun?: LastRunInfo | null;
   readonly startedAtMs: number;
 }

@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../core/observability/logger.ts';
 import type { RunQuery } from '../query/query-result.ts';
-import type { StatusInfo, ViewInfo } from './api-types.ts';
+import type { HealthInfo, StatusInfo, ViewInfo } from './api-types.ts';
 import { bearerAuth } from './bearer-auth.ts';
 import { registerEventsRoute, type Ingest } from './events-route.ts';
 import { HttpError, toHttpError } from './http-error.ts';
@@ -20,9 +20,12 @@ export interface HttpServerOptions {
   /** serving.token: when set, every route (console and /metrics included) requires it. */
   readonly token?: string;
   readonly logger: Logger;
-  readonly query: RunQuery;
-  readonly views: () => Promise<readonly ViewInfo[]>;
+  /** SQL and the views, on nodes with the serving role; without them those routes answer 404. */
+  readonly query?: RunQuery;
+  readonly views?: () => Promise<readonly ViewInfo[]>;
   readonly status: () => Promise<StatusInfo>;
+  /** `GET /v1/health`: 200 with the body while it answers, 503 once it throws (shutting down). */
+  readonly health?: () => HealthInfo;
   /** Alert states for `GET /v1/alerts`; without it the route answers 404. */
   readonly alerts?: () => Promise<unknown>;
   readonly metrics: Registry;
@@ -112,9 +115,16 @@ function installErrorHandling(app: FastifyInstance): void {
 }
 
 function registerRoutes(app: FastifyInstance, options: HttpServerOptions, metrics: QueryMetrics): void {
-  registerQueryRoute(app, options.query, metrics);
-  app.get('/v1/views', async () => ({ views: await options.views() }));
+  const { query, views, health } = options;
+  if (query) registerQueryRoute(app, query, metrics);
+  if (views) app.get('/v1/views', async () => ({ views: await views() }));
   app.get('/v1/status', async () => options.status());
+  if (health) {
+    app.get('/v1/health', async (_request, reply) => {
+      const answer = health();
+      return reply.code(answer.status === 'ok' ? 200 : 503).send(answer);
+    });
+  }
   const alerts = options.alerts;
   if (alerts) app.get('/v1/alerts', async () => alerts());
   app.get('/metrics', async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.metrics()));

@@ -58,8 +58,8 @@ export const FIXTURE_STATUS: StatusInfo = {
   freshness: { realtimeUpdatedAtMs: 1_763_715_600_000, realtimeAgeMs: 800 },
   rejected: { total: 7, byReason: { invalid_json: 4, missing_timestamp: 3 } },
   members: [
-    { id: 'node-a', roles: ['speed', 'batch', 'serving', 'archiver'], url: 'http://127.0.0.1:8080', isMaster: true },
-    { id: 'node-b', roles: ['serving'], url: 'http://127.0.0.1:8081', isMaster: false },
+    { id: 'node-a', roles: ['speed', 'batch', 'serving', 'archiver'], url: 'http://127.0.0.1:8080', isMaster: true, partitions: [0, 1] },
+    { id: 'node-b', roles: ['serving'], url: 'http://127.0.0.1:8081', isMaster: false, partitions: [] },
   ],
   startedAtMs: 1_763_715_000_000,
 };
