@@ -212,8 +212,14 @@ export class ZkPartitionOwnership implements PartitionOwnership {
     await this.listener?.released(partition);
   }
 
+  /** All at once for the fence; then the listener hears of each. */
   private async dropAll(reason: string): Promise<void> {
-    for (const partition of this.owned()) await this.drop(partition, reason);
+    const lost = this.owned();
+    this.held.clear();
+    for (const partition of lost) {
+      this.options.logger.warn({ partition, reason }, 'lost partition');
+      await this.listener?.released(partition);
+    }
   }
 
   private async deleteOwnLock(client: ZkClient, partition: number): Promise<void> {
