@@ -36,8 +36,8 @@ describe('lambda status', () => {
     expect(stdout).toContain('freshness  realtime updated 800ms ago');
     expect(stdout).toContain('rejected   7 (invalid_json 4, missing_timestamp 3)');
     expect(stdout).toMatch(/members \(2\)\n/);
-    expect(stdout).toMatch(/│ node-a │ yes +│ speed, batch, serving, archiver │ http:\/\/127.0.0.1:8080 │/);
-    expect(stdout).toMatch(/│ node-b │ +│ serving +│ http:\/\/127.0.0.1:8081 │/);
+    expect(stdout).toMatch(/│ node-a │ yes +│ speed, batch, serving, archiver │ http:\/\/127.0.0.1:8080 │ p0 p1 +│/);
+    expect(stdout).toMatch(/│ node-b │ +│ serving +│ http:\/\/127.0.0.1:8081 │ — +│/);
     expect(stdout).toMatch(/│ page_traffic │ 1m +│ window_start, page, views, revenue │ v3 +│ 2025-11-21T09:00:00.000Z │ 1s +│/);
   });
 
@@ -60,5 +60,18 @@ describe('lambda status', () => {
     expect(text).toContain('batch      no batch version published yet');
     expect(text).not.toContain('batch master');
     expect(text).toContain('members (0)');
+  });
+
+  it('prints an archiver node\'s partitions with their archived positions and the offsets lost to retention', () => {
+    const text = renderStatus(
+      {
+        ...FIXTURE_STATUS,
+        roles: ['archiver', 'batch'],
+        archiver: { partitions: [{ partition: 0, archivedEndExclusive: 1200, readEndExclusive: 1300 }, { partition: 3, archivedEndExclusive: 40, readEndExclusive: 40 }], gapOffsets: 7 },
+      },
+      [],
+    );
+    expect(text).toContain('archiving  p0<1200 p3<40 (archived below); 7 offsets lost to retention');
+    expect(text).toContain('views (0)');
   });
 });

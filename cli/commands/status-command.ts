@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { formatDurationMs } from '../../core/config/duration.ts';
 import type { StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
 import { ServingClient } from '../../serving-layer/http/serving-client.ts';
+import { QueryError } from '../../core/errors/index.ts';
 import { nodeOptions } from './query-command.ts';
 
 /** `lambda status`: the node's role, batch version and cuts, lag, freshness, rejects, members and views. */
@@ -14,13 +15,23 @@ export function registerStatusCommand(program: Command): void {
       .addOption(new Option('--json', 'print the raw JSON of GET /v1/status and GET /v1/views')),
   ).action(async (options: { url: string; token?: string; json?: boolean }) => {
     const client = new ServingClient({ url: options.url, ...(options.token ? { token: options.token } : {}) });
-    const [status, views] = await Promise.all([client.status(), client.views()]);
+    const [status, views] = await Promise.all([client.status(), viewsOf(client)]);
     if (options.json) {
       process.stdout.write(`${JSON.stringify({ status, views }, null, 2)}\n`);
       return;
     }
     process.stdout.write(renderStatus(status, views));
   });
+}
+
+/** A node without the serving role has no views (its `GET /v1/views` answers 404). */
+async function viewsOf(client: ServingClient): Promise<ViewInfo[]> {
+  try {
+    return await client.views();
+  } catch (error) {
+    if (error instanceof QueryError && error.context['status'] === 404) return [];
+    throw error;
+  }
 }
 
 /** Fields the engine leaves out print as "—", so an older or partial status still prints. */
@@ -32,13 +43,14 @@ export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): st
     ['lag', status.lag ? `${count(status.lag.records)} records${partitions(status.lag.byPartition)}` : '—'],
     ['freshness', status.freshness ? `realtime updated ${ago(status.freshness.realtimeAgeMs)}` : '—'],
     ['rejected', status.rejected ? `${status.rejected.total}${reasons(status.rejected.byReason)}` : '—'],
+    ...(status.archiver ? [['archiving', archiving(status.archiver)] as [string, string]] : []),
   ];
   const width = Math.max(...lines.map(([key]) => key.length));
   let out = lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
   const members = status.members ?? [];
   out += `\n\nmembers (${members.length})\n`;
-  const memberTable = table(['id', 'master', 'roles', 'url']);
-  for (const m of members) memberTable.push([m.id, m.isMaster ? 'yes' : '', list(m.roles), m.url ?? '—']);
+  const memberTable = table(['id', 'master', 'roles', 'url', 'archives']);
+  for (const m of members) memberTable.push([m.id, m.isMaster ? 'yes' : '', list(m.roles), m.url ?? '—', m.partitions?.length ? m.partitions.map((p) => `p${p}`).join(' ') : '—']);
   out += `${memberTable.toString()}\n\nviews (${views.length})\n`;
   const viewTable = table(['view', 'window', 'columns', 'batch version', 'realtime updated', 'age']);
   for (const v of views) {
@@ -52,6 +64,12 @@ export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): st
     ]);
   }
   return `${out}${viewTable.toString()}\n`;
+}
+
+function archiving(archiver: NonNullable<StatusInfo['archiver']>): string {
+  if (archiver.partitions.length === 0) return 'no partition held';
+  const gaps = archiver.gapOffsets > 0 ? `; ${archiver.gapOffsets} offsets lost to retention` : '';
+  return `${archiver.partitions.map((p) => `p${p.partition}<${p.archivedEndExclusive}`).join(' ')} (archived below)${gaps}`;
 }
 
 function batchLine(status: StatusInfo): string {
