@@ -14,6 +14,8 @@ export interface ZkLeaderElectionOptions {
   readonly path: string;
   readonly memberId: string;
   readonly logger: Logger;
+  /** What the leader is, for the logs (default `batch master`): `became <leaderName>`. */
+  readonly leaderName?: string;
   /** Extra JSON stored in the election node, for status (host, address…). */
   readonly info?: Readonly<Record<string, unknown>>;
   /**
@@ -212,7 +214,7 @@ export class ZkLeaderElection implements LeaderElection {
     const controller = new AbortController();
     const leadership = new ZkLeadership(this.memberId, node.path, node.client, controller.signal, () => this.fresh());
     this.term = { leadership, controller };
-    this.options.logger.info({ node: node.path, memberId: this.memberId }, 'became batch master');
+    this.options.logger.info({ node: node.path, memberId: this.memberId }, `became ${this.options.leaderName ?? 'batch master'}`);
     for (const listener of [...this.listeners]) listener.isLeader(leadership);
   }
 
@@ -221,7 +223,7 @@ export class ZkLeaderElection implements LeaderElection {
     if (!term) return;
     this.term = undefined;
     term.controller.abort(new CoordinationError(`leadership lost: ${reason}`, { context: { node: term.leadership.fencingToken } }));
-    this.options.logger.warn({ node: term.leadership.fencingToken, reason }, 'no longer batch master');
+    this.options.logger.warn({ node: term.leadership.fencingToken, reason }, `no longer ${this.options.leaderName ?? 'batch master'}`);
     for (const listener of [...this.listeners]) listener.notLeader(reason);
   }
 }

@@ -283,7 +283,7 @@ function notifierElection(options: AlertingOptions): LeaderElection {
   const zookeeper = options.zookeeper;
   if (!zookeeper) return new StandaloneLeaderElection(memberId);
   const path = `${zookeeper.root.replace(/\/$/, '')}/alerts/notifier`;
-  return new ZkLeaderElection({ session: zookeeper.session, path, memberId, logger: options.logger.child({ role: 'alert-notifier' }) });
+  return new ZkLeaderElection({ session: zookeeper.session, path, memberId, leaderName: 'alert notifier', logger: options.logger.child({ role: 'alert-notifier' }) });
 }
 
 /** One sink per distinct `notify` entry, shared by the alerts that list it. */
