@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { withTimeout } from '../core/async/with-timeout.ts';
 import { LambdaError } from '../core/errors/index.ts';
 import type { Logger } from '../core/observability/logger.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
@@ -36,6 +37,8 @@ export type SinkReply =
   | { op: 'fence'; fenceId: number; partition: number };
 
 const WORKER_URL = new URL('./segment-sink-worker.mjs', import.meta.url);
+/** How long closing may take to write what the workers buffer before they are terminated. */
+const SINK_CLOSE_TIMEOUT_MS = 4_000;
 /**
  * A worker's young generation (V8 splits it in three: two semi-spaces and a large-object space).
  * Decoding leaves a few short-lived objects per record; twice the default nursery means half the
@@ -60,6 +63,7 @@ export class WorkerSegmentSink implements SegmentSink {
     private readonly workers: readonly Worker[],
     private readonly onEvent: (event: SinkEvent) => void,
     private readonly fence: SegmentFence | undefined,
+    private readonly logger: Logger,
   ) {
     for (const worker of workers) worker.on('message', (reply: SinkReply) => this.onReply(worker, reply));
   }
@@ -104,7 +108,7 @@ export class WorkerSegmentSink implements SegmentSink {
         return worker;
       }),
     );
-    return new WorkerSegmentSink(workers, options.onEvent, options.fence);
+    return new WorkerSegmentSink(workers, options.onEvent, options.fence, options.logger);
   }
 
   open(partition: number, startOffset: number): void {
@@ -146,7 +150,10 @@ export class WorkerSegmentSink implements SegmentSink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled(this.workers.map((w) => this.request(w, (id) => ({ op: 'close', id }))));
+    // Writing what is buffered may wait on storage or on the fence (ZooKeeper); past the timeout
+    // it is dropped: the partition's next owner reads it again from Kafka.
+    const closed = await Promise.allSettled(this.workers.map((w) => withTimeout(this.request(w, (id) => ({ op: 'close', id })), SINK_CLOSE_TIMEOUT_MS, 'writing the buffered segments')));
+    for (const outcome of closed) if (outcome.status === 'rejected') this.logger.warn({ err: outcome.reason }, 'archiver sink worker did not close cleanly; terminating it');
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 

@@ -1,3 +1,4 @@
+import { withTimeout } from '../async/with-timeout.ts';
 import { CoordinationError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { rendezvousOwner, type OwnershipListener, type PartitionOwnership } from './partition-ownership.ts';
@@ -71,17 +72,9 @@ export class ZkPartitionOwnership implements PartitionOwnership {
   async assertOwned(partition: number): Promise<void> {
     const client = this.options.session.client;
     const timeoutMs = this.options.fenceTimeoutMs ?? 2_000;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CoordinationError(`ZooKeeper did not confirm the lock of partition ${partition} within ${timeoutMs} ms`, { retriable: true, context: { partition } })), timeoutMs);
-    });
-    try {
-      const stat = await Promise.race([client.exists(this.lockPath(partition)), timeout]);
-      if (!this.held.has(partition) || !stat || stat.ephemeralOwner !== client.sessionId) {
-        throw new CoordinationError(`this node no longer holds the lock of partition ${partition}`, { context: { partition, lock: this.lockPath(partition) } });
-      }
-    } finally {
-      clearTimeout(timer);
+    const stat = await withTimeout(client.exists(this.lockPath(partition)), timeoutMs, `confirming the lock of partition ${partition} with ZooKeeper`);
+    if (!this.held.has(partition) || !stat || stat.ephemeralOwner !== client.sessionId) {
+      throw new CoordinationError(`this node no longer holds the lock of partition ${partition}`, { context: { partition, lock: this.lockPath(partition) } });
     }
   }
 

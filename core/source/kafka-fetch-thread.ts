@@ -1,4 +1,5 @@
 import { Worker, type MessagePort } from 'node:worker_threads';
+import { withTimeout } from '../async/with-timeout.ts';
 import { SourceError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { KafkaSourceSettings, KafkaSubscribeTuning } from './kafka-record-source.ts';
@@ -104,6 +105,8 @@ export class ThreadChannel {
 }
 
 const WORKER_URL = new URL('./kafka-fetch-worker.mjs', import.meta.url);
+/** How long the consumer may take to leave its group before its thread is terminated. */
+const FETCH_THREAD_STOP_TIMEOUT_MS = 3_000;
 /**
  * The worker's young generation: V8 splits it in three (two semi-spaces and a large-object
  * space), so 48 MiB are V8's default semi-spaces of 16 MiB, whatever the process's flags. In the
@@ -187,9 +190,10 @@ export async function startFetchThread(
       if (stopping) return exited;
       stopping = true;
       try {
-        await channel.call<void>('stop', undefined);
+        // Leaving the group needs the brokers; when they are gone the thread is simply ended.
+        await withTimeout(channel.call<void>('stop', undefined), FETCH_THREAD_STOP_TIMEOUT_MS, 'stopping the Kafka consumer');
       } catch (error) {
-        logger.warn({ err: error }, 'stopping the Kafka fetch thread failed');
+        logger.warn({ err: error }, 'stopping the Kafka fetch thread failed; terminating it');
       }
       await worker.terminate();
       await exited;
