@@ -11,6 +11,11 @@ import { CoordinationError } from '../errors/index.ts';
  * opens a new session behind the caller's back, because a new session would silently lose every
  * ephemeral node (and with it leadership). After 'expired' every call fails with a non-retriable
  * CoordinationError; the caller connects a new ZkClient.
+ *
+ * Every call is bounded (Curator's rule): a request the server does not answer within the
+ * operation timeout (default: the session timeout) rejects with a retriable OPERATIONTIMEOUT, so
+ * that nothing waits forever on a frozen server or a half-open socket; its late answer is dropped.
+ * As for CONNECTIONLOSS, such a write may or may not have been applied.
  */
 
 export type CreateMode = 'persistent' | 'ephemeral' | 'persistent_sequential' | 'ephemeral_sequential';
@@ -55,6 +60,10 @@ export interface ZkClientOptions {
   sessionTimeoutMs: number;
   /** How long `connect` waits for the first connection (default: the session timeout). */
   connectTimeoutMs?: number;
+  /** How long any one call waits for its answer (default: the session timeout). */
+  operationTimeoutMs?: number;
+  /** Aborting gives up a `connect` in progress (retriable CONNECTIONLOSS), closing its handle. */
+  signal?: AbortSignal;
   /** The C client's log level written to stdout: 0 silent (default), 1 error … 4 debug. */
   logLevel?: 0 | 1 | 2 | 3 | 4;
 }
@@ -153,8 +162,14 @@ export class ZkClient {
   private readonly connectString: string;
   private readonly listeners = new Set<(event: SessionEvent) => void>();
   private currentState: ZkClientState = 'disconnected';
+  /** Timers of the calls waiting for an answer: cleared on close, so none keeps the process alive. */
+  private readonly pendingCalls = new Set<() => void>();
 
-  private constructor(native: NativeClient, connectString: string) {
+  private constructor(
+    native: NativeClient,
+    connectString: string,
+    private readonly operationTimeoutMs: number,
+  ) {
     this.native = native;
     this.connectString = connectString;
   }
@@ -168,8 +183,10 @@ export class ZkClient {
       host_order_deterministic: false,
       response_counter_limit: RESPONSE_COUNTER_LIMIT,
     }) as unknown as NativeClient;
-    const client = new ZkClient(native, connectString);
+    const client = new ZkClient(native, connectString, opts.operationTimeoutMs ?? opts.sessionTimeoutMs);
     const connectTimeoutMs = opts.connectTimeoutMs ?? opts.sessionTimeoutMs;
+    const { signal } = opts;
+    let onAbort = (): void => undefined;
 
     const connected = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -180,6 +197,11 @@ export class ZkClient {
           }),
         );
       }, connectTimeoutMs);
+      onAbort = () => {
+        clearTimeout(timer);
+        reject(new CoordinationError(`connecting to ZooKeeper at ${connectString} was given up`, { retriable: true, context: { connectString, code: 'CONNECTIONLOSS' } }));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       native.on('connect', () => {
         clearTimeout(timer);
         client.transition('connected');
@@ -196,12 +218,15 @@ export class ZkClient {
         }));
       });
     });
-    native.init({});
+    if (signal?.aborted) onAbort();
+    else native.init({});
     try {
       await connected;
     } catch (err) {
       await client.close();
       throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
     return client;
   }
@@ -239,11 +264,13 @@ export class ZkClient {
     return created;
   }
 
-  /** Creates `path` and its missing ancestors as empty persistent nodes. */
+  /** Creates `path` and its missing ancestors as empty persistent nodes; bounded as one call. */
   async mkdirp(path: string): Promise<void> {
+    const deadline = Date.now() + this.operationTimeoutMs;
     let prefix = '';
     for (const segment of path.split('/').filter(Boolean)) {
       prefix += `/${segment}`;
+      if (Date.now() >= deadline) throw this.error('mkdirp', path, K.ZOPERATIONTIMEOUT, `no answer within ${this.operationTimeoutMs} ms`);
       try {
         await this.create(prefix, null, 'persistent');
       } catch (err) {
@@ -302,8 +329,13 @@ export class ZkClient {
     await this.call('delete', path, (cb: Completion<[]>) => this.native.a_delete_(path, version, cb));
   }
 
-  /** Ends the session: the server deletes its ephemeral nodes at once. */
+  /**
+   * Ends the session: the server deletes its ephemeral nodes at once. Calls still waiting fail
+   * with CLOSING. The C client sends the close request only when connected, and then waits at
+   * most ~4.5 s (blocking) for a server that does not answer.
+   */
   async close(): Promise<void> {
+    for (const fail of [...this.pendingCalls]) fail();
     if (this.currentState === 'closed' || this.currentState === 'expired') return;
     this.native.close();
     this.currentState = 'closed';
@@ -333,12 +365,20 @@ export class ZkClient {
         reject(this.error(op, path, this.currentState === 'expired' ? K.ZSESSIONEXPIRED : K.ZCLOSING, `session ${this.currentState}`));
         return;
       }
+      const settle = (fail: CoordinationError | undefined, result?: T): void => {
+        clearTimeout(timer);
+        this.pendingCalls.delete(onClose);
+        if (fail) reject(fail);
+        else resolve(result!);
+      };
+      const onClose = () => settle(this.error(op, path, K.ZCLOSING, 'the client was closed'));
+      const timer = setTimeout(() => settle(this.error(op, path, K.ZOPERATIONTIMEOUT, `no answer within ${this.operationTimeoutMs} ms`)), this.operationTimeoutMs);
+      this.pendingCalls.add(onClose);
       const rc = start((resultCode, message, ...result) => {
-        if (resultCode === K.ZOK) resolve(result);
-        else reject(this.error(op, path, resultCode, message));
+        settle(resultCode === K.ZOK ? undefined : this.error(op, path, resultCode, message), result);
       });
       // A negative return means the request was never queued and its callback will not run.
-      if (typeof rc === 'number' && rc < 0) reject(this.error(op, path, rc, 'request not sent'));
+      if (typeof rc === 'number' && rc < 0) settle(this.error(op, path, rc, 'request not sent'));
     });
   }
 
