@@ -1,5 +1,6 @@
 import { CoordinationError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
+import { retry } from '../retry/retry.ts';
 import { ZkClient } from './zk-client.ts';
 import { ZkTransaction } from './zk-transaction.ts';
 
@@ -18,7 +19,7 @@ export interface ZkSessionOptions {
   readonly connectString: string;
   readonly sessionTimeoutMs: number;
   readonly logger: Logger;
-  /** Pause between attempts to open a new session after a loss (default 500 ms). */
+  /** First pause between attempts to open a new session after a loss (default 500 ms; backs off to 5 s). */
   readonly reconnectDelayMs?: number;
 }
 
@@ -31,6 +32,8 @@ export class ZkSession {
   private current: ZkClient;
   private readonly listeners = new Set<(event: ZkSessionEvent, client: ZkClient) => void>();
   private closed = false;
+  /** Aborted by close(): ends a renewal in progress, including its connect. */
+  private readonly closing = new AbortController();
   private unsubscribe: () => void = () => undefined;
   private transactionClient: Promise<ZkTransaction> | undefined;
 
@@ -83,13 +86,20 @@ export class ZkSession {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Ends the session (its ephemerals go at once) without waiting on an unreachable server: a
+   * renewal in progress is given up, and a transaction connection still connecting is closed
+   * when its connect ends (within the session timeout), not waited for.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     this.unsubscribe();
     const transactions = this.transactionClient;
     this.transactionClient = undefined;
-    await Promise.all([this.current.close(), transactions?.then((t) => t.close(), () => undefined)]);
+    void transactions?.then((t) => t.close(), () => undefined);
+    await this.current.close();
   }
 
   private follow(client: ZkClient): void {
@@ -106,25 +116,35 @@ export class ZkSession {
     });
   }
 
+  /** Opens a new session after a loss, until one connects or close() is called. */
   private async renew(): Promise<void> {
-    const delayMs = this.options.reconnectDelayMs ?? 500;
-    while (!this.closed) {
-      try {
-        const client = await ZkClient.connect(this.options.connectString, { sessionTimeoutMs: this.options.sessionTimeoutMs });
-        if (this.closed) {
-          await client.close();
-          return;
-        }
-        this.current = client;
-        this.follow(client);
-        this.options.logger.info({ sessionId: client.sessionId }, 'new ZooKeeper session');
-        this.emit('new-session');
-        return;
-      } catch (error) {
-        if (!(error instanceof CoordinationError)) throw error;
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-      }
+    const { signal } = this.closing;
+    const client = await retry(
+      () => ZkClient.connect(this.options.connectString, { sessionTimeoutMs: this.options.sessionTimeoutMs, signal }),
+      {
+        retries: Infinity,
+        signal,
+        minDelayMs: this.options.reconnectDelayMs ?? 500,
+        maxDelayMs: 5_000,
+        // A connect ended by the server (e.g. SESSIONEXPIRED while connecting) is worth another try too.
+        isRetriable: (error) => error instanceof CoordinationError,
+        onRetry: (error, attempt) => {
+          if (attempt === 1) this.options.logger.warn({ err: error }, 'cannot open a new ZooKeeper session yet; retrying');
+        },
+      },
+    ).catch((error: unknown) => {
+      if (!this.closed) this.options.logger.error({ err: error }, 'cannot open a new ZooKeeper session');
+      return undefined;
+    });
+    if (!client) return;
+    if (this.closed) {
+      await client.close();
+      return;
     }
+    this.current = client;
+    this.follow(client);
+    this.options.logger.info({ sessionId: client.sessionId }, 'new ZooKeeper session');
+    this.emit('new-session');
   }
 
   private emit(event: ZkSessionEvent): void {

@@ -1,0 +1,63 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../observability/logger.ts';
+import { TcpProxy, waitFor, ZooKeeperTestServer } from '../../test/harness/index.ts';
+import { ZkSession, type ZkSessionEvent } from './zk-session.ts';
+
+describe('ZkSession renewal', () => {
+  let server: ZooKeeperTestServer;
+  let proxy: TcpProxy;
+  const sessions: ZkSession[] = [];
+  const logger = createLogger('zk-session-test', { level: 'silent' });
+
+  beforeAll(async () => {
+    server = await ZooKeeperTestServer.start();
+    proxy = await TcpProxy.start({ port: server.port });
+  });
+
+  afterEach(async () => {
+    proxy.restore();
+    await Promise.all(sessions.splice(0).map((s) => s.close()));
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await server?.stop();
+  });
+
+  /** A session through the proxy whose next renewal finds the link cut (reset). */
+  async function sessionLostBehindACut(): Promise<{ session: ZkSession; events: ZkSessionEvent[] }> {
+    const session = await ZkSession.open({ connectString: proxy.address, sessionTimeoutMs: 2_000, logger, reconnectDelayMs: 50 });
+    sessions.push(session);
+    const events: ZkSessionEvent[] = [];
+    session.onEvent((event) => {
+      events.push(event);
+      if (event === 'lost') proxy.cut('reset'); // before the renewal's first connect
+    });
+    await server.expireSession(session.client.sessionId, session.client.sessionPassword);
+    await waitFor('the session lost', () => events.includes('lost'), 10_000);
+    return { session, events };
+  }
+
+  it('opens a new session once ZooKeeper can be reached again', async () => {
+    const { session, events } = await sessionLostBehindACut();
+    const lostClient = session.client;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(events).not.toContain('new-session');
+    proxy.restore();
+    await waitFor('a new session', () => events.includes('new-session'), 15_000);
+    expect(session.client).not.toBe(lostClient);
+    expect(session.client.state).toBe('connected');
+  });
+
+  it('gives up a renewal in progress when closed, at once, and never opens a session afterwards', async () => {
+    const { session, events } = await sessionLostBehindACut();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const startedAt = Date.now();
+    await session.close();
+    expect(Date.now() - startedAt).toBeLessThan(500);
+    proxy.restore();
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(events).not.toContain('new-session');
+    expect(session.client.state).not.toBe('connected');
+  });
+});
