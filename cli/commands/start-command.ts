@@ -7,6 +7,7 @@ import { bindViews } from '../../core/views/bind-views.ts';
 import type { Role } from '../../serving-layer/http/api-types.ts';
 import { startDemoGenerator } from '../demo/demo-generator.ts';
 import { ALL_ROLES, LambdaNode } from '../node/lambda-node.ts';
+import { shutdownSignal, stopWithinDeadline } from './shutdown.ts';
 
 export const DEMO_CONFIG = new URL('../demo/demo-config.yaml', import.meta.url);
 
@@ -57,15 +58,14 @@ export function registerStartCommand(program: Command): void {
       const node = await LambdaNode.start({ loaded, roles: options.roles, logger, ...(port === undefined ? {} : { port }), ...(options.nodeId ? { nodeId: options.nodeId } : {}) });
       const generator = demo && options.demoEvents && node.localLog ? startDemoGenerator(node.localLog, { eventsPerSecond: options.demoRate, logger }) : undefined;
       if (node.url) process.stdout.write(`lambda ${demo ? 'demo ' : ''}running at ${node.url}\n`);
-      await new Promise<void>((resolve) => {
-        const shutdown = (signal: string) => {
-          logger.info({ signal }, 'shutting down');
-          resolve();
-        };
-        process.once('SIGINT', shutdown);
-        process.once('SIGTERM', shutdown);
-      });
-      generator?.stop();
-      await node.stop();
+      await shutdownSignal({ logger });
+      // Exits: 0 when stopped, 1 past node.shutdownTimeout, at once on a second signal.
+      await stopWithinDeadline(
+        async () => {
+          generator?.stop();
+          await node.stop();
+        },
+        { logger, deadlineMs: loaded.config.node.shutdownTimeout },
+      );
     });
 }
