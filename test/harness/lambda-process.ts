@@ -28,6 +28,8 @@ export interface LambdaProcessOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Where `<nodeId>.log` is appended to; default: the config file's directory. */
   readonly logDir?: string;
+  /** The log file's name in `logDir` (default `<nodeId>.log`): two processes claiming one id need two. */
+  readonly logName?: string;
   /** How long `start` waits for `GET /v1/health` to answer 200 (default 60 s). */
   readonly healthTimeoutMs?: number;
 }
@@ -81,7 +83,7 @@ export class LambdaProcess {
     this.nodeId = options.nodeId;
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
-    this.logFile = join(options.logDir ?? dirname(options.configFile), `${options.nodeId}.log`);
+    this.logFile = join(options.logDir ?? dirname(options.configFile), options.logName ?? `${options.nodeId}.log`);
   }
 
   /** Spawns the node and waits until `GET /v1/health` answers 200. */

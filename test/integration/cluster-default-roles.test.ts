@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LambdaProcess } from '../harness/index.ts';
+import { expectClusterExact } from './fixtures/cluster-checks.ts';
+import { ClusterRig } from './fixtures/cluster-rig.ts';
+import { EventStream } from './fixtures/event-stream.ts';
+import { nodeStatus, waitForLogLine, waitForOneMaster } from './fixtures/node-status.ts';
+import { PublishedVersions } from './fixtures/published-versions.ts';
+
+/**
+ * Two `lambda start` processes with the default roles (all of them) on one shared storage.dir,
+ * with events flowing: both serve every view exactly, one is batch master, and after kill -9 of
+ * the master the other takes over within the session timeout + 1 s and keeps serving exactly.
+ */
+describe('two nodes with the default roles', () => {
+  let rig: ClusterRig;
+  let stream: EventStream;
+  let published: PublishedVersions;
+  let nodes: LambdaProcess[];
+  let passed = 0;
+
+  beforeAll(async () => {
+    rig = await ClusterRig.start({ name: 'default-roles' });
+    published = await PublishedVersions.watch(await rig.zkClient(), rig.root);
+    nodes = await rig.startNodes([{ nodeId: 'node-1' }, { nodeId: 'node-2' }]);
+    stream = await EventStream.start(rig.broker.brokers, rig.topic, rig.partitions);
+  });
+
+  afterAll(async () => {
+    published?.stop();
+    await stream?.stop().catch(() => undefined);
+    await rig?.stop({ keepDir: passed < 3 });
+  });
+
+  const checkpoint = () =>
+    expectClusterExact({ layout: rig.layout, topic: rig.topic, stream, published, queryNodes: nodes, processes: rig.processes });
+
+  it('both nodes serve every view exactly; one is batch master, and both list each other', async () => {
+    const master = await waitForOneMaster(nodes);
+    await published.next();
+    await checkpoint();
+    for (const node of nodes) {
+      const status = await nodeStatus(node);
+      expect(status.members.map((m) => m.id).sort()).toEqual(['node-1', 'node-2']);
+      expect(status.isMaster).toBe(node === master);
+    }
+    passed++;
+  }, 120_000);
+
+  it('kill -9 of the master: the other is master within the session timeout + 1 s, publishes, and serves exactly', async () => {
+    const master = await waitForOneMaster(nodes);
+    const survivor = nodes.find((n) => n !== master)!;
+    const killedAtMs = Date.now();
+    await master.kill('SIGKILL');
+    const became = await waitForLogLine(survivor, 'became batch master', killedAtMs, 20_000);
+    const takeoverMs = became.time - killedAtMs;
+    expect(takeoverMs, `takeover took ${takeoverMs} ms`).toBeLessThanOrEqual(rig.sessionTimeoutMs + 1_000);
+    expect((await nodeStatus(survivor)).isMaster).toBe(true);
+    const next = await published.next();
+    expect(next.producedBy).toBe(survivor.nodeId);
+    await expectClusterExact({ layout: rig.layout, topic: rig.topic, stream, published, queryNodes: [survivor], processes: rig.processes });
+    console.log(`default roles: takeover ${takeoverMs} ms after kill -9, next version ${next.version} ${next.mtimeMs - killedAtMs} ms after it`);
+    passed++;
+  }, 120_000);
+
+  it('a second live node claiming the same node id exits non-zero with an error naming the id', async () => {
+    const survivor = nodes.find((n) => n.alive)!;
+    const twin = await LambdaProcess.spawn({ configFile: rig.configFile, logDir: rig.dir, logName: 'twin.log', nodeId: survivor.nodeId });
+    rig.processes.push(twin);
+    const exit = await twin.exited;
+    expect(exit.code, twin.failure('exit').message).not.toBe(0);
+    expect(exit.code).not.toBeNull();
+    expect(twin.logTail()).toContain(survivor.nodeId);
+    // The live node is untouched.
+    expect(await survivor.health()).toBe(200);
+    expect((await nodeStatus(survivor)).isMaster).toBe(true);
+    passed++;
+  }, 60_000);
+});
