@@ -57,7 +57,8 @@ describe('the batch master partitioned from ZooKeeper', () => {
         `the server expired it after ${expiredAtMs! - cutAtMs} ms, ${other.nodeId} master after ${became.time - cutAtMs} ms`,
     );
     expect(stopped.time, 'the cut-off master stepped down before the server expired its session').toBeLessThan(expiredAtMs!);
-    expect(became.time).toBeGreaterThanOrEqual(expiredAtMs! - 50);
+    // The observer hears of the deletion when the survivor does, give or take this process's event loop.
+    expect(became.time).toBeGreaterThanOrEqual(expiredAtMs! - 500);
     expect(master.alive).toBe(true);
     const next = await published.next();
     expect(next.producedBy).toBe(other.nodeId);
