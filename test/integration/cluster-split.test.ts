@@ -31,8 +31,8 @@ describe.sequential('a split cluster: 2 archiver,batch + 2 speed,serving process
     rig = await ClusterRig.start({ name: 'split' });
     published = await PublishedVersions.watch(await rig.zkClient(), rig.root);
     const nodes = await rig.startNodes([
-      { nodeId: 'archiver-alpha', roles: ['archiver', 'batch'] },
-      { nodeId: 'archiver-beta', roles: ['archiver', 'batch'] },
+      { nodeId: 'arch-1', roles: ['archiver', 'batch'] },
+      { nodeId: 'arch-2', roles: ['archiver', 'batch'] },
       { nodeId: 'query-1', roles: ['speed', 'serving'] },
       { nodeId: 'query-2', roles: ['speed', 'serving'] },
     ]);
@@ -62,7 +62,7 @@ describe.sequential('a split cluster: 2 archiver,batch + 2 speed,serving process
   /**
    * Waits until the partitions have settled on the live archivers `holders` as the spec assigns
    * them (each to the one with the highest rendezvous hash), each held once, as a query node's
-   * /v1/status lists them. The node ids split the 4 partitions 2-2 when both archivers live.
+   * /v1/status lists them. The README's node ids (arch-1, arch-2) split the 4 partitions 2-2 when both archivers live.
    */
   const waitPartitionsHeld = async (holders: readonly LambdaProcess[]): Promise<string> => {
     const ids = holders.map((h) => h.nodeId);
@@ -92,7 +92,7 @@ describe.sequential('a split cluster: 2 archiver,batch + 2 speed,serving process
     await checkpoint('start');
     reports.push(`partitions held at start: ${held}`);
     const status = await nodeStatus(queryNodes[0]!);
-    expect(status.members.map((m) => m.id).sort()).toEqual(['archiver-alpha', 'archiver-beta', 'query-1', 'query-2']);
+    expect(status.members.map((m) => m.id).sort()).toEqual(['arch-1', 'arch-2', 'query-1', 'query-2']);
     passed++;
   }, 120_000);
 
