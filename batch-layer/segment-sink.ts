@@ -3,6 +3,8 @@ import type { Logger } from '../core/observability/logger.ts';
 import type { StorageLayout } from '../core/storage/storage-layout.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 import type { PackedRecords } from '../core/source/packed-records.ts';
+import { LambdaError } from '../core/errors/index.ts';
+import { retry } from '../core/retry/retry.ts';
 import { PartitionBuffer } from './partition-buffer.ts';
 import { SegmentCompactor, type CompactionOptions } from './segment-compactor.ts';
 import type { SegmentWriter } from './segment-writer.ts';
@@ -55,6 +57,11 @@ export interface SegmentSink {
   compact(): Promise<void>;
   /** Bytes handed to the sink and not yet in the files. */
   pendingBytes(): number;
+  /**
+   * Writes what is buffered, one attempt per segment, and stops: a stop must not wait on a store
+   * or a fence that is down (a partition's write failing here ends its later ones; the archive
+   * positions are taken from the files, so those records are read again on the next start).
+   */
   close(): Promise<void>;
 }
 
@@ -66,7 +73,10 @@ interface PartitionState {
   /** Stages, segment writes (and compaction passes) of this partition, in order. */
   writes: Promise<void>;
   inFlightBytes: number;
-  released: boolean;
+  /** Aborted when the partition is released: a write in progress gets no more retries. */
+  readonly released: AbortController;
+  /** A write failed while closing: the partition's later segments are not attempted. */
+  gaveUp: boolean;
 }
 
 const RETRY_MIN_MS = 100;
@@ -90,6 +100,9 @@ export class LocalSegmentSink implements SegmentSink {
   private readonly stageRecords: number;
   private readonly timer: NodeJS.Timeout;
   private readonly fieldCount: number;
+  private closing = false;
+  /** Aborted by close(): ends the waits of writes retrying since before it. */
+  private readonly closed = new AbortController();
 
   constructor(
     private readonly writer: SegmentWriter,
@@ -123,7 +136,8 @@ export class LocalSegmentSink implements SegmentSink {
       stagedTable: this.writer.newStagedTable(),
       writes: previous?.writes ?? Promise.resolve(),
       inFlightBytes: 0,
-      released: false,
+      released: new AbortController(),
+      gaveUp: false,
     });
   }
 
@@ -185,10 +199,12 @@ export class LocalSegmentSink implements SegmentSink {
     return total;
   }
 
-  /** Writes what is buffered, then stops. The writer is the caller's to close. */
+  /** See SegmentSink.close. The writer is the caller's to close. */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.flush().catch(() => undefined);
+    this.closing = true;
+    this.closed.abort();
+    await this.flush();
     for (const state of this.partitions.values()) this.discard(state);
     await Promise.all([...this.partitions.values()].map((s) => s.writes));
     this.partitions.clear();
@@ -236,7 +252,7 @@ export class LocalSegmentSink implements SegmentSink {
 
   /** No more retries for the partition's queue; what it staged for the open segment is dropped. */
   private discard(state: PartitionState): void {
-    state.released = true;
+    state.released.abort();
     if (state.buffer.takenAcceptedCount === 0) return;
     const table = state.stagedTable;
     this.enqueue(state, () => this.dropStaged(state, table));
@@ -253,17 +269,40 @@ export class LocalSegmentSink implements SegmentSink {
     }
   }
 
+  /**
+   * Runs a write until it succeeds, whatever failed (a full disk, the fence's ZooKeeper), while the
+   * partition is held and the sink open; once when released or closing.
+   */
   private async retrying(state: PartitionState, write: () => Promise<unknown>): Promise<void> {
-    for (let delayMs = RETRY_MIN_MS; ; delayMs = Math.min(RETRY_MAX_MS, delayMs * 2)) {
-      try {
-        await write();
-        return;
-      } catch (error) {
-        this.logger.error({ err: error, partition: state.partition, retryInMs: delayMs }, 'cannot write to the master dataset; retrying');
-        this.emit({ type: 'write-failed', partition: state.partition, message: error instanceof Error ? error.message : String(error) });
-        if (state.released) throw error;
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+    const { partition } = state;
+    // Ends the wait between attempts on release or close; the first attempt always runs.
+    const stop = new AbortController();
+    const stopWaiting = () => stop.abort();
+    state.released.signal.addEventListener('abort', stopWaiting);
+    this.closed.signal.addEventListener('abort', stopWaiting);
+    try {
+      if (state.gaveUp) throw new LambdaError('not written: an earlier segment of the partition could not be written while stopping', { context: { partition } });
+      await retry(() => write(), {
+        retries: Infinity,
+        minDelayMs: RETRY_MIN_MS,
+        maxDelayMs: RETRY_MAX_MS,
+        signal: stop.signal,
+        isRetriable: () => !this.closing && !state.released.signal.aborted,
+        onRetry: (error, attempt, retryInMs) => {
+          this.logger.error({ err: error, partition, attempt, retryInMs: Math.round(retryInMs) }, 'cannot write to the master dataset; retrying');
+          this.emit({ type: 'write-failed', partition, message: error instanceof Error ? error.message : String(error) });
+        },
+      });
+    } catch (error) {
+      if (this.closing && !state.gaveUp) {
+        this.logger.warn({ err: error, partition }, 'cannot write to the master dataset while stopping; these records are read again on the next start');
+        state.gaveUp = true; // its later segments would not follow on from the files
       }
+      this.emit({ type: 'write-failed', partition, message: error instanceof Error ? error.message : String(error) });
+      throw error;
+    } finally {
+      state.released.signal.removeEventListener('abort', stopWaiting);
+      this.closed.signal.removeEventListener('abort', stopWaiting);
     }
   }
 
