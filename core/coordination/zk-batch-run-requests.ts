@@ -1,6 +1,8 @@
 import { CoordinationError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
+import { retry } from '../retry/retry.ts';
 import type { BatchRunOutcome, BatchRunRequests } from './batch-run-requests.ts';
+import { isZkError } from './zk-client.ts';
 import type { ZkSession } from './zk-session.ts';
 
 interface RequestBody {
@@ -13,6 +15,10 @@ interface RequestBody {
 /** Answered requests whose requester never came back for them are removed after this long. */
 const ABANDONED_MS = 3_600_000;
 const SAFETY_POLL_MS = 5_000;
+/** How long the master keeps trying to write an answer through a dropped connection. */
+const ANSWER_DEADLINE_MS = 30_000;
+/** An error text in an answer is cut to this many characters: a znode holds at most ~1 MB. */
+const MAX_ERROR_CHARS = 8_000;
 
 /**
  * Run requests as persistent sequential nodes under `<root>/batch/requests`: the requester
@@ -102,10 +108,39 @@ export class ZkBatchRunRequests implements BatchRunRequests {
       else if (Date.parse(body.answeredAt ?? body.requestedAt) < Date.now() - ABANDONED_MS) await client.delete(path, -1).catch(() => undefined);
     }
     if (pending.length === 0 || isStopped()) return;
-    const outcome = await run();
-    for (const request of pending) {
-      const answered: RequestBody = { ...request.body, outcome, answeredAt: new Date().toISOString() };
-      await client.set(request.path, Buffer.from(JSON.stringify(answered)), request.version).catch(() => undefined);
+    const startedAt = new Date().toISOString();
+    const outcome = await run().catch((error: unknown): BatchRunOutcome => ({
+      ok: false,
+      reason: 'requested',
+      error: error instanceof Error ? error.message : String(error),
+      startedAt,
+      finishedAt: new Date().toISOString(),
+    }));
+    const answer = outcome.error && outcome.error.length > MAX_ERROR_CHARS ? { ...outcome, error: `${outcome.error.slice(0, MAX_ERROR_CHARS)}…` } : outcome;
+    await Promise.all(pending.map((request) => this.answer(request, answer)));
+  }
+
+  /**
+   * Writes `outcome` into a request node, retrying through a dropped connection (the failed run is
+   * often why the connection is in trouble), so that the requester hears it rather than waiting
+   * out its timeout. Not written (the requester gave up and deleted its node, another master
+   * answered): nothing to do. Not writable within the deadline: logged; the request stays pending
+   * and the next pass serves it.
+   */
+  private async answer(request: { path: string; body: RequestBody; version: number }, outcome: BatchRunOutcome): Promise<void> {
+    const answered: RequestBody = { ...request.body, outcome, answeredAt: new Date().toISOString() };
+    try {
+      await retry(() => this.session.client.set(request.path, Buffer.from(JSON.stringify(answered)), request.version), {
+        deadlineMs: ANSWER_DEADLINE_MS,
+        minDelayMs: 100,
+        maxDelayMs: 2_000,
+      });
+    } catch (error) {
+      if (isZkError(error, 'NONODE') || isZkError(error, 'BADVERSION')) {
+        this.logger.debug({ path: request.path }, 'batch run request gone or answered meanwhile');
+        return;
+      }
+      this.logger.warn({ err: error, path: request.path, outcome }, 'cannot answer a batch run request; the next pass serves it again');
     }
   }
 }
