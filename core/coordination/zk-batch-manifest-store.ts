@@ -1,6 +1,7 @@
 import { parseBatchManifest, serializeBatchManifest, type BatchManifest } from '../batch/batch-manifest.ts';
 import { CoordinationError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
+import { retry } from '../retry/retry.ts';
 import type { BatchManifestStore } from './batch-manifest-store.ts';
 import { ZkLeadership } from './leader-election.ts';
 import type { Leadership } from './leadership.ts';
@@ -82,6 +83,7 @@ export class ZkBatchManifestStore implements BatchManifestStore {
 
   watch(listener: (manifest: BatchManifest) => void): () => void {
     let stopped = false;
+    const stopping = new AbortController();
     let lastVersion = 0;
     let reading = false;
     let again = false;
@@ -101,30 +103,32 @@ export class ZkBatchManifestStore implements BatchManifestStore {
       try {
         do {
           again = false;
-          await readAndWatch(this.session.client);
+          await readWithRetries();
         } while (again && !stopped);
       } finally {
         reading = false;
       }
     };
     const readAndWatch = async (client: ZkClient): Promise<void> => {
-      try {
-        const node = await client.get(this.currentPath, () => void read());
-        if (node === null) {
-          if ((await client.exists(this.currentPath, () => void read())) !== null) again = true;
-          return;
-        }
-        if (node.data.length > 0) deliver(parseBatchManifest(node.data));
-      } catch (error) {
-        this.logger.warn({ err: error, path: this.currentPath }, 'cannot read the published batch version; retrying after reconnection');
+      const node = await client.get(this.currentPath, () => void read());
+      if (node === null) {
+        if ((await client.exists(this.currentPath, () => void read())) !== null) again = true;
+        return;
       }
+      if (node.data.length > 0) deliver(parseBatchManifest(node.data));
     };
+    // A timed-out read is retried here; a lost connection or session also when it is back.
+    const readWithRetries = (): Promise<void> =>
+      retry(() => readAndWatch(this.session.client), { retries: Infinity, signal: stopping.signal, minDelayMs: 200, maxDelayMs: 5_000 }).catch((error: unknown) => {
+        if (!stopped) this.logger.warn({ err: error, path: this.currentPath }, 'cannot read the published batch version; retrying after reconnection');
+      });
     const unsubscribe = this.session.onEvent((event) => {
       if (event === 'reconnected' || event === 'new-session') void read();
     });
     void read();
     return () => {
       stopped = true;
+      stopping.abort();
       unsubscribe();
     };
   }
