@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { CoordinationError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
+import { retry } from '../retry/retry.ts';
 import type { LeaderElection, LeaderElectionState, Leadership, LeadershipListener } from './leadership.ts';
 import type { ZkClient } from './zk-client.ts';
 import type { ZkSession, ZkSessionEvent } from './zk-session.ts';
@@ -67,6 +68,8 @@ export class ZkLeaderElection implements LeaderElection {
   private node: { readonly path: string; readonly name: string; readonly client: ZkClient } | undefined;
   private term: { readonly leadership: ZkLeadership; readonly controller: AbortController } | undefined;
   private queue: Promise<void> = Promise.resolve();
+  /** Ends the backoff wait of a step being retried (session events, close). */
+  private interruptRetry: () => void = () => undefined;
   private unsubscribe: () => void = () => undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private lastTickMs = performance.now();
@@ -94,6 +97,7 @@ export class ZkLeaderElection implements LeaderElection {
   async close(): Promise<void> {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';
+    this.interruptRetry();
     this.unsubscribe();
     clearInterval(this.watchdog);
     this.endTerm('closed');
@@ -129,6 +133,7 @@ export class ZkLeaderElection implements LeaderElection {
 
   private onSessionEvent(event: ZkSessionEvent): void {
     if (this.currentState !== 'started') return;
+    this.interruptRetry();
     if (event === 'suspended') this.endTerm('connection to ZooKeeper suspended');
     else if (event === 'lost') {
       this.endTerm('ZooKeeper session expired');
@@ -153,15 +158,31 @@ export class ZkLeaderElection implements LeaderElection {
     return performance.now() - this.lastTickMs <= this.stallLimitMs;
   }
 
-  /** Serializes joins and checks; a failure is logged and retried on the next session event. */
+  /**
+   * Serializes joins and checks. A step failing with a retriable error is retried (a join or a
+   * check, whichever fits then) with backoff until the next session event or close, which end the
+   * wait: the event's own step comes next. A step failing for good waits for the next event.
+   */
   private enqueue(task: () => Promise<void>): Promise<void> {
     const run = this.queue.then(async () => {
       if (this.currentState !== 'started') return;
+      const interrupted = new AbortController();
+      this.interruptRetry = () => interrupted.abort();
       try {
-        await task();
+        await retry(({ attempt }) => (attempt === 1 ? task() : this.node ? this.check() : this.join()), {
+          retries: Infinity,
+          signal: interrupted.signal,
+          minDelayMs: 500,
+          maxDelayMs: 5_000,
+          isRetriable: (error) => this.currentState === 'started' && (!(error instanceof CoordinationError) || error.retriable),
+          onRetry: (error, attempt) => {
+            if (attempt === 1) this.options.logger.warn({ err: error, path: this.options.path }, 'leader election step failed; retrying');
+          },
+        });
       } catch (error) {
-        this.options.logger.warn({ err: error, path: this.options.path }, 'leader election step failed; retrying on the next ZooKeeper event');
-        if (!(error instanceof CoordinationError) || error.retriable) setTimeout(() => void this.enqueue(() => (this.node ? this.check() : this.join())), 500).unref();
+        if (this.currentState === 'started') this.options.logger.warn({ err: error, path: this.options.path }, 'leader election step failed; retrying on the next ZooKeeper event');
+      } finally {
+        this.interruptRetry = () => undefined;
       }
     });
     this.queue = run;
