@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { retry } from '../core/retry/retry.ts';
 
 export interface MicroBatcherOptions<T, P = void> {
   /** A micro-batch starts this long after the previous one started, if anything is waiting. */
@@ -46,6 +46,8 @@ export class MicroBatcher<T, P = void> {
   private preparingCount = 0;
   private lastStartMs = 0;
   private stopped = false;
+  /** Aborted by stop(): a micro-batch waiting to be retried is not. */
+  private readonly stopping = new AbortController();
   private wake: (() => void) | undefined;
   private drained: (() => void)[] = [];
   private loop: Promise<void> | undefined;
@@ -87,6 +89,7 @@ export class MicroBatcher<T, P = void> {
   /** Stops after the micro-batch in progress; items still waiting (or only prepared) are dropped. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     this.wake?.();
     this.releaseProducers();
     await this.loop;
@@ -155,18 +158,18 @@ export class MicroBatcher<T, P = void> {
   private async processWithRetry(items: T[], firstPrepared: Promise<P>): Promise<void> {
     const delay = this.options.retryDelayMs ?? { initial: 100, max: 5_000 };
     let prepared = firstPrepared;
-    for (let attempt = 1; ; attempt++) {
+    const attempt = async ({ attempt }: { attempt: number }): Promise<void> => {
       try {
+        if (attempt > 1 && (await prepared.then(() => false, () => true))) prepared = this.prepare(items);
         await this.options.process(items, await prepared);
-        return;
       } catch (error) {
         this.options.onError?.(error, attempt);
-        if (this.stopped) return;
-        await sleep(Math.min(delay.max, delay.initial * 2 ** (attempt - 1)));
-        if (this.stopped) return;
-        if (await prepared.then(() => false, () => true)) prepared = this.prepare(items);
+        throw error;
       }
-    }
+    };
+    const retries = { retries: Infinity, signal: this.stopping.signal, minDelayMs: delay.initial, maxDelayMs: delay.max, jitter: 'equal', isRetriable: () => !this.stopped } as const;
+    // Given up only on stop, when what is still waiting is dropped too; onError heard each failure.
+    await retry(attempt, retries).catch(() => undefined);
   }
 
   /** Sleeps until `add` or `stop` wakes the loop, or `timeoutMs` is up (if given). */
