@@ -1,4 +1,6 @@
-/** Exponential backoff for redelivery: the ceiling doubles per attempt up to `maxMs`. */
+import type { BackoffOptions as RetryBackoff } from '../../core/retry/retry.ts';
+
+/** Redelivery backoff, as configured: the ceiling doubles per attempt from `initialMs` up to `maxMs`. */
 export interface BackoffOptions {
   readonly initialMs: number;
   readonly maxMs: number;
@@ -7,11 +9,10 @@ export interface BackoffOptions {
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 10_000 };
 
 /**
- * The wait before retry `attempt` (1-based), with "equal jitter": half the ceiling, plus a random
+ * The retry helper's backoff for redelivery, with "equal jitter": half the ceiling plus a random
  * part of the other half, so that retries neither hammer a recovering receiver in lockstep nor
  * collapse to zero.
  */
-export function backoffDelayMs(attempt: number, options: BackoffOptions, random: () => number = Math.random): number {
-  const ceilingMs = Math.min(options.maxMs, options.initialMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
-  return ceilingMs / 2 + random() * (ceilingMs / 2);
+export function redeliveryBackoff(options: BackoffOptions): RetryBackoff {
+  return { minDelayMs: options.initialMs, maxDelayMs: options.maxMs, jitter: 'equal' };
 }

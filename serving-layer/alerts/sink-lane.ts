@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../core/observability/logger.ts';
+import { retry } from '../../core/retry/retry.ts';
 import type { AlertMetrics } from './alert-metrics.ts';
 import { toPayload, type AlertRecord } from './alert-record.ts';
 import type { AlertSink } from './alert-sink.ts';
 import type { AlertStore } from './alert-store.ts';
-import { backoffDelayMs, type BackoffOptions } from './backoff.ts';
+import { redeliveryBackoff, type BackoffOptions } from './backoff.ts';
 import type { DeliveryPosition, DeliveryWatermarks } from './delivery-watermarks.ts';
 import { SinkError } from './sink-error.ts';
 
@@ -136,8 +136,6 @@ export class SinkLane {
   private async loop(signal: AbortSignal): Promise<void> {
     const upToSeq = this.options.store.lastSeq; // read before any await: later appends arrive by offer()
     if (!(await this.loadBacklog(upToSeq, signal))) return;
-    let attempt = 0;
-    let refusals = 0;
     while (!signal.aborted) {
       const next = this.queue[0];
       if (!next) {
@@ -145,59 +143,83 @@ export class SinkLane {
         this.wake = undefined;
         continue;
       }
-      try {
-        await this.options.sink.deliver(toPayload(next), signal);
-        if (attempt > 0) this.options.logger.info({ sink: this.options.sink.description, attempts: attempt + 1 }, 'alert sink is delivering again');
-        attempt = 0;
-        refusals = 0;
-        this.lastError = null;
-        this.delivered(next);
-      } catch (error) {
-        if (signal.aborted) return;
-        this.lastError = (error as Error).message;
-        this.options.metrics?.deliveryFailures.inc({ sink: this.options.sink.id });
-        if (error instanceof SinkError && !error.retriable && ++refusals >= this.options.refusalAttempts) {
-          this.park(next, error);
-          attempt = 0;
-          refusals = 0;
-          this.delivered(next);
-          continue;
-        }
-        attempt++;
-        if (attempt === 1) this.options.logger.warn({ err: error, notification: next.id }, 'alert sink failed; retrying with backoff');
-        await sleep(backoffDelayMs(attempt, this.options.backoff), undefined, { signal }).catch(() => undefined);
-      }
+      if (!(await this.deliver(next, signal))) return;
+      this.delivered(next);
     }
+  }
+
+  /**
+   * Delivers one notification, retrying every failure with backoff, except a refusal repeated
+   * `refusalAttempts` times, which parks it. False when stopped first.
+   */
+  private async deliver(next: AlertRecord, signal: AbortSignal): Promise<boolean> {
+    const { sink, logger, metrics } = this.options;
+    let refusals = 0;
+    try {
+      await retry(
+        async ({ attempt }) => {
+          try {
+            await sink.deliver(toPayload(next), signal);
+          } catch (error) {
+            if (!signal.aborted) {
+              this.lastError = (error as Error).message;
+              metrics?.deliveryFailures.inc({ sink: sink.id });
+            }
+            throw error;
+          }
+          if (attempt > 1) logger.info({ sink: sink.description, attempts: attempt }, 'alert sink is delivering again');
+        },
+        {
+          ...redeliveryBackoff(this.options.backoff),
+          retries: Infinity,
+          signal,
+          isRetriable: (error) => !(error instanceof SinkError && !error.retriable && ++refusals >= this.options.refusalAttempts),
+          onRetry: (error, attempt) => {
+            if (attempt === 1) logger.warn({ err: error, notification: next.id }, 'alert sink failed; retrying with backoff');
+          },
+        },
+      );
+    } catch (error) {
+      if (signal.aborted) return false;
+      this.park(next, error as SinkError);
+      return true;
+    }
+    this.lastError = null;
+    return true;
   }
 
   /** Fills the queue with what the sink has not acknowledged; false if stopped first. */
   private async loadBacklog(upToSeq: number, signal: AbortSignal): Promise<boolean> {
     const { store, watermarks, sink, takeoverSkewMs } = this.options;
     const alerts = [...this.alerts];
-    for (let attempt = 1; !signal.aborted; attempt++) {
-      try {
-        let position = await watermarks.read(sink.id);
-        if (!position) {
-          // A sink never delivered to starts with what is recorded from now on, not with history.
-          position = store.openedAt;
-          await watermarks.write(sink.id, position);
-        }
-        const afterSeq = await store.resumeAfterSeq(position, alerts, takeoverSkewMs);
-        const backlog = await store.notificationsBetween(afterSeq, upToSeq, alerts);
-        if (signal.aborted) return false;
-        const bySeq = new Map([...backlog, ...this.buffered].filter((r) => r.seq > afterSeq).map((r) => [r.seq, r]));
-        this.queue = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-        this.buffered = [];
-        this.loading = false;
-        this.updatePendingGauge();
-        return true;
-      } catch (error) {
+    const load = async (): Promise<void> => {
+      let position = await watermarks.read(sink.id);
+      if (!position) {
+        // A sink never delivered to starts with what is recorded from now on, not with history.
+        position = store.openedAt;
+        await watermarks.write(sink.id, position);
+      }
+      const afterSeq = await store.resumeAfterSeq(position, alerts, takeoverSkewMs);
+      const backlog = await store.notificationsBetween(afterSeq, upToSeq, alerts);
+      if (signal.aborted) return;
+      const bySeq = new Map([...backlog, ...this.buffered].filter((r) => r.seq > afterSeq).map((r) => [r.seq, r]));
+      this.queue = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+      this.buffered = [];
+      this.loading = false;
+      this.updatePendingGauge();
+    };
+    const retries = {
+      ...redeliveryBackoff(this.options.backoff),
+      retries: Infinity,
+      signal,
+      isRetriable: () => true,
+      onRetry: (error: unknown) => {
         this.lastError = (error as Error).message;
         this.options.logger.warn({ err: error, sink: sink.description }, 'cannot load the alert outbox; retrying');
-        await sleep(backoffDelayMs(attempt, this.options.backoff), undefined, { signal }).catch(() => undefined);
-      }
-    }
-    return false;
+      },
+    };
+    // Only a stop ends the retries.
+    return retry(load, retries).then(() => !signal.aborted, () => false);
   }
 
   private park(record: AlertRecord, error: SinkError): void {
