@@ -8,7 +8,9 @@ import { PublishedVersions } from './fixtures/published-versions.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 5_000;
 /** Past the deadline: a process exits by its own timer, and the test process sees the exit. */
-const EXIT_MARGIN_MS = 1_500;
+const EXIT_MARGIN_MS = 2_000;
+/** "At once" after a second signal, on 2 loaded cores: far below the node's 60 s deadline. */
+const AT_ONCE_MS = 3_000;
 
 /**
  * Shutdown with a deadline when Kafka and ZooKeeper are gone: nodes with every role, working
@@ -65,7 +67,7 @@ describe('shutdown of a node whose Kafka and ZooKeeper are gone', () => {
     const tookMs = exit.atMs - secondAtMs;
     console.log(`shutdown: ${node.nodeId} exited (${describeExit(exit)}) ${tookMs} ms after the second signal`);
     expect(exit.signal, node.failure(`exited by ${describeExit(exit)}`).message).toBeNull();
-    expect(tookMs, node.failure(`took ${tookMs} ms to exit after the second signal`).message).toBeLessThanOrEqual(EXIT_MARGIN_MS);
+    expect(tookMs, node.failure(`took ${tookMs} ms to exit after the second signal`).message).toBeLessThanOrEqual(AT_ONCE_MS);
     passed++;
   }, 60_000);
 });
