@@ -103,6 +103,8 @@ describe.sequential('a split cluster: 2 archiver,batch + 2 speed,serving process
     await master.kill('SIGKILL');
     const became = await waitForLogLine(survivor, 'became batch master', killedAtMs, 30_000);
     reports.push(`kill -9 ${master.nodeId}: ${survivor.nodeId} master ${became.time - killedAtMs} ms later`);
+    expect(became.time - killedAtMs, 'takeover after kill -9 of the master').toBeLessThanOrEqual(rig.sessionTimeoutMs + 1_000);
+    expect((await published.next()).producedBy).toBe(survivor.nodeId);
     await waitPartitionsHeld([survivor]);
     await checkpoint(`kill -9 ${master.nodeId}`);
     passed++;
@@ -124,6 +126,8 @@ describe.sequential('a split cluster: 2 archiver,batch + 2 speed,serving process
     await master.kill('SIGKILL');
     const became = await waitForLogLine(survivor, 'became batch master', killedAtMs, 30_000);
     reports.push(`kill -9 ${master.nodeId}: ${survivor.nodeId} master ${became.time - killedAtMs} ms later`);
+    expect(became.time - killedAtMs, 'takeover after kill -9 of the master').toBeLessThanOrEqual(rig.sessionTimeoutMs + 1_000);
+    expect((await published.next()).producedBy).toBe(survivor.nodeId);
     await waitPartitionsHeld([survivor]);
     await checkpoint(`kill -9 ${master.nodeId}`);
     await master.restart();
