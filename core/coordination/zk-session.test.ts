@@ -38,6 +38,14 @@ describe('ZkSession renewal', () => {
     return { session, events };
   }
 
+  it('opens the first session once a server slow to answer does, within the open timeout', async () => {
+    server.pause();
+    setTimeout(() => server.resume(), 2_500);
+    const session = await ZkSession.open({ connectString: server.connectString, sessionTimeoutMs: 1_000, logger, openTimeoutMs: 10_000 });
+    sessions.push(session);
+    expect(session.client.state).toBe('connected');
+  });
+
   it('opens a new session once ZooKeeper can be reached again', async () => {
     const { session, events } = await sessionLostBehindACut();
     const lostClient = session.client;

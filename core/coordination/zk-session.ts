@@ -19,6 +19,12 @@ export interface ZkSessionOptions {
   readonly connectString: string;
   readonly sessionTimeoutMs: number;
   readonly logger: Logger;
+  /**
+   * How long `open` keeps trying to connect the first session (default: 3 session timeouts, at
+   * least 10 s): a server slow to answer one attempt (a loaded machine, a server starting) is
+   * not a reason to give up.
+   */
+  readonly openTimeoutMs?: number;
   /** First pause between attempts to open a new session after a loss (default 500 ms; backs off to 5 s). */
   readonly reconnectDelayMs?: number;
 }
@@ -45,9 +51,14 @@ export class ZkSession {
     this.follow(client);
   }
 
-  /** Connects the first session; rejects (retriable) when ZooKeeper cannot be reached. */
+  /** Connects the first session; rejects (retriable) when ZooKeeper cannot be reached within `openTimeoutMs`. */
   static async open(options: ZkSessionOptions): Promise<ZkSession> {
-    const client = await ZkClient.connect(options.connectString, { sessionTimeoutMs: options.sessionTimeoutMs });
+    const client = await retry(() => ZkClient.connect(options.connectString, { sessionTimeoutMs: options.sessionTimeoutMs }), {
+      deadlineMs: options.openTimeoutMs ?? Math.max(10_000, 3 * options.sessionTimeoutMs),
+      minDelayMs: 200,
+      maxDelayMs: 2_000,
+      onRetry: (error) => options.logger.warn({ err: error }, 'cannot connect to ZooKeeper yet; retrying'),
+    });
     return new ZkSession(client, options);
   }
 
