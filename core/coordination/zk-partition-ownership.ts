@@ -165,6 +165,8 @@ export class ZkPartitionOwnership implements PartitionOwnership {
     if (client.state !== 'connected') return; // the session events schedule another pass
     await this.join(client);
     this.partitions = await this.options.partitionCount().catch((error: unknown) => {
+      // Never known yet: fail the pass, which is retried in a second.
+      if (this.partitions === 0) throw error;
       this.options.logger.warn({ err: error }, 'cannot read the partition count; using the last one');
       return this.partitions;
     });
