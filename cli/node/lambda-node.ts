@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { nodeIdSchema } from '../../core/config/config-schema.ts';
+import { retry } from '../../core/retry/retry.ts';
 import { ConfigError } from '../../core/errors/index.ts';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import type { Logger } from '../../core/observability/logger.ts';
@@ -19,6 +20,9 @@ import { archiverGroupId, createCoordination, type Coordination } from './coordi
 import { NodeStatus } from './node-status.ts';
 import { RealtimeServing } from './realtime-serving.ts';
 import { openRecordSource } from './record-source.ts';
+
+/** How long a starting node retries ZooKeeper calls that time out before it gives up. */
+const STARTUP_COORDINATION_DEADLINE_MS = 30_000;
 
 export const ALL_ROLES: readonly Role[] = ['speed', 'batch', 'serving', 'archiver'];
 
@@ -99,8 +103,9 @@ export class LambdaNode {
     const coordination: Coordination = await createCoordination(loaded, layout, this.memberId, logger);
     this.stops.push(() => coordination.close());
     const member = { id: this.memberId, roles: [...roles], url: null, host: hostname(), pid: process.pid, startedAtMs: Date.now() };
-    // Claimed before any work is taken: a second node with this id stops here.
-    await coordination.members.register(member);
+    // Claimed before any work is taken: a second node with this id stops here (not retriable);
+    // a ZooKeeper slow to answer a starting node is waited for.
+    await retry(() => coordination.members.register(member), { deadlineMs: STARTUP_COORDINATION_DEADLINE_MS, maxDelayMs: 1_000 });
     const { source, localLog, kafka } = await openRecordSource(loaded, layout, logger);
     this.localLog = localLog;
     if (localLog) this.stops.push(() => localLog.close());
