@@ -13,6 +13,7 @@ import { ZkSession } from '../../core/coordination/zk-session.ts';
 import { LocalPartitionOwnership, type PartitionOwnership } from '../../core/coordination/partition-ownership.ts';
 import { ZkPartitionOwnership } from '../../core/coordination/zk-partition-ownership.ts';
 import type { Logger } from '../../core/observability/logger.ts';
+import { retry } from '../../core/retry/retry.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
 
 /** Everything a process coordinates through: ZooKeeper in a cluster, local files single-node. */
@@ -70,4 +71,15 @@ export async function createCoordination(loaded: LoadedConfig, layout: StorageLa
 export function archiverGroupId(loaded: LoadedConfig, nodeId: string): string {
   const root = loaded.config.zookeeper?.root ?? '/lambda/local';
   return `${root.replace(/^\//, '').replaceAll('/', '-')}-archiver-${nodeId}`;
+}
+
+/** How long a starting node retries coordination calls that time out before it gives up. */
+const STARTUP_COORDINATION_DEADLINE_MS = 30_000;
+
+/**
+ * A coordination call of a starting node: retried while it fails retriably (a ZooKeeper slow to
+ * answer under load), up to 30 s; a lasting error (a duplicate node id) stops the start at once.
+ */
+export function startupCall<T>(call: () => Promise<T>): Promise<T> {
+  return retry(call, { deadlineMs: STARTUP_COORDINATION_DEADLINE_MS, maxDelayMs: 1_000 });
 }

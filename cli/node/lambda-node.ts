@@ -2,7 +2,6 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { nodeIdSchema } from '../../core/config/config-schema.ts';
-import { retry } from '../../core/retry/retry.ts';
 import { ConfigError } from '../../core/errors/index.ts';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import type { Logger } from '../../core/observability/logger.ts';
@@ -16,13 +15,10 @@ import type { HealthInfo, Role } from '../../serving-layer/http/api-types.ts';
 import { createHttpServer, type HttpServer } from '../../serving-layer/http/http-server.ts';
 import { createEventIngest } from '../../serving-layer/ingest/event-ingest.ts';
 import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
-import { archiverGroupId, createCoordination, type Coordination } from './coordination.ts';
+import { archiverGroupId, createCoordination, startupCall, type Coordination } from './coordination.ts';
 import { NodeStatus } from './node-status.ts';
 import { RealtimeServing } from './realtime-serving.ts';
 import { openRecordSource } from './record-source.ts';
-
-/** How long a starting node retries ZooKeeper calls that time out before it gives up. */
-const STARTUP_COORDINATION_DEADLINE_MS = 30_000;
 
 export const ALL_ROLES: readonly Role[] = ['speed', 'batch', 'serving', 'archiver'];
 
@@ -105,7 +101,7 @@ export class LambdaNode {
     const member = { id: this.memberId, roles: [...roles], url: null, host: hostname(), pid: process.pid, startedAtMs: Date.now() };
     // Claimed before any work is taken: a second node with this id stops here (not retriable);
     // a ZooKeeper slow to answer a starting node is waited for.
-    await retry(() => coordination.members.register(member), { deadlineMs: STARTUP_COORDINATION_DEADLINE_MS, maxDelayMs: 1_000 });
+    await startupCall(() => coordination.members.register(member));
     const { source, localLog, kafka } = await openRecordSource(loaded, layout, logger);
     this.localLog = localLog;
     if (localLog) this.stops.push(() => localLog.close());
@@ -162,7 +158,7 @@ export class LambdaNode {
       await this.http!.stop();
       runner?.close();
     });
-    await coordination.members.register({ ...member, url: this.url ?? null });
+    await startupCall(() => coordination.members.register({ ...member, url: this.url ?? null }));
     this.phase = 'ok';
     logger.info({ memberId: this.memberId, roles: [...roles], url: this.url, localDir, mode: coordination.mode }, 'lambda node started');
   }

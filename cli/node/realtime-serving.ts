@@ -15,6 +15,7 @@ import { REJECTED_REALTIME_TABLE, SpeedLayer } from '../../speed-layer/index.ts'
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
 import type { ZkSession } from '../../core/coordination/zk-session.ts';
 import type { Kafka } from 'kafkajs';
+import { startupCall } from './coordination.ts';
 
 export interface RealtimeServingOptions {
   readonly loaded: LoadedConfig;
@@ -60,7 +61,7 @@ export class RealtimeServing {
   static async start(options: RealtimeServingOptions): Promise<RealtimeServing> {
     const { loaded, layout, source, logger } = options;
     const database = await ServingDatabase.create(loaded);
-    const manifest = await options.manifestStore.current();
+    const manifest = await startupCall(() => options.manifestStore.current());
     const speed = await SpeedLayer.create({ loaded, source, instance: database.instance, ...(manifest ? { manifest } : {}), metrics: options.metrics, logger });
     // First listener: the views are up to date before anything else runs at a commit point.
     speed.addListener(await MaterializedViews.create(database.adminConnection, database.bound));

@@ -58,7 +58,8 @@ export class ZkPartitionOwnership implements PartitionOwnership {
       if (event === 'lost') this.schedule(() => this.dropAll('the ZooKeeper session expired'));
       else if (event === 'new-session' || event === 'reconnected') this.schedule();
     });
-    await this.join(this.options.session.client);
+    // The first pass joins the archivers; a failed pass (ZooKeeper slow to answer a starting
+    // node) is retried in a second like any other, instead of failing the node's start.
     this.timer = setInterval(() => this.schedule(), this.options.recheckMs ?? 30_000);
     this.timer.unref();
     this.schedule();
