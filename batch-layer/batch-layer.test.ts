@@ -13,9 +13,9 @@ import { installSqlMacros } from '../core/duckdb/sql-macros.ts';
 import { createLogger } from '../core/observability/logger.ts';
 import { readPartitionChain } from '../core/storage/segment-chain.ts';
 import { StorageLayout } from '../core/storage/storage-layout.ts';
-import { expectBatchMatchesReference } from '../test/integration/fixtures/batch-assertions.ts';
-import { reduceFoundationViews } from '../test/integration/fixtures/batch-events.ts';
-import { writeSegments, type WrittenRecord } from '../test/integration/fixtures/batch-segments.ts';
+import { expectBatchMatchesReference } from '../test/support/batch-assertions.ts';
+import { reduceFoundationViews } from '../test/support/batch-events.ts';
+import { writeSegments, type WrittenRecord } from '../test/support/batch-segments.ts';
 import { BatchLayer } from './batch-layer.ts';
 
 const FOUNDATION = fileURLToPath(new URL('../test/fixtures/foundation.yaml', import.meta.url));

@@ -10,7 +10,7 @@ import type { EventSchema } from '../core/views/view-definition.ts';
 import { inMemoryDuckDb, type InMemoryDuckDb } from '../test/harness/in-memory-duckdb.ts';
 import { MicroBatchDecoder, type DecodedMicroBatch } from './micro-batch-decoder.ts';
 import { packRun, splitRun, type RecordRun } from './record-run.ts';
-import { foundationConfig } from './testing/foundation-views.ts';
+import { foundationConfig } from '../test/support/foundation-views.ts';
 
 /**
  * The whole decoder against `createEventDecoder` applied to every record of the micro-batch in

@@ -4,7 +4,7 @@ import { createEventDecoder } from '../core/events/decode-event.ts';
 import type { SourceRecord } from '../core/source/record-source.ts';
 import { MicroBatchDecoder } from './micro-batch-decoder.ts';
 import { packRun } from './record-run.ts';
-import { foundationConfig } from './testing/foundation-views.ts';
+import { foundationConfig } from '../test/support/foundation-views.ts';
 
 const loaded = foundationConfig({ topic: 't' });
 

@@ -2,8 +2,8 @@ import { DuckDBInstance, DuckDBTimestampValue, type DuckDBConnection } from '@du
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindViews, type BoundView } from '../core/views/bind-views.ts';
 import { RealtimeState } from './realtime-state.ts';
-import { generateRecords, referenceViews, type GoodEvent } from './testing/foundation-events.ts';
-import { createServingViews, foundationConfig, readFoundationViews } from './testing/foundation-views.ts';
+import { generateRecords, referenceViews, type GoodEvent } from '../test/support/foundation-events.ts';
+import { createServingViews, foundationConfig, readFoundationViews } from '../test/support/foundation-views.ts';
 
 const BLOCK_SIZE = 50;
 const PARTITIONS = 3;

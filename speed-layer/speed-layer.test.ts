@@ -11,8 +11,8 @@ import { createLogger } from '../core/observability/logger.ts';
 import { LocalLog } from '../core/source/local-log.ts';
 import { bindViews } from '../core/views/bind-views.ts';
 import { SpeedLayer, type RealtimeListener } from './speed-layer.ts';
-import { generateRecords, referenceViews, seededRandom, type GeneratedRecord } from './testing/foundation-events.ts';
-import { createServingViews, foundationConfig, readFoundationViews, writeBatchTables } from './testing/foundation-views.ts';
+import { generateRecords, referenceViews, seededRandom, type GeneratedRecord } from '../test/support/foundation-events.ts';
+import { createServingViews, foundationConfig, readFoundationViews, writeBatchTables } from '../test/support/foundation-views.ts';
 import { waitFor } from '../test/harness/wait-for.ts';
 
 /**

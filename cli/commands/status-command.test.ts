@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../test/harness/free-port.ts';
-import { FIXTURE_STATUS, FIXTURE_VIEWS, startServingFixture, type ServingFixture } from '../../serving-layer/http/testing/serving-fixture.ts';
+import { FIXTURE_STATUS, FIXTURE_VIEWS, startServingFixture, type ServingFixture } from '../../test/support/serving-fixture.ts';
 import { renderStatus } from './status-command.ts';
 
 const run = promisify(execFile);

@@ -99,7 +99,7 @@ describe('LocalLog', () => {
     const dir = tempDir();
     for (let round = 0; round < 3; round++) {
       const acked: [number, number][] = [];
-      const child = spawn(process.execPath, ['--import', 'tsx', new URL('../../test/integration/fixtures/local-log-writer.ts', import.meta.url).pathname, dir], {
+      const child = spawn(process.execPath, ['--import', 'tsx', new URL('../../test/support/local-log-writer.ts', import.meta.url).pathname, dir], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       let buffered = '';

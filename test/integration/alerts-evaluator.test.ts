@@ -11,7 +11,7 @@ import { resolveAlertRules } from '../../serving-layer/alerts/alert-rule.ts';
 import { alertsResponse } from '../../serving-layer/alerts/alerts-api.ts';
 import { INACTIVE, stepAlert, type InstanceState } from '../../serving-layer/alerts/alert-state.ts';
 import { AlertStore } from '../../serving-layer/alerts/alert-store.ts';
-import { ViewFeeder, type TestEvent } from '../../serving-layer/alerts/test-support/view-feeder.ts';
+import { ViewFeeder, type TestEvent } from '../support/view-feeder.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 
 const SECOND = 1_000;

@@ -7,7 +7,7 @@ import { parseConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
 import type { NotificationPayload } from '../../serving-layer/alerts/alert-record.ts';
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
-import { ViewFeeder } from '../../serving-layer/alerts/test-support/view-feeder.ts';
+import { ViewFeeder } from '../support/view-feeder.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { waitFor } from '../harness/wait-for.ts';

@@ -4,7 +4,7 @@ import { parseConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
 import { KafkaRecordSource } from '../../core/source/kafka-record-source.ts';
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
-import { WebhookReceiver } from '../../serving-layer/alerts/test-support/webhook-receiver.ts';
+import { WebhookReceiver } from '../support/webhook-receiver.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';

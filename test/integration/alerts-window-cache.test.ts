@@ -7,7 +7,7 @@ import type { AlertRecord } from '../../serving-layer/alerts/alert-record.ts';
 import { resolveAlertRules, unusedSketchMeasures } from '../../serving-layer/alerts/alert-rule.ts';
 import { AlertStore } from '../../serving-layer/alerts/alert-store.ts';
 import { AlertWindowCache } from '../../serving-layer/alerts/alert-window-cache.ts';
-import { ViewFeeder, type TestEvent } from '../../serving-layer/alerts/test-support/view-feeder.ts';
+import { ViewFeeder, type TestEvent } from '../support/view-feeder.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 
 const SECOND = 1_000;

@@ -15,8 +15,8 @@ import { KafkaRecordSource } from '../../core/source/kafka-record-source.ts';
 import { readPartitionChain } from '../../core/storage/segment-chain.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
-import { expectBatchMatchesReference } from './fixtures/batch-assertions.ts';
-import { prng, reduceFoundationViews } from './fixtures/batch-events.ts';
+import { expectBatchMatchesReference } from '../support/batch-assertions.ts';
+import { prng, reduceFoundationViews } from '../support/batch-events.ts';
 import { expectArchiveHolds, produceClicks, waitFor, type ProducedRecord } from './fixtures/batch-kafka.ts';
 
 const FOUNDATION = fileURLToPath(new URL('../fixtures/foundation.yaml', import.meta.url));

@@ -13,7 +13,7 @@ import { KafkaRecordSource } from '../../core/source/kafka-record-source.ts';
 import { readPartitionChain } from '../../core/storage/segment-chain.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
-import { prng } from './fixtures/batch-events.ts';
+import { prng } from '../support/batch-events.ts';
 import { expectArchiveHolds, produceClicks, waitFor, type ProducedRecord } from './fixtures/batch-kafka.ts';
 
 const FOUNDATION = fileURLToPath(new URL('../fixtures/foundation.yaml', import.meta.url));

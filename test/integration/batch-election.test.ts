@@ -14,7 +14,7 @@ import { ZkSession } from '../../core/coordination/zk-session.ts';
 import { createLogger } from '../../core/observability/logger.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { ZooKeeperTestServer } from '../harness/index.ts';
-import { writeSegments } from './fixtures/batch-segments.ts';
+import { writeSegments } from '../support/batch-segments.ts';
 import { waitFor } from './fixtures/batch-kafka.ts';
 
 const FOUNDATION = fileURLToPath(new URL('../fixtures/foundation.yaml', import.meta.url));

@@ -12,7 +12,7 @@ import {
   request,
   startServingFixture,
   type ServingFixture,
-} from '../../serving-layer/http/testing/serving-fixture.ts';
+} from '../support/serving-fixture.ts';
 
 // The serving API's routes and formats (DESIGN.md, "Interfaces"), over real HTTP and DuckDB.
 let node: ServingFixture;

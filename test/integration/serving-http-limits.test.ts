@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postQuery, request, startServingFixture, type ServingFixture } from '../../serving-layer/http/testing/serving-fixture.ts';
+import { postQuery, request, startServingFixture, type ServingFixture } from '../support/serving-fixture.ts';
 
 // serving.queryTimeout, serving.maxRows and the connection pool, over real HTTP and DuckDB.
 const TIMEOUT_MS = 600;

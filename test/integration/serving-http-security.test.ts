@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postQuery, request, startServingFixture, type ServingFixture } from '../../serving-layer/http/testing/serving-fixture.ts';
+import { postQuery, request, startServingFixture, type ServingFixture } from '../support/serving-fixture.ts';
 
 // The SQL endpoint is read-only with no file, network or extension access (issue 5): every
 // attack is answered 403 (refused) or 400 (not valid SQL here) with a JSON message, and the

@@ -12,8 +12,8 @@ import { mergedViewSql } from '../../core/views/view-tables.ts';
 import { MaterializedViews } from '../../serving-layer/engine/materialized-views.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
-import { generateRecords, referenceViews, seededRandom, type GeneratedRecord } from '../../speed-layer/testing/foundation-events.ts';
-import { foundationConfig, readFoundationViews, writeBatchTables } from '../../speed-layer/testing/foundation-views.ts';
+import { generateRecords, referenceViews, seededRandom, type GeneratedRecord } from '../support/foundation-events.ts';
+import { foundationConfig, readFoundationViews, writeBatchTables } from '../support/foundation-views.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
 /**

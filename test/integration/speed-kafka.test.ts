@@ -6,8 +6,8 @@ import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { createLogger } from '../../core/observability/logger.ts';
 import { KafkaRecordSource } from '../../core/source/kafka-record-source.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
-import { generateRecords, referenceViews } from '../../speed-layer/testing/foundation-events.ts';
-import { createServingViews, foundationConfig, readFoundationViews, writeBatchTables } from '../../speed-layer/testing/foundation-views.ts';
+import { generateRecords, referenceViews } from '../support/foundation-events.ts';
+import { createServingViews, foundationConfig, readFoundationViews, writeBatchTables } from '../support/foundation-views.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { endOffsets, goodEvents, produceRecords, testKafka, waitFor, type ProducedRecord } from './fixtures/speed-kafka.ts';
 

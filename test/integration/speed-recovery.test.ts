@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import type { SpeedLayerStatus } from '../../speed-layer/index.ts';
-import { generateRecords, referenceViews } from '../../speed-layer/testing/foundation-events.ts';
+import { generateRecords, referenceViews } from '../support/foundation-events.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { endOffsets, goodEvents, produceRecords, testKafka, waitFor, type ProducedRecord } from './fixtures/speed-kafka.ts';
 

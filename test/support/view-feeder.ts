@@ -1,8 +1,8 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { quoteIdent, quoteLiteral } from '../../../core/sql/identifiers.ts';
-import { eventTableDdl, type BoundView } from '../../../core/views/bind-views.ts';
-import type { EventSchema } from '../../../core/views/view-definition.ts';
-import { batchTable, realtimeTable } from '../../../core/views/view-tables.ts';
+import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
+import { eventTableDdl, type BoundView } from '../../core/views/bind-views.ts';
+import type { EventSchema } from '../../core/views/view-definition.ts';
+import { batchTable, realtimeTable } from '../../core/views/view-tables.ts';
 
 /** An event as tests write it: the timestamp in epoch ms, the schema's other fields by name. */
 export interface TestEvent {

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { NotificationPayload } from '../alert-record.ts';
+import type { NotificationPayload } from '../../serving-layer/alerts/alert-record.ts';
 
 export type Responder = (payload: NotificationPayload, res: ServerResponse) => void;
 

@@ -7,7 +7,7 @@ import type { BoundView } from '../../core/views/bind-views.ts';
 import { batchTable, createBatchTableSql, createServingViewSql } from '../../core/views/view-tables.ts';
 import { sortRows, type GoodEvent, type ViewRow } from './foundation-events.ts';
 
-const FOUNDATION = new URL('../../test/fixtures/foundation.yaml', import.meta.url);
+const FOUNDATION = new URL('../fixtures/foundation.yaml', import.meta.url);
 
 /** test/fixtures/foundation.yaml with another Kafka source and speed settings. */
 export function foundationConfig(options: { brokers?: readonly string[]; topic: string; speed?: Record<string, unknown> }): LoadedConfig {

@@ -2,13 +2,13 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { createLogger } from '../../../core/observability/logger.ts';
-import { createMetricsRegistry } from '../../../core/observability/metrics.ts';
-import { quoteLiteral } from '../../../core/sql/identifiers.ts';
-import { lockDownDatabase } from '../../query/lock-down-database.ts';
-import { QueryRunner } from '../../query/query-runner.ts';
-import type { StatusInfo, ViewInfo } from '../api-types.ts';
-import { createHttpServer, type HttpServer, type HttpServerOptions } from '../http-server.ts';
+import { createLogger } from '../../core/observability/logger.ts';
+import { createMetricsRegistry } from '../../core/observability/metrics.ts';
+import { quoteLiteral } from '../../core/sql/identifiers.ts';
+import { lockDownDatabase } from '../../serving-layer/query/lock-down-database.ts';
+import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
+import type { StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
+import { createHttpServer, type HttpServer, type HttpServerOptions } from '../../serving-layer/http/http-server.ts';
 
 /**
  * A serving node for tests, with no mocks: a real DuckDB database holding a view table and an
