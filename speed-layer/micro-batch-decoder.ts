@@ -11,7 +11,7 @@ import { appendFieldValues } from './event-appender.ts';
 import { EventStaging, type StagedEventCounts } from './event-staging.ts';
 import { RawStaging } from './raw-staging.ts';
 import { runLength, runRecord, type RecordRun } from './record-run.ts';
-import { SerialLock } from './serial-lock.ts';
+import { SerialLock } from '../core/duckdb/serial-lock.ts';
 
 /** The tables holding decoded micro-batches, in the decoder's own in-memory database. */
 export const DECODED_EVENTS_TABLE = 'speed_events';

@@ -3,7 +3,7 @@ import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { BoundView } from '../core/views/bind-views.ts';
 import { createRealtimeTableSql, realtimeTable } from '../core/views/view-tables.ts';
 import { rewriteTableSql } from './table-rewrite.ts';
-import { inTransaction } from './transaction.ts';
+import { inTransaction } from '../core/duckdb/in-transaction.ts';
 
 export interface RealtimeStateOptions {
   /** Offsets per block: realtime state is kept per (view key, partition, offset block). */

@@ -16,9 +16,9 @@ import { PartitionProgress, type PartitionStatus } from './partition-progress.ts
 import { nextOffsets, runLength, splitRun, totalLength, type RecordRun } from './record-run.ts';
 import { RealtimeState } from './realtime-state.ts';
 import { REJECTED_REALTIME_TABLE, RejectedRecords } from './rejected-records.ts';
-import { SerialLock } from './serial-lock.ts';
+import { SerialLock } from '../core/duckdb/serial-lock.ts';
 import { SpeedMetrics, type MicroBatchStats } from './speed-metrics.ts';
-import { inTransaction } from './transaction.ts';
+import { inTransaction } from '../core/duckdb/in-transaction.ts';
 
 export interface SpeedLayerOptions {
   readonly loaded: LoadedConfig;

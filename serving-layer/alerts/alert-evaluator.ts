@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { SerialLock } from '../../core/duckdb/serial-lock.ts';
 import type { Logger } from '../../core/observability/logger.ts';
 import type { CompiledView } from '../../core/views/view-compiler.ts';
 import type { AlertMetrics } from './alert-metrics.ts';
@@ -11,7 +12,6 @@ import { bindAlertRule } from './bind-alert-rule.ts';
 import type { AlertWindowCache } from './alert-window-cache.ts';
 import { observeNewestBucket, slidingWindow, windowEndBucketStartMs, type EventClock, type EventWindow } from './event-clock.ts';
 import { KeyTable } from './key-table.ts';
-import { SerialQueue } from './serial-queue.ts';
 
 export interface AlertEvaluatorOptions {
   /** The serving database (batch__<view>, realtime__<view>); the evaluator opens its own connection. */
@@ -106,7 +106,7 @@ const NO_DATA = { conditionTrue: false, clearTrue: true, value: null } as const;
  * Instance states are restored from the store on start.
  */
 export class AlertEvaluator {
-  private readonly queue = new SerialQueue();
+  private readonly lock = new SerialLock();
   private closed = false;
   private readonly clocks = new Map<string, EventClock>();
   private last: { atMs: number; durationMs: number } | null = null;
@@ -166,7 +166,7 @@ export class AlertEvaluator {
       return this.waiting.report;
     }
     const waiting: { nowMs: number; report: Promise<EvaluationReport> } = { nowMs, report: Promise.resolve(undefined as never) };
-    waiting.report = this.queue.run(() => {
+    waiting.report = this.lock.runExclusive(() => {
       this.waiting = undefined;
       return this.evaluateNow(waiting.nowMs);
     });
@@ -179,7 +179,7 @@ export class AlertEvaluator {
    * alert and key JSON (absent: no data in the window). For the API's "current value".
    */
   currentValues(): Promise<Map<string, Map<string, string>>> {
-    return this.queue.run(async () => {
+    return this.lock.runExclusive(async () => {
       const result = new Map<string, Map<string, string>>();
       for (const runtime of this.runtimes) {
         if (runtime.instances.size === 0 || runtime.lastWindow === undefined) continue;
@@ -190,7 +190,7 @@ export class AlertEvaluator {
   }
 
   close(): Promise<void> {
-    return this.queue.run(async () => {
+    return this.lock.runExclusive(async () => {
       this.closed = true;
       this.connection.closeSync();
     });
@@ -230,7 +230,7 @@ export class AlertEvaluator {
     for (const r of records) this.options.metrics?.transitions.inc({ alert: r.alert, state: r.reminder ? 'reminder' : r.status });
     this.options.onRecords?.(records);
     // Rows up to the fold each evaluation examined may move; later ones are still "changed".
-    void this.queue.run(() => this.compactWindowCaches(snapshots));
+    void this.lock.runExclusive(() => this.compactWindowCaches(snapshots));
     return { atMs: nowMs, durationMs, records, failedRules };
   }
 

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { inTransaction } from '../../core/duckdb/in-transaction.ts';
+import { SerialLock } from '../../core/duckdb/serial-lock.ts';
 import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
 import type { AlertRecord, NewAlertRecord } from './alert-record.ts';
 import type { AlertStatus } from './alert-state.ts';
 import { parsePosition, type DeliveryPosition, type DeliveryWatermarks } from './delivery-watermarks.ts';
-import { SerialQueue } from './serial-queue.ts';
 
 /** What the store needs of the serving database: a new connection to the same DuckDB instance. */
 export interface DuckDBConnector {
@@ -37,7 +38,7 @@ const SELECT_RECORD = `seq, id, alert, key::VARCHAR, state, reminder, notify, va
  * One writer per file: the process that opened it. Appends are one transaction per evaluation.
  */
 export class AlertStore implements DeliveryWatermarks {
-  private readonly queue = new SerialQueue();
+  private readonly lock = new SerialLock();
   private committedSeq: number;
 
   private constructor(
@@ -91,10 +92,9 @@ export class AlertStore implements DeliveryWatermarks {
   /** Appends records in one transaction and returns them with their sequence numbers. */
   append(records: readonly NewAlertRecord[]): Promise<AlertRecord[]> {
     if (records.length === 0) return Promise.resolve([]);
-    return this.queue.run(async () => {
+    return this.lock.runExclusive(async () => {
       const numbered = records.map((r, i) => ({ ...r, seq: this.committedSeq + 1 + i }));
-      await this.connection.run('BEGIN TRANSACTION');
-      try {
+      await inTransaction(this.connection, async () => {
         const appender = await this.connection.createAppender('alert_history', 'main', this.catalog);
         try {
           for (const record of numbered) appendRecord(appender, record);
@@ -102,11 +102,7 @@ export class AlertStore implements DeliveryWatermarks {
         } finally {
           appender.closeSync();
         }
-        await this.connection.run('COMMIT');
-      } catch (error) {
-        await this.connection.run('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
+      });
       this.committedSeq = numbered.at(-1)!.seq;
       return numbered;
     });
@@ -137,11 +133,11 @@ export class AlertStore implements DeliveryWatermarks {
   async resumeAfterSeq(position: DeliveryPosition, alerts: readonly string[], skewMs: number): Promise<number> {
     if (position.storeId === this.storeId) return position.seq;
     const inAlerts = alerts.length === 0 ? 'false' : `alert IN (${alerts.map(quoteLiteral).join(', ')})`;
-    const byId = await this.queue.run(async () =>
+    const byId = await this.lock.runExclusive(async () =>
       (await this.connection.runAndReadAll(`SELECT max(seq) FROM ${this.table('alert_history')} WHERE id = ${quoteLiteral(position.id)} AND ${inAlerts}`)).getRowsJS(),
     );
     if (byId[0]?.[0] != null) return Number(byId[0][0]);
-    const byTime = await this.queue.run(async () =>
+    const byTime = await this.lock.runExclusive(async () =>
       (
         await this.connection.runAndReadAll(
           `SELECT min(seq) - 1 FROM ${this.table('alert_history')} WHERE notify AND ${inAlerts} AND recorded_at > epoch_ms(${Math.trunc(position.atMs - skewMs)}::BIGINT)`,
@@ -159,7 +155,7 @@ export class AlertStore implements DeliveryWatermarks {
    */
   prune(options: { readonly recordedBeforeMs: number; readonly keepNotificationsAfterSeq: number }): Promise<number> {
     const history = this.table('alert_history');
-    return this.queue.run(async () => {
+    return this.lock.runExclusive(async () => {
       const result = await this.connection.run(
         `DELETE FROM ${history} WHERE recorded_at < epoch_ms(${Math.trunc(options.recordedBeforeMs)}::BIGINT)
            AND NOT (notify AND seq > ${Math.trunc(options.keepNotificationsAfterSeq)})
@@ -172,14 +168,14 @@ export class AlertStore implements DeliveryWatermarks {
   }
 
   async read(sinkId: string): Promise<DeliveryPosition | null> {
-    const rows = await this.queue.run(async () =>
+    const rows = await this.lock.runExclusive(async () =>
       (await this.connection.runAndReadAll(`SELECT position::VARCHAR FROM ${this.table('alert_delivery')} WHERE sink = ${quoteLiteral(sinkId)}`)).getRowsJS(),
     );
     return rows[0] ? parsePosition(String(rows[0][0])) : null;
   }
 
   write(sinkId: string, position: DeliveryPosition): Promise<void> {
-    return this.queue.run(() =>
+    return this.lock.runExclusive(() =>
       this.connection.run(
         `INSERT OR REPLACE INTO ${this.table('alert_delivery')} VALUES (${quoteLiteral(sinkId)}, ${quoteLiteral(JSON.stringify(position))})`,
       ),
@@ -188,7 +184,7 @@ export class AlertStore implements DeliveryWatermarks {
 
   /** Drops the `alert_history` view and detaches the file. */
   close(): Promise<void> {
-    return this.queue.run(async () => {
+    return this.lock.runExclusive(async () => {
       try {
         await this.connection.run('DROP VIEW IF EXISTS main.alert_history');
         await this.connection.run(`DETACH DATABASE IF EXISTS ${quoteIdent(this.catalog)}`);
@@ -199,7 +195,7 @@ export class AlertStore implements DeliveryWatermarks {
   }
 
   private select(sql: string): Promise<AlertRecord[]> {
-    return this.queue.run(async () => ((await this.connection.runAndReadAll(sql)).getRowsJS() as unknown[][]).map(fromRow));
+    return this.lock.runExclusive(async () => ((await this.connection.runAndReadAll(sql)).getRowsJS() as unknown[][]).map(fromRow));
   }
 }
 

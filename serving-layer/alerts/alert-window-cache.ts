@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { inTransaction } from '../../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../../core/sql/identifiers.ts';
 import type { CompiledView } from '../../core/views/view-compiler.ts';
 import { WINDOW_START } from '../../core/views/view-definition.ts';
@@ -135,15 +136,16 @@ export class AlertWindowCache {
    * undefined when it had none.
    */
   async afterMicroBatch(connection: DuckDBConnection, events: string | undefined, options: { readonly inTransaction?: boolean } = {}): Promise<void> {
-    const inTransaction = options.inTransaction ?? false;
+    const inCallerTransaction = options.inTransaction ?? false;
     // The previous fold ran in a transaction that never committed: what this object believes of
     // the tables (built, newest bucket, row counts) may be rolled back. Start over.
     if (this.uncommitted) this.stale = true;
-    this.uncommitted = inTransaction;
+    this.uncommitted = inCallerTransaction;
     if (this.stale) {
       await this.compacting;
-      await atomically(connection, inTransaction, () => this.rebuild(connection));
-      if (!inTransaction) this.committed();
+      if (inCallerTransaction) await this.rebuild(connection);
+      else await inTransaction(connection, () => this.rebuild(connection));
+      if (!inCallerTransaction) this.committed();
       return;
     }
     if (!events) return;
@@ -153,7 +155,7 @@ export class AlertWindowCache {
     );
     this.appendedRows += inserted.rowsChanged;
     this.foldRows.push({ fold, rows: inserted.rowsChanged });
-    if (!inTransaction) this.committed();
+    if (!inCallerTransaction) this.committed();
   }
 
   /**
@@ -169,7 +171,7 @@ export class AlertWindowCache {
     const upToFold = Math.min(this.committedFoldSeq, options.upToFold ?? Infinity);
     this.compacting = (async () => {
       try {
-        await atomically(connection, false, () => this.compact(connection, upToFold));
+        await inTransaction(connection, () => this.compact(connection, upToFold));
       } finally {
         this.compacting = undefined;
       }
@@ -243,17 +245,5 @@ export class AlertWindowCache {
     this.foldRows = [];
     this.generation++;
     this.stale = false;
-  }
-}
-
-async function atomically(connection: DuckDBConnection, inTransaction: boolean, work: () => Promise<void>): Promise<void> {
-  if (inTransaction) return work();
-  await connection.run('BEGIN TRANSACTION');
-  try {
-    await work();
-    await connection.run('COMMIT');
-  } catch (error) {
-    await connection.run('ROLLBACK').catch(() => undefined);
-    throw error;
   }
 }

@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { inTransaction } from '../../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../../core/sql/identifiers.ts';
 import type { BoundView } from '../../core/views/bind-views.ts';
 import {
@@ -64,15 +65,10 @@ export class MaterializedViews {
   static async create(connection: DuckDBConnection, views: readonly BoundView[], options: { rewriteMinRows?: number } = {}): Promise<MaterializedViews> {
     const tables = views.map((bound) => ({ bound, table: quoteIdent(materializedTable(bound.view.definition.name)), rows: 0, deletedSinceRewrite: 0 }));
     const materialized = new MaterializedViews(tables, options.rewriteMinRows ?? 50_000);
-    await connection.run('BEGIN TRANSACTION');
-    try {
+    await inTransaction(connection, async () => {
       await materialized.rebuild(connection);
       for (const { bound } of tables) await connection.run(createMaterializedServingViewSql(bound));
-      await connection.run('COMMIT');
-    } catch (error) {
-      await connection.run('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    });
     return materialized;
   }
 

@@ -2,7 +2,8 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 
 /**
  * Runs `work` in one DuckDB transaction on `connection`: committed when it resolves, rolled back
- * when it (or the commit) throws. Other connections on the same database see all of it or none.
+ * when it (or the commit) throws, and the error rethrown. Other connections on the same database
+ * see all of it or none. The caller keeps other statements off `connection` meanwhile.
  */
 export async function inTransaction<T>(connection: DuckDBConnection, work: () => Promise<T>): Promise<T> {
   await connection.run('BEGIN TRANSACTION');
@@ -11,7 +12,8 @@ export async function inTransaction<T>(connection: DuckDBConnection, work: () =>
     await connection.run('COMMIT');
     return result;
   } catch (error) {
-    // After a failed COMMIT DuckDB has already rolled back; the second ROLLBACK is then a no-op error.
+    // Ignored: the work's error is the one to report. After a failed COMMIT DuckDB has already
+    // rolled back and this ROLLBACK fails with "no transaction is active".
     await connection.run('ROLLBACK').catch(() => undefined);
     throw error;
   }
