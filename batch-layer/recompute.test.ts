@@ -1,3 +1,4 @@
+import { seededRandom } from '../core/random/seeded-random.ts';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { createLogger } from '../core/observability/logger.ts';
 import { readPartitionChain } from '../core/storage/segment-chain.ts';
 import { StorageLayout } from '../core/storage/storage-layout.ts';
 import { expectBatchMatchesReference } from '../test/support/batch-assertions.ts';
-import { makeRecord, prng, reduceFoundationViews, type ClickEvent } from '../test/support/batch-events.ts';
+import { makeRecord, reduceFoundationViews, type ClickEvent } from '../test/support/batch-events.ts';
 import { PartitionBuffer } from './partition-buffer.ts';
 import { recompute } from './recompute.ts';
 import { SegmentCompactor } from './segment-compactor.ts';
@@ -46,7 +47,7 @@ describe('recompute over the master dataset', () => {
     await installSqlMacros(connection);
     writer = await SegmentWriter.create({ duckdb, layout, topic: TOPIC, schema: loaded.schema });
     const decode = createEventDecoder(loaded.schema);
-    const random = prng(7);
+    const random = seededRandom(7);
     // Partition 0: 1,234 offsets in segments of random sizes; partition 1: 2,600 with a retention gap.
     for (const [partition, total] of [
       [0, 1_234],

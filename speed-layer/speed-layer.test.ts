@@ -1,3 +1,4 @@
+import { seededRandom } from '../core/random/seeded-random.ts';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBConnection } from '@duckdb/node-api';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { createLogger } from '../core/observability/logger.ts';
 import { LocalLog } from '../core/source/local-log.ts';
 import { bindViews } from '../core/views/bind-views.ts';
 import { SpeedLayer, type RealtimeListener } from './speed-layer.ts';
-import { generateRecords, referenceViews, seededRandom, type GeneratedRecord } from '../test/support/foundation-events.ts';
+import { generateRecords, referenceViews, type GeneratedRecord } from '../test/support/foundation-events.ts';
 import { createServingViews, foundationConfig, readFoundationViews, writeBatchTables } from '../test/support/foundation-views.ts';
 import { waitFor } from '../test/harness/wait-for.ts';
 

@@ -1,3 +1,4 @@
+import { seededRandom as random } from '../../core/random/seeded-random.ts';
 /**
  * The demo's clickstream: page views with latency and revenue, from a seeded generator so runs
  * are repeatable. Every `spikeEveryMs` the /checkout latency jumps to ~900 ms for `spikeForMs`,
@@ -18,17 +19,6 @@ const PAGES = ['/', '/search', '/product', '/product', '/product', '/cart', '/ch
 const COUNTRIES = ['US', 'US', 'DE', 'FR', 'JP', 'BR', 'IN', 'GB'];
 const BASE_LATENCY_MS: Record<string, number> = { '/': 40, '/search': 120, '/product': 80, '/cart': 60, '/checkout': 180 };
 
-/** mulberry32: a tiny seeded PRNG, enough for demo data. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 export function createClickstream(options: ClickstreamOptions = {}) {
   const next = random(options.seed ?? 42);

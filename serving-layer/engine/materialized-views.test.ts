@@ -6,6 +6,7 @@ import { quoteIdent } from '../../core/sql/identifiers.ts';
 import { batchTable, mergedViewSql, realtimeTable } from '../../core/views/view-tables.ts';
 import { MaterializedViews } from './materialized-views.ts';
 import { ServingDatabase } from './serving-database.ts';
+import { seededRandom } from '../../core/random/seeded-random.ts';
 
 const BLOCK = 50;
 const BASE_MS = Date.UTC(2026, 10, 21, 9);
@@ -32,16 +33,6 @@ interface TestEvent {
 
 type Row = Record<string, string | number | null>;
 
-/** A small deterministic PRNG (mulberry32), so a failure can be rerun with the same data. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** The three views by plain reduction over the events; rows sorted by key. */
 function reference(events: readonly TestEvent[]): Record<string, Row[]> {

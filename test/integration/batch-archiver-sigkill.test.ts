@@ -1,3 +1,4 @@
+import { seededRandom } from '../../core/random/seeded-random.ts';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Producer } from 'kafkajs';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,7 +17,7 @@ import { readPartitionChain } from '../../core/storage/segment-chain.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
 import { expectBatchMatchesReference } from '../support/batch-assertions.ts';
-import { prng, reduceFoundationViews } from '../support/batch-events.ts';
+import { reduceFoundationViews } from '../support/batch-events.ts';
 import { expectArchiveHolds, produceClicks, waitFor, type ProducedRecord } from './fixtures/batch-kafka.ts';
 
 const FOUNDATION = fileURLToPath(new URL('../fixtures/foundation.yaml', import.meta.url));
@@ -57,7 +58,7 @@ describe('Archiver processes killed with SIGKILL', () => {
     const partitions = 3;
     await broker.createTopic(topic, partitions);
     const layout = new StorageLayout(storageDir);
-    const random = prng(23);
+    const random = seededRandom(23);
     const produced: ProducedRecord[] = [];
     let producing = true;
     // Records keep arriving while archivers are killed and restarted.

@@ -1,3 +1,4 @@
+import { seededRandom } from '../../core/random/seeded-random.ts';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Producer } from 'kafkajs';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,6 @@ import { KafkaRecordSource } from '../../core/source/kafka-record-source.ts';
 import { readPartitionChain } from '../../core/storage/segment-chain.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
-import { prng } from '../support/batch-events.ts';
 import { expectArchiveHolds, produceClicks, waitFor, type ProducedRecord } from './fixtures/batch-kafka.ts';
 
 const FOUNDATION = fileURLToPath(new URL('../fixtures/foundation.yaml', import.meta.url));
@@ -51,7 +51,7 @@ describe('Archiver on the Kafka-protocol test broker', () => {
     const topic = randomTopicName('archive');
     await broker.createTopic(topic, 3);
     const layout = new StorageLayout(tempDir());
-    const random = prng(11);
+    const random = seededRandom(11);
     const produced: ProducedRecord[] = [];
     for (let p = 0; p < 3; p++) produced.push(...(await produceClicks(producer, topic, p, 1_000 + p * 137, random)));
     const duckdb = await DuckDBInstance.create(':memory:');
@@ -107,7 +107,7 @@ describe('Archiver on the Kafka-protocol test broker', () => {
     const topic = randomTopicName('retention');
     await broker.createTopic(topic, 1);
     const layout = new StorageLayout(tempDir());
-    const random = prng(5);
+    const random = seededRandom(5);
     const produced: ProducedRecord[] = [];
     const lines: string[] = [];
     const capture = createLogger('gap-test', { level: 'error' });

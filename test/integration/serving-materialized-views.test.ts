@@ -1,3 +1,4 @@
+import { seededRandom } from '../../core/random/seeded-random.ts';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { mergedViewSql } from '../../core/views/view-tables.ts';
 import { MaterializedViews } from '../../serving-layer/engine/materialized-views.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
-import { generateRecords, referenceViews, seededRandom, type GeneratedRecord } from '../support/foundation-events.ts';
+import { generateRecords, referenceViews, type GeneratedRecord } from '../support/foundation-events.ts';
 import { foundationConfig, readFoundationViews, writeBatchTables } from '../support/foundation-views.ts';
 import { waitFor } from '../harness/wait-for.ts';
 

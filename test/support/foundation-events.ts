@@ -1,4 +1,5 @@
 import type { RejectReason } from '../../core/events/decode-event.ts';
+import { seededRandom } from '../../core/random/seeded-random.ts';
 
 /**
  * Test events for the views of test/fixtures/foundation.yaml (schema ts, user_id, page, country,
@@ -28,17 +29,6 @@ const PAGES = ['/', '/home', '/checkout', '/cart', '/search', '/p/ü-ñ', "/it's
 const COUNTRIES = ['US', 'DE', 'FR', 'JP', 'BR', null];
 export const EVENTS_BASE_MS = Date.UTC(2026, 10, 21, 9, 0, 0);
 
-/** A small deterministic PRNG (mulberry32), so a failing test can be rerun with the same data. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const BAD_RECORDS: readonly { reject: RejectReason; value: (n: number) => Buffer | null }[] = [
   { reject: 'invalid_json', value: (n) => Buffer.from(`{"ts": ${n}, "page": "/broken"`) },
