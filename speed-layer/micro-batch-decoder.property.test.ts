@@ -7,6 +7,7 @@ import { createEventDecoder, type DecodeResult, type FieldValue } from '../core/
 import type { SourceRecord } from '../core/source/record-source.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
+import { ALL_FIELD_TYPES_TIME_NOT_FIRST } from '../test/fixtures/all-field-types.ts';
 import { inMemoryDuckDb, type InMemoryDuckDb } from '../test/harness/in-memory-duckdb.ts';
 import { MicroBatchDecoder, type DecodedMicroBatch } from './micro-batch-decoder.ts';
 import { packRun, splitRun, type RecordRun } from './record-run.ts';
@@ -26,21 +27,6 @@ import { foundationConfig } from '../test/support/foundation-views.ts';
  * 2048-row chunks, and sometimes only part of a packed run.
  */
 
-/** Every field type, the event time not first, a second TIMESTAMP, names that prefix others. */
-const ALL_TYPES: EventSchema = {
-  timestampField: 'ts',
-  fields: [
-    { name: 'note', type: 'VARCHAR' },
-    { name: 'ts', type: 'TIMESTAMP' },
-    { name: 'b', type: 'BOOLEAN' },
-    { name: 'i', type: 'INTEGER' },
-    { name: 'n', type: 'BIGINT' },
-    { name: 'x', type: 'DOUBLE' },
-    { name: 'd', type: 'DATE' },
-    { name: 't2', type: 'TIMESTAMP' },
-    { name: 's', type: 'VARCHAR' },
-  ],
-};
 const FOUNDATION: EventSchema = foundationConfig({ topic: 't' }).schema;
 
 const MAX_MS = 253_402_300_799_999;
@@ -796,7 +782,7 @@ const runs = (n: number) => Number(process.env.PROPERTY_RUNS ?? n);
 const TIME_LIMIT = { interruptAfterTimeLimit: 90_000 };
 
 const SCHEMAS: readonly { readonly name: string; readonly schema: EventSchema; readonly smallRuns: number; readonly bigRuns: number }[] = [
-  { name: 'every field type', schema: ALL_TYPES, smallRuns: 60, bigRuns: 6 },
+  { name: 'every field type', schema: ALL_FIELD_TYPES_TIME_NOT_FIRST, smallRuns: 60, bigRuns: 6 },
   { name: 'the foundation schema', schema: FOUNDATION, smallRuns: 40, bigRuns: 4 },
 ];
 const LOOSE_ZERO: Comparison = { signedZero: false };
@@ -842,7 +828,7 @@ describe('MicroBatchDecoder, as createEventDecoder record by record', () => {
   }
 
   it('decodes micro-batches alternately in its two slots, each slot holding only its latest micro-batch', async () => {
-    const schema = ALL_TYPES;
+    const schema = ALL_FIELD_TYPES_TIME_NOT_FIRST;
     const decoder = await MicroBatchDecoder.create(db.instance, schema);
     try {
       await fc.assert(
@@ -904,7 +890,7 @@ describe('MicroBatchDecoder, as createEventDecoder record by record', () => {
           if (form === 'swapped') m = [m[1]!, m[0]!, ...m.slice(2)];
           return Buffer.from(`${form === 'leading space' ? ' ' : ''}${render(m)}`) as Buffer;
         });
-    for (const schema of [ALL_TYPES, FOUNDATION]) {
+    for (const schema of [ALL_FIELD_TYPES_TIME_NOT_FIRST, FOUNDATION]) {
       const decoder = await MicroBatchDecoder.create(db.instance, schema);
       try {
         await fc.assert(
