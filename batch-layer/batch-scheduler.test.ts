@@ -1,5 +1,5 @@
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../core/observability/logger.ts';
 import { BatchMetrics } from './batch-metrics.ts';
 import { BatchRunAborted } from './batch-run-aborted.ts';
@@ -15,29 +15,38 @@ async function counter(registry: Registry, outcome: string): Promise<number> {
 
 describe('BatchScheduler', () => {
   it('runs on the cron schedule and never overlaps runs, skipping ticks while one is going', async () => {
-    const registry = new Registry();
-    let active = 0;
-    let maxActive = 0;
-    let runs = 0;
-    const scheduler = new BatchScheduler({
-      schedule: '* * * * * *',
-      run: async () => {
-        active++;
-        maxActive = Math.max(maxActive, active);
-        await sleep(1_600);
-        active--;
-        return ++runs;
-      },
-      logger,
-      metrics: new BatchMetrics(registry),
-    });
-    scheduler.start();
-    await sleep(4_500);
-    await scheduler.stop();
-    expect(maxActive).toBe(1);
-    expect(runs).toBeGreaterThanOrEqual(2);
-    expect(await counter(registry, 'skipped')).toBeGreaterThanOrEqual(1);
-    expect(await counter(registry, 'succeeded')).toBe(runs);
+    // Fake clock: node-cron's timers and Date; a run takes 1.6 s of it, ticks come every second.
+    vi.useFakeTimers({ now: Date.UTC(2026, 0, 1, 0, 0, 0, 500) });
+    try {
+      const registry = new Registry();
+      let active = 0;
+      let maxActive = 0;
+      let runs = 0;
+      const scheduler = new BatchScheduler({
+        schedule: '* * * * * *',
+        run: async () => {
+          active++;
+          maxActive = Math.max(maxActive, active);
+          await sleep(1_600);
+          active--;
+          return ++runs;
+        },
+        logger,
+        metrics: new BatchMetrics(registry),
+      });
+      scheduler.start();
+      // A tick every second, a run lasting 1.6 s: at least two runs start and a tick finds one going.
+      await vi.advanceTimersByTimeAsync(4_700);
+      const stopped = scheduler.stop();
+      await vi.runAllTimersAsync();
+      await stopped;
+      expect(maxActive).toBe(1);
+      expect(runs).toBeGreaterThanOrEqual(2);
+      expect(await counter(registry, 'skipped')).toBeGreaterThanOrEqual(1);
+      expect(await counter(registry, 'succeeded')).toBe(runs);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('answers runNow during a run with one more run after it, shared by every caller', async () => {
