@@ -1,6 +1,7 @@
-import { readdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTempFileName } from '../core/storage/durable-files.ts';
+import { isNotFound, listDir } from '../core/storage/list-dir.ts';
 import { readPartitionChain, rejectedFilesOf, type ChainItem, type PartitionChain } from '../core/storage/segment-chain.ts';
 import { StorageLayout } from '../core/storage/storage-layout.ts';
 import { quoteLiteral } from '../core/sql/identifiers.ts';
@@ -141,19 +142,12 @@ export class SegmentCompactor {
   }
 }
 
+/** A file removed meanwhile (by another archiver's pass) counts as new: nothing to delete. */
 async function mtimeMs(path: string): Promise<number> {
   try {
     return (await stat(path)).mtimeMs;
-  } catch {
-    return Number.POSITIVE_INFINITY;
-  }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (isNotFound(error)) return Number.POSITIVE_INFINITY;
     throw error;
   }
 }

@@ -1,20 +1,14 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTempFileName } from '../core/storage/durable-files.ts';
+import { isNotFound, listDir } from '../core/storage/list-dir.ts';
 import type { StorageLayout } from '../core/storage/storage-layout.ts';
 
 const VERSION_DIR = /^v(\d{8})$/;
 
 /** Version numbers that have a directory under `batch/`, ascending. */
 export async function versionsOnDisk(layout: StorageLayout): Promise<number[]> {
-  let names: string[];
-  try {
-    names = await readdir(layout.batchDir());
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  return names
+  return (await listDir(layout.batchDir()))
     .map((n) => VERSION_DIR.exec(n))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]))
@@ -45,7 +39,10 @@ export async function retainVersions(
   for (const name of await readdir(layout.batchDir())) {
     if (!isTempFileName(name)) continue;
     const path = join(layout.batchDir(), name);
-    const info = await stat(path).catch(() => undefined);
+    const info = await stat(path).catch((error: unknown) => {
+      if (isNotFound(error)) return undefined; // removed meanwhile by another node's retention pass
+      throw error;
+    });
     if (info && info.mtimeMs < staleBeforeMs) await rm(path, { recursive: true, force: true });
   }
   return doomed;

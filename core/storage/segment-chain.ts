@@ -1,5 +1,5 @@
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { listDir } from './list-dir.ts';
 import { StorageLayout, type SegmentName } from './storage-layout.ts';
 
 /**
@@ -85,15 +85,6 @@ export function resolveChain(topic: string, partition: number, items: readonly C
   const inChain = new Set(chain);
   const superseded = valid.filter((i) => !inChain.has(i) && i.firstOffset >= startOffset && i.endOffsetExclusive <= end);
   return { topic, partition, startOffset, endOffsetExclusive: end, items: chain, superseded };
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
 }
 
 /** Reads one partition's directory and resolves its chain. */
