@@ -69,9 +69,47 @@ describe('resolveChain', () => {
         expect(at).toBe(chain.endOffsetExclusive);
         // The chain is a function of the set of files, not of their order.
         expect(resolveChain('t', 0, [...items].reverse()).items).toEqual(chain.items);
-        // A writer resuming at the chain's end never overlaps the chain.
-        expect(Math.max(...items.map((i) => i.endOffsetExclusive))).toBeGreaterThanOrEqual(chain.endOffsetExclusive);
       }),
+    );
+  });
+
+  it('reaches past a longer first file when shorter ones lead further (not greedy)', () => {
+    const chain = resolveChain('t', 0, [seg(10, 30), seg(10, 15), seg(15, 50)]);
+    expect(ranges(chain.items)).toEqual([
+      [10, 15, 'segment'],
+      [15, 50, 'segment'],
+    ]);
+    expect(chain.endOffsetExclusive).toBe(50);
+    expect(ranges(chain.superseded)).toEqual([[10, 30, 'segment']]);
+  });
+
+  it('reaches the furthest end of any sequence of consecutive files, with the fewest files (brute force over random sets)', () => {
+    const files = fc.uniqueArray(
+      fc.tuple(fc.nat(20), fc.integer({ min: 1, max: 8 }), fc.boolean()).map(([first, length, gap]) => seg(first, first + length, gap ? 'gap' : 'segment')),
+      { maxLength: 14, selector: (i) => `${i.firstOffset}-${i.endOffsetExclusive}-${i.kind}` },
+    );
+    fc.assert(
+      fc.property(files, (items) => {
+        // Every sequence of consecutive files from the lowest first offset, enumerated.
+        const start = items.length === 0 ? 0 : Math.min(...items.map((i) => i.firstOffset));
+        let best = { end: start, files: 0 };
+        const walk = (at: number, count: number): void => {
+          if (at > best.end || (at === best.end && count < best.files)) best = { end: at, files: count };
+          for (const next of items) if (next.firstOffset === at) walk(next.endOffsetExclusive, count + 1);
+        };
+        walk(start, 0);
+        const chain = resolveChain('t', 0, items);
+        expect(chain.endOffsetExclusive).toBe(best.end);
+        expect(chain.items.length).toBe(best.files);
+        let at = start;
+        for (const item of chain.items) {
+          expect(item.firstOffset).toBe(at);
+          at = item.endOffsetExclusive;
+        }
+        expect(at).toBe(best.end);
+        expect(resolveChain('t', 0, [...items].reverse()).items).toEqual(chain.items);
+      }),
+      { seed: 19, numRuns: 500 },
     );
   });
 });

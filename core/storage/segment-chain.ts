@@ -11,8 +11,13 @@ import { StorageLayout, type SegmentName } from './storage-layout.ts';
  * compactor adds a file spanning consecutive chain items before removing them, so the files can
  * overlap after a crash, a compaction or a rebalance, but one tiling always exists:
  *
- *   start at the lowest first offset; repeatedly take, among the files starting at the current
- *   end, the one reaching furthest (a segment before a gap marker of the same range).
+ *   start at the lowest first offset and reach the furthest end any sequence of consecutive
+ *   files reaches from there. Ties: among the sequences reaching that end, the one of fewest
+ *   files (a merged segment before its parts); among those, at each step the file reaching
+ *   furthest, and a segment before a gap marker of the same range.
+ *
+ * Taking the furthest-reaching file at each step is not enough: with [10,30), [10,15), [15,50)
+ * it stops at 30, and the archiver would then re-archive 30..50.
  *
  * The chain is a pure function of the set of file names. Every reader (the archiver's resume
  * position, the batch recompute, the serving layer's `events` table) must read the chain, never
@@ -64,27 +69,46 @@ export function parseChainItem(dir: string, fileName: string): ChainItem | undef
 /** The chain through `items` (all of one topic and partition). Pure. */
 export function resolveChain(topic: string, partition: number, items: readonly ChainItem[]): PartitionChain {
   const valid = items.filter((i) => i.endOffsetExclusive > i.firstOffset);
-  const byStart = new Map<number, ChainItem[]>();
-  for (const item of valid) {
-    const list = byStart.get(item.firstOffset) ?? [];
-    list.push(item);
-    byStart.set(item.firstOffset, list);
-  }
+  const byStart = groupBy(valid, (i) => i.firstOffset);
+  const byEnd = groupBy(valid, (i) => i.endOffsetExclusive);
   const startOffset = valid.length === 0 ? 0 : Math.min(...valid.map((i) => i.firstOffset));
+  // Offsets reachable from the start: every file ends above where it starts, so ascending order
+  // visits an offset only after every file that can end there.
+  const reachable = new Set([startOffset]);
+  for (const offset of [...new Set(valid.flatMap((i) => [i.firstOffset, i.endOffsetExclusive]))].sort((a, b) => a - b)) {
+    if ((byEnd.get(offset) ?? []).some((i) => reachable.has(i.firstOffset))) reachable.add(offset);
+  }
+  const end = Math.max(...reachable);
+  // Fewest files from each reachable offset to `end`, in descending offset order.
+  const filesToEnd = new Map([[end, 0]]);
+  for (const offset of [...reachable].sort((a, b) => b - a)) {
+    for (const item of byStart.get(offset) ?? []) {
+      const after = filesToEnd.get(item.endOffsetExclusive);
+      if (after !== undefined && after + 1 < (filesToEnd.get(offset) ?? Infinity)) filesToEnd.set(offset, after + 1);
+    }
+  }
   const chain: ChainItem[] = [];
-  let end = startOffset;
-  for (;;) {
-    const candidates = byStart.get(end);
-    if (!candidates) break;
-    const best = candidates.reduce((a, b) =>
+  for (let at = startOffset; at !== end; ) {
+    const onShortest = (byStart.get(at) ?? []).filter((i) => filesToEnd.get(i.endOffsetExclusive) === filesToEnd.get(at)! - 1);
+    const best = onShortest.reduce((a, b) =>
       b.endOffsetExclusive > a.endOffsetExclusive || (b.endOffsetExclusive === a.endOffsetExclusive && b.kind === 'segment' && a.kind === 'gap') ? b : a,
     );
     chain.push(best);
-    end = best.endOffsetExclusive;
+    at = best.endOffsetExclusive;
   }
   const inChain = new Set(chain);
   const superseded = valid.filter((i) => !inChain.has(i) && i.firstOffset >= startOffset && i.endOffsetExclusive <= end);
   return { topic, partition, startOffset, endOffsetExclusive: end, items: chain, superseded };
+}
+
+function groupBy<T>(values: readonly T[], key: (value: T) => number): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const value of values) {
+    const group = groups.get(key(value)) ?? [];
+    group.push(value);
+    groups.set(key(value), group);
+  }
+  return groups;
 }
 
 /** Reads one partition's directory and resolves its chain. */
