@@ -1,3 +1,4 @@
+import { blockBoundaryAtOrBelow } from '../core/batch/offset-block.ts';
 import type { PartitionChain } from '../core/storage/segment-chain.ts';
 
 /**
@@ -5,7 +6,7 @@ import type { PartitionChain } from '../core/storage/segment-chain.ts';
  * multiple of the speed layer's block size, never above what is archived contiguously.
  */
 export function batchCutExclusive(chain: Pick<PartitionChain, 'endOffsetExclusive'>, blockSize: number): number {
-  return Math.floor(chain.endOffsetExclusive / blockSize) * blockSize;
+  return blockBoundaryAtOrBelow(chain.endOffsetExclusive, blockSize);
 }
 
 /** Partitions whose new cut would fall below the published one (the speed layer already dropped those blocks). */

@@ -1,9 +1,10 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { offsetBlock, offsetBlockSql } from '../core/batch/offset-block.ts';
+import { inTransaction } from '../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { BoundView } from '../core/views/bind-views.ts';
 import { createRealtimeTableSql, realtimeTable } from '../core/views/view-tables.ts';
 import { rewriteTableSql } from './table-rewrite.ts';
-import { inTransaction } from '../core/duckdb/in-transaction.ts';
 
 export interface RealtimeStateOptions {
   /** Offsets per block: realtime state is kept per (view key, partition, offset block). */
@@ -65,7 +66,7 @@ export class RealtimeState {
    * one round trip that also reads back the table sizes.
    */
   async addEvents(events: string): Promise<void> {
-    const extraKeys = [{ name: '_partition' }, { name: '_block', sql: `_offset // ${this.blockSize}` }];
+    const extraKeys = [{ name: '_partition' }, { name: '_block', sql: offsetBlockSql('_offset', this.blockSize) }];
     const inserts = this.tables.map((t) => `INSERT INTO ${t.table} BY NAME ${t.bound.view.partialSql(events, extraKeys)}`);
     const counts = `SELECT ${this.tables.map((t) => `(SELECT count(*) FROM ${t.table})::DOUBLE`).join(', ')}`;
     const reader = await this.connection.runAndReadAll([...inserts, counts].join(';\n'));
@@ -82,7 +83,7 @@ export class RealtimeState {
    * partitions not in it keep everything. Runs in the caller's transaction.
    */
   async dropBelow(cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
-    const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${Math.floor(cut / this.blockSize)}`);
+    const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${offsetBlock(cut, this.blockSize)}`);
     if (cases.length === 0) return;
     for (const t of this.tables) {
       const kept = `SELECT * FROM ${t.table} WHERE _block >= CASE _partition ${cases.join(' ')} ELSE 0 END`;
