@@ -1,36 +1,52 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { waitFor } from '../test/harness/wait-for.ts';
 import { MicroBatcher } from './micro-batcher.ts';
 
+// Tests of timing run on a fake clock and move it on by exactly what they mean to, so "not yet"
+// and "now" are both checked without real sleeps. Retries wait through core/retry's
+// node:timers/promises sleep, which the fake clock does not drive: those tests wait for the
+// outcome instead.
+const elapse = (ms: number): Promise<void> => vi.advanceTimersByTimeAsync(ms).then(() => undefined);
+
 describe('MicroBatcher', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('starts a micro-batch when the interval is up, with everything waiting', async () => {
+    vi.useFakeTimers();
     const batches: number[][] = [];
     const batcher = new MicroBatcher<number>({ intervalMs: 400, maxItems: 1_000, process: async (items) => void batches.push(items) });
     batcher.start();
     await batcher.add([1]);
-    await sleep(20);
+    await elapse(20);
     await batcher.add([2, 3]);
     await batcher.add([4]);
     expect(batches).toEqual([[1]]);
-    await sleep(600);
+    // The interval runs from the start of the previous micro-batch (at 0 ms): not at 399 ms, at 400.
+    await elapse(379);
+    expect(batches).toEqual([[1]]);
+    await elapse(1);
     expect(batches).toEqual([[1], [2, 3, 4]]);
     await batcher.stop();
   });
 
   it('starts a micro-batch as soon as maxItems wait, never larger than maxItems', async () => {
+    vi.useFakeTimers();
     const batches: number[][] = [];
     const batcher = new MicroBatcher<number>({ intervalMs: 60_000, maxItems: 3, process: async (items) => void batches.push(items) });
     batcher.start();
     await batcher.add([0]);
-    await sleep(10);
+    await elapse(10);
     await batcher.add([1, 2, 3, 4]);
-    await sleep(20);
+    await elapse(20);
     expect(batches).toEqual([[0], [1, 2, 3]]);
     expect(batcher.waitingCount).toBe(1);
     await batcher.stop();
   });
 
   it('counts entries that stand for several items by their size, cutting one when a micro-batch is full', async () => {
+    vi.useFakeTimers();
     type Range = [number, number]; // items start..end-1
     const batches: Range[][] = [];
     const batcher = new MicroBatcher<Range>({
@@ -42,14 +58,14 @@ describe('MicroBatcher', () => {
     });
     batcher.start();
     await batcher.add([[0, 3], [3, 3], [3, 9], [9, 10]]);
-    await sleep(20);
+    await elapse(20);
     await batcher.add([[10, 14]]);
-    await sleep(20);
+    await elapse(20);
     expect(batches).toEqual([[[0, 3], [3, 5]], [[5, 9], [9, 10]]]);
     expect(batcher.waitingCount).toBe(4);
     // Whatever the cuts, every item reaches a micro-batch once, in order.
     await batcher.add([[14, 17]]);
-    await sleep(20);
+    await elapse(20);
     expect(batches.flat().flatMap(([a, b]) => Array.from({ length: b - a }, (_, k) => a + k))).toEqual(Array.from({ length: 15 }, (_, k) => k));
     expect(batches.every((b) => b.reduce((n, [x, y]) => n + y - x, 0) <= 5)).toBe(true);
     await batcher.stop();
@@ -71,9 +87,9 @@ describe('MicroBatcher', () => {
     });
     batcher.start();
     await batcher.add([1, 2]);
-    await sleep(5);
+    await waitFor('the first attempt', () => attempts.length > 0);
     await batcher.add([3]);
-    await sleep(300);
+    await waitFor(() => `item 3 processed; attempts so far ${JSON.stringify(attempts)}`, () => attempts.flat().includes(3), 5_000, 5);
     expect(attempts.slice(0, 3)).toEqual([[1, 2], [1, 2], [1, 2]]);
     expect(attempts.slice(3).flat()).toEqual([3]);
     expect(errors).toEqual([1, 2]);
@@ -81,16 +97,17 @@ describe('MicroBatcher', () => {
   });
 
   it('makes the producer wait while too many items wait, and lets it go when they are processed', async () => {
+    vi.useFakeTimers();
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const batcher = new MicroBatcher<number>({ intervalMs: 1, maxItems: 2, maxWaitingItems: 3, process: () => gate });
     batcher.start();
     await batcher.add([1, 2]); // taken by the first micro-batch, which blocks on the gate
-    await sleep(10);
+    await elapse(10);
     await batcher.add([3, 4, 5]);
     let added = false;
     const blocked = batcher.add([6]).then(() => (added = true));
-    await sleep(30);
+    await elapse(30);
     expect(added).toBe(false);
     release();
     await blocked;
@@ -105,13 +122,13 @@ describe('MicroBatcher', () => {
       maxItems: 1,
       maxWaitingItems: 1,
       process: async (items) => {
-        await sleep(30);
+        await new Promise((resolve) => setTimeout(resolve, 30));
         processed.push(...items);
       },
     });
     batcher.start();
     await batcher.add([1]);
-    await sleep(5);
+    await waitFor('the first micro-batch to be cut', () => batcher.waitingCount === 0, 5_000, 1);
     const producer = batcher.add([2, 3, 4]);
     await batcher.stop();
     await producer;
@@ -119,6 +136,7 @@ describe('MicroBatcher', () => {
   });
 
   it('prepares the next micro-batch while the one before is processing, and processes them in order', async () => {
+    vi.useFakeTimers();
     const events: string[] = [];
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -136,12 +154,12 @@ describe('MicroBatcher', () => {
     });
     batcher.start();
     await batcher.add([1, 2]);
-    await sleep(20);
+    await elapse(20);
     await batcher.add([3, 4]);
-    await sleep(30);
+    await elapse(30);
     expect(events).toEqual(['prepare 1,2', 'process 1+2', 'prepare 3,4']);
     release();
-    await sleep(30);
+    await elapse(30);
     expect(events).toEqual(['prepare 1,2', 'process 1+2', 'prepare 3,4', 'process 3+4']);
     await batcher.stop();
   });
@@ -167,7 +185,7 @@ describe('MicroBatcher', () => {
     });
     batcher.start();
     await batcher.add([1, 2]);
-    await sleep(200);
+    await waitFor(() => `a third process attempt; so far ${JSON.stringify(processed)}`, () => processed.length >= 3, 5_000, 5);
     expect(prepared).toEqual([[1, 2], [1, 2]]);
     expect(processed).toEqual(['decoded 1,2 #2', 'decoded 1,2 #2', 'decoded 1,2 #2']);
     await batcher.stop();
