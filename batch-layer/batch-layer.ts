@@ -135,8 +135,9 @@ export class BatchLayer {
 
   async status(): Promise<BatchLayerStatus> {
     const [master, published] = await Promise.all([
-      this.options.election.leaderId().catch(() => undefined),
-      this.options.manifestStore.current().catch(() => undefined),
+      // Status still answers while ZooKeeper does not: those fields are then unknown, and the log says why.
+      this.options.election.leaderId().catch((error: unknown) => this.options.logger.warn({ err: error, memberId: this.memberId }, 'status: cannot read the batch master')),
+      this.options.manifestStore.current().catch((error: unknown) => this.options.logger.warn({ err: error, memberId: this.memberId }, 'status: cannot read the published manifest')),
     ]);
     const nextRunAt = this.scheduler?.nextRunAt();
     return {

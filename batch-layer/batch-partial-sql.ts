@@ -59,6 +59,7 @@ export async function choosePartialPlan(connection: DuckDBConnection, rootDir: s
     const pairs = Number(result.getRows()[0]?.[0] ?? Infinity);
     return pairs * REPEATS_FOR_PER_HASH <= previous.eventsRead ? 'per-hash' : 'one-step';
   } catch {
+    // Ignored: the strategy is only a speed hint and one-step is always exact; a real read error recurs, and is reported, when the run reads the file.
     return 'one-step';
   }
 }

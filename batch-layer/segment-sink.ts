@@ -307,6 +307,7 @@ export class LocalSegmentSink implements SegmentSink {
   }
 
   private enqueue(state: PartitionState, task: () => Promise<void>): Promise<void> {
+    // Ignored here: every task logs and reports its own failure (`retrying`, the compaction's catch); this chain only orders the partition's writes.
     state.writes = state.writes.then(task).catch(() => undefined);
     return state.writes;
   }

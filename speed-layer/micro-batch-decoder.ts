@@ -105,6 +105,7 @@ export class MicroBatchDecoder {
   async close(): Promise<void> {
     await this.stagingLock.runExclusive(async () => this.stagingConnection.closeSync());
     await this.decodeLock.runExclusive(async () => {
+      // Ignored: a failed DETACH only leaves an empty in-memory database until the instance closes; it must not keep the connection open or hide a failed start's error.
       await this.connection.run(`DETACH ${quoteIdent(this.database)}`).catch(() => undefined);
       this.connection.closeSync();
     });

@@ -107,6 +107,7 @@ export class MicroBatcher<T, P = void> {
         this.preparingCount = 0;
         this.releaseProducers();
         if (this.stopped) {
+          // Ignored: stopping drops this micro-batch unprocessed (its records are read again on the next start).
           await prepared.catch(() => undefined);
           break;
         }

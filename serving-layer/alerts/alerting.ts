@@ -264,6 +264,7 @@ export class Alerting {
   async close(): Promise<void> {
     clearTimeout(this.pruneTimer);
     clearInterval(this.pruneTimer);
+    // Ignored here: the pruning's failure went to its caller (the timer's `prune` logs it); close only waits for it to end.
     await this.pruning?.catch(() => undefined);
     await this.outbox.setOwner(false);
     await this.election.close();

@@ -24,7 +24,7 @@ export function parsePosition(text: string): DeliveryPosition | null {
     if (typeof value.storeId !== 'string' || typeof value.seq !== 'number' || typeof value.id !== 'string' || typeof value.atMs !== 'number') return null;
     return { storeId: value.storeId, seq: value.seq, id: value.id, atMs: value.atMs };
   } catch {
-    return null;
+    return null; // not JSON: no position, like a malformed one above; the caller decides what a missing position means
   }
 }
 
