@@ -117,11 +117,12 @@ export class AlertStore implements DeliveryWatermarks {
   }
 
   /** Notifications of `alerts` with `afterSeq < seq <= upToSeq`, oldest first. */
-  notificationsBetween(afterSeq: number, upToSeq: number, alerts: readonly string[]): Promise<AlertRecord[]> {
+  notificationsBetween(afterSeq: number, upToSeq: number, alerts: readonly string[], limit?: number): Promise<AlertRecord[]> {
     if (alerts.length === 0 || upToSeq <= afterSeq) return Promise.resolve([]);
     return this.select(
       `SELECT ${SELECT_RECORD} FROM ${this.table('alert_history')}
-       WHERE notify AND seq > ${afterSeq} AND seq <= ${upToSeq} AND alert IN (${alerts.map(quoteLiteral).join(', ')}) ORDER BY seq`,
+       WHERE notify AND seq > ${afterSeq} AND seq <= ${upToSeq} AND alert IN (${alerts.map(quoteLiteral).join(', ')}) ORDER BY seq
+       ${limit === undefined ? '' : `LIMIT ${Math.trunc(limit)}`}`,
     );
   }
 

@@ -19,6 +19,11 @@ export interface SinkLaneOptions {
   readonly takeoverSkewMs: number;
   /** Attempts a refused notification gets (backoff between them) before it is parked. */
   readonly refusalAttempts: number;
+  /**
+   * Notifications held in memory at most (default 10,000). While the sink is down the rest stay
+   * in the store only and are read back from it as the held ones are delivered.
+   */
+  readonly maxPendingInMemory?: number;
   readonly logger: Logger;
   readonly metrics?: AlertMetrics;
 }
@@ -52,7 +57,9 @@ export interface SinkLaneStatus {
  * failed delivery is retried with backoff until it succeeds or the lane is stopped, so a sink
  * that is down holds its notifications back but loses none. The position is written after each
  * delivery (coalesced: at most one write in flight), so a takeover repeats at most what was
- * delivered since the last write.
+ * delivered since the last write. At most `maxPendingInMemory` notifications are held: past that,
+ * newer ones are dropped from memory (the store keeps them) and reloaded in store order once the
+ * held ones are delivered, so a sink down for days costs no more memory than one down for a minute.
  */
 export class SinkLane {
   private readonly alerts: ReadonlySet<string>;
@@ -60,6 +67,8 @@ export class SinkLane {
   private queue: AlertRecord[] = [];
   private loading = false;
   private buffered: AlertRecord[] = [];
+  /** Set while notifications after this seq are in the store only (the queue was full). */
+  private spilledAfterSeq: number | undefined;
   private wake: (() => void) | undefined;
   private latest: DeliveryPosition | undefined;
   private written: DeliveryPosition | undefined;
@@ -82,6 +91,7 @@ export class SinkLane {
     const controller = new AbortController();
     this.queue = [];
     this.buffered = [];
+    this.spilledAfterSeq = undefined;
     this.loading = true;
     this.run = { controller, done: this.loop(controller.signal) };
   }
@@ -105,7 +115,9 @@ export class SinkLane {
     if (!this.run) return;
     const mine = records.filter((r) => r.notify && this.alerts.has(r.alert));
     if (mine.length === 0) return;
-    (this.loading ? this.buffered : this.queue).push(...mine);
+    if (this.loading) this.buffered.push(...mine);
+    else if (this.spilledAfterSeq === undefined) this.hold(mine);
+    // else: spilled, and these have later seqs than what is held; the store keeps them for the refill.
     this.updatePendingGauge();
     this.wake?.();
   }
@@ -138,6 +150,10 @@ export class SinkLane {
     if (!(await this.loadBacklog(upToSeq, signal))) return;
     while (!signal.aborted) {
       const next = this.queue[0];
+      if (!next && this.spilledAfterSeq !== undefined) {
+        if (!(await this.refill(this.spilledAfterSeq, signal))) return;
+        continue;
+      }
       if (!next) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
@@ -202,12 +218,57 @@ export class SinkLane {
       const afterSeq = await store.resumeAfterSeq(position, alerts, takeoverSkewMs);
       const backlog = await store.notificationsBetween(afterSeq, upToSeq, alerts);
       if (signal.aborted) return;
-      const bySeq = new Map([...backlog, ...this.buffered].filter((r) => r.seq > afterSeq).map((r) => [r.seq, r]));
-      this.queue = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-      this.buffered = [];
-      this.loading = false;
-      this.updatePendingGauge();
+      this.takeLoaded(afterSeq, backlog);
     };
+    return this.retryingLoad(load, signal);
+  }
+
+  /** Reads the next notifications the queue had no room for from the store; false if stopped first. */
+  private refill(afterSeq: number, signal: AbortSignal): Promise<boolean> {
+    const { store } = this.options;
+    this.loading = true; // records offered meanwhile are buffered, not dropped: they may be past `upToSeq`
+    const load = async (): Promise<void> => {
+      const upToSeq = store.lastSeq;
+      const loaded = await store.notificationsBetween(afterSeq, upToSeq, [...this.alerts], this.maxPending);
+      if (signal.aborted) return;
+      this.spilledAfterSeq = undefined;
+      // A full page may have more behind it in the store: keep only what was offered before it.
+      const more = loaded.length >= this.maxPending;
+      if (more) this.buffered = [];
+      this.takeLoaded(afterSeq, loaded);
+      if (more) this.spilledAfterSeq = loaded.at(-1)!.seq;
+    };
+    return this.retryingLoad(load, signal);
+  }
+
+  private get maxPending(): number {
+    return this.options.maxPendingInMemory ?? 10_000;
+  }
+
+  /** Queues `loaded` and what was offered meanwhile, in seq order, each once, up to the bound. */
+  private takeLoaded(afterSeq: number, loaded: readonly AlertRecord[]): void {
+    const bySeq = new Map([...loaded, ...this.buffered].filter((r) => r.seq > afterSeq).map((r) => [r.seq, r]));
+    this.queue = [];
+    this.buffered = [];
+    this.loading = false;
+    this.hold([...bySeq.values()].sort((a, b) => a.seq - b.seq));
+    this.updatePendingGauge();
+  }
+
+  /** Appends to the queue up to the bound; past it, notes where the store must be read again. */
+  private hold(records: readonly AlertRecord[]): void {
+    const room = this.maxPending - this.queue.length;
+    if (records.length <= room) {
+      this.queue.push(...records);
+      return;
+    }
+    this.queue.push(...records.slice(0, Math.max(0, room)));
+    this.spilledAfterSeq = this.queue.at(-1)?.seq ?? records[0]!.seq - 1;
+    this.options.logger.debug({ sink: this.options.sink.description, held: this.queue.length }, 'alert sink lane full; newer notifications wait in the store');
+  }
+
+  private retryingLoad(load: () => Promise<void>, signal: AbortSignal): Promise<boolean> {
+    const { sink } = this.options;
     const retries = {
       ...redeliveryBackoff(this.options.backoff),
       retries: Infinity,
