@@ -1,5 +1,7 @@
-import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
 import { LambdaError } from '../core/errors/index.ts';
+import { LOG_FORMATS, defaultLogFormat } from '../core/observability/logger.ts';
 import { registerCheckCommand } from './commands/check-command.ts';
 import { registerStartCommand } from './commands/start-command.ts';
 import { registerBatchCommand } from './commands/batch-command.ts';
@@ -10,8 +12,30 @@ import { registerStatusCommand } from './commands/status-command.ts';
 const program = new Command()
   .name('lambda')
   .description('Lambda-architecture analytics: exact batch + realtime views over Kafka, SQL and alerts')
+  .version(packageVersion(), '-V, --version', "print lambda's version")
+  .addOption(
+    new Option('--log-format <format>', 'log lines on stderr: pretty when stderr is a terminal, else JSON').choices(LOG_FORMATS).env('LAMBDA_LOG_FORMAT'),
+  )
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  // Loggers are created inside the commands and worker threads; they read the format from the
+  // environment, which workers inherit.
+  .hook('preAction', (command) => {
+    process.env.LAMBDA_LOG_FORMAT = (command.opts() as { logFormat?: string }).logFormat ?? defaultLogFormat();
+  });
+
+/** The version in package.json, found from here in a checkout (cli/) and in a build (dist/cli/). */
+function packageVersion(): string {
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'lambda-analytics' && pkg.version) return pkg.version;
+    } catch {
+      // not there: try the next
+    }
+  }
+  return 'unknown';
+}
 
 registerStartCommand(program);
 registerCheckCommand(program);

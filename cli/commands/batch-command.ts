@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadConfigFile } from '../../core/config/load-config.ts';
-import { parseDurationMs } from '../../core/config/duration.ts';
 import { LambdaError } from '../../core/errors/index.ts';
 import { createLogger } from '../../core/observability/logger.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { createCoordination } from '../node/coordination.ts';
+import { durationMs } from './option-parsers.ts';
 
 /**
  * `lambda batch run --config FILE`: asks the batch master to recompute now (through ZooKeeper in a
@@ -17,11 +17,7 @@ export function registerBatchCommand(program: Command): void {
     .command('run')
     .description('ask the batch master to recompute every view now, and wait for the outcome')
     .option('-c, --config <file>', 'the cluster\'s YAML config (default: $LAMBDA_CONFIG)')
-    .option('--timeout <duration>', 'how long to wait for the run', (v) => {
-      const ms = parseDurationMs(v);
-      if (ms === undefined) throw new InvalidArgumentError(`"${v}" is not a duration`);
-      return ms;
-    }, 600_000)
+    .addOption(new Option('--timeout <duration>', 'how long to wait for the run').argParser(durationMs).default(600_000, '10m'))
     .action(async (options: { config?: string; timeout: number }) => {
       const file = options.config ?? process.env.LAMBDA_CONFIG;
       if (!file) throw new LambdaError('lambda batch run needs the cluster config: --config FILE or LAMBDA_CONFIG');

@@ -1,4 +1,6 @@
 import { type Command } from 'commander';
+import { positiveInteger, positiveNumber } from './option-parsers.ts';
+import { nodeUrl } from './node-url.ts';
 import { loadConfigFile } from '../../core/config/load-config.ts';
 import { LambdaError } from '../../core/errors/index.ts';
 import { createLogger } from '../../core/observability/logger.ts';
@@ -17,11 +19,11 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description('send demo clickstream events to a node (POST /v1/events) or to the Kafka topic of --config')
     .option('-c, --config <file>', 'a config with source.kafka: produce to its topic')
-    .option('--url <url>', 'a single-node process to POST to', process.env.LAMBDA_URL ?? 'http://127.0.0.1:8080')
-    .option('--rate <eventsPerSecond>', 'events per second', (v) => Number(v), 200)
-    .option('--count <events>', 'stop after this many events', (v) => Number(v))
-    .action(async (options: { config?: string; url: string; rate: number; count?: number }) => {
-      const send = options.config ? await kafkaSender(options.config) : httpSender(options.url);
+    .option('--url <url>', 'a single-node process to POST to (default: $LAMBDA_URL, else 127.0.0.1:$PORT, else :8080)', process.env.LAMBDA_URL)
+    .option('--rate <eventsPerSecond>', 'events per second', positiveNumber, 200)
+    .option('--count <events>', 'stop after this many events', positiveInteger)
+    .action(async (options: { config?: string; url?: string; rate: number; count?: number }) => {
+      const send = options.config ? await kafkaSender(options.config) : httpSender(await nodeUrl({ url: options.url, config: undefined }));
       const event = createClickstream({ seed: Date.now() });
       let sent = 0;
       let stopped = false;

@@ -2,6 +2,7 @@ import Table from 'cli-table3';
 import { Option, type Command } from 'commander';
 import type { JsonValue, QueryResult } from '../../serving-layer/query/query-result.ts';
 import { ServingClient } from '../../serving-layer/http/serving-client.ts';
+import { nodeUrl } from './node-url.ts';
 
 const FORMATS = ['table', 'json', 'csv', 'ndjson'] as const;
 type OutputFormat = (typeof FORMATS)[number];
@@ -9,7 +10,8 @@ type OutputFormat = (typeof FORMATS)[number];
 /** Options shared by the commands that talk to a running node. */
 export function nodeOptions(command: Command): Command {
   return command
-    .addOption(new Option('--url <url>', "the node's HTTP address").env('LAMBDA_URL').default('http://127.0.0.1:8080'))
+    .addOption(new Option('--url <url>', "the node's HTTP address").env('LAMBDA_URL').default(undefined, 'http://127.0.0.1:$PORT, else serving.port of --config, else 8080'))
+    .addOption(new Option('-c, --config <file>', 'the config the node runs with, for its address (default: $LAMBDA_CONFIG)'))
     .addOption(new Option('--token <token>', 'bearer token, when the node sets serving.token').env('LAMBDA_TOKEN'));
 }
 
@@ -21,16 +23,24 @@ export function registerQueryCommand(program: Command): void {
       .description('run one SELECT on a running node (POST /v1/query) and print the result')
       .argument('<sql>', 'the query; - reads it from standard input')
       .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('table')),
-  ).action(async (sqlArgument: string, options: { format: OutputFormat; url: string; token?: string }) => {
+  ).action(async (sqlArgument: string, options: { format: OutputFormat; url?: string; config?: string; token?: string }) => {
     const sql = sqlArgument === '-' ? await readStdin() : sqlArgument;
-    const client = new ServingClient({ url: options.url, ...(options.token ? { token: options.token } : {}) });
+    const client = new ServingClient({ url: await nodeUrl(options), ...(options.token ? { token: options.token } : {}) });
     if (options.format !== 'table') {
-      const text = await client.queryText(sql, options.format);
+      const { text, truncated, rowCount } = await client.queryText(sql, options.format);
       process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+      if (truncated) process.stderr.write(truncationWarning(rowCount));
       return;
     }
-    process.stdout.write(renderTable(await client.query(sql)));
+    const result = await client.query(sql);
+    process.stdout.write(renderTable(result));
+    if (result.truncated) process.stderr.write(truncationWarning(result.rows.length));
   });
+}
+
+/** On stderr, so that the rows on stdout stay exactly what the node sent. */
+export function truncationWarning(rowCount: number): string {
+  return `lambda: warning: the answer was truncated at serving.maxRows (${rowCount} rows); add a LIMIT or aggregate to see everything\n`;
 }
 
 const NUMERIC = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL)/;

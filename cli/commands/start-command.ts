@@ -8,6 +8,7 @@ import type { Role } from '../../serving-layer/http/api-types.ts';
 import { startDemoGenerator } from '../demo/demo-generator.ts';
 import { ALL_ROLES, LambdaNode } from '../node/lambda-node.ts';
 import { shutdownSignal, stopWithinDeadline } from './shutdown.ts';
+import { positiveNumber } from './option-parsers.ts';
 
 export const DEMO_CONFIG = new URL('../demo/demo-config.yaml', import.meta.url);
 
@@ -50,7 +51,7 @@ export function registerStartCommand(program: Command): void {
     .option('-p, --port <port>', 'HTTP port (default: $PORT, else serving.port)', parsePort)
     .option('--node-id <id>', 'this node\'s stable id (default: node.id, else $LAMBDA_NODE_ID, else the host name)')
     .option('--no-demo-events', 'in demo mode, do not generate events')
-    .option('--demo-rate <eventsPerSecond>', 'demo events per second', (v) => Number(v), 200)
+    .option('--demo-rate <eventsPerSecond>', 'demo events per second', positiveNumber, 200)
     .action(async (options: { config?: string; roles: Role[]; port?: number; nodeId?: string; demoEvents: boolean; demoRate: number }) => {
       const logger = createLogger('lambda');
       const { loaded, demo } = await loadForStart(options.config ?? process.env.LAMBDA_CONFIG);

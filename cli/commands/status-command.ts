@@ -5,6 +5,7 @@ import type { StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts
 import { ServingClient } from '../../serving-layer/http/serving-client.ts';
 import { QueryError } from '../../core/errors/index.ts';
 import { nodeOptions } from './query-command.ts';
+import { nodeUrl } from './node-url.ts';
 
 /** `lambda status`: the node's role, batch version and cuts, lag, freshness, rejects, members and views. */
 export function registerStatusCommand(program: Command): void {
@@ -13,8 +14,8 @@ export function registerStatusCommand(program: Command): void {
       .command('status')
       .description('print the status of a running node: batch master, batch version and age, lag, freshness, members, views')
       .addOption(new Option('--json', 'print the raw JSON of GET /v1/status and GET /v1/views')),
-  ).action(async (options: { url: string; token?: string; json?: boolean }) => {
-    const client = new ServingClient({ url: options.url, ...(options.token ? { token: options.token } : {}) });
+  ).action(async (options: { url?: string; config?: string; token?: string; json?: boolean }) => {
+    const client = new ServingClient({ url: await nodeUrl(options), ...(options.token ? { token: options.token } : {}) });
     const [status, views] = await Promise.all([client.status(), viewsOf(client)]);
     if (options.json) {
       process.stdout.write(`${JSON.stringify({ status, views }, null, 2)}\n`);

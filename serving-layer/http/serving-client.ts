@@ -20,12 +20,16 @@ export class ServingClient {
   }
 
   async query(sql: string): Promise<QueryResult> {
-    return JSON.parse(await this.queryText(sql, 'json')) as QueryResult;
+    return JSON.parse((await this.queryText(sql, 'json')).text) as QueryResult;
   }
 
-  /** The answer's body as the node wrote it, in the given format. */
-  async queryText(sql: string, format: ResultFormat): Promise<string> {
-    return this.request('/v1/query', { method: 'POST', body: JSON.stringify({ sql }), headers: { 'content-type': 'application/json', accept: MEDIA_TYPES[format] } });
+  /**
+   * The answer's body as the node wrote it, in the given format, and whether the rows were cut
+   * at serving.maxRows (the `X-Lambda-Truncated` header, sent with every format).
+   */
+  async queryText(sql: string, format: ResultFormat): Promise<{ text: string; truncated: boolean; rowCount: number }> {
+    const { text, headers } = await this.send('/v1/query', { method: 'POST', body: JSON.stringify({ sql }), headers: { 'content-type': 'application/json', accept: MEDIA_TYPES[format] } });
+    return { text, truncated: headers.get('x-lambda-truncated') === 'true', rowCount: Number(headers.get('x-lambda-row-count') ?? NaN) };
   }
 
   async status(): Promise<StatusInfo> {
@@ -37,6 +41,10 @@ export class ServingClient {
   }
 
   private async request(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<string> {
+    return (await this.send(path, init)).text;
+  }
+
+  private async send(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<{ text: string; headers: Headers }> {
     const url = `${this.baseUrl}${path}`;
     const headers = { ...init.headers, ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) };
     let response: Response;
@@ -50,7 +58,7 @@ export class ServingClient {
       });
     }
     const text = await response.text();
-    if (response.ok) return text;
+    if (response.ok) return { text, headers: response.headers };
     let message = text.trim();
     try {
       message = (JSON.parse(text) as { error?: string }).error ?? message;
