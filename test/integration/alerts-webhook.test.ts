@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type LoadedConfig } from '../../core/config/load-config.ts';
-import { createLogger } from '../../core/observability/logger.ts';
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
+import { memoryLogger, type LogLine } from '../support/memory-logger.ts';
 import { ViewFeeder } from '../support/view-feeder.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { freePort } from '../harness/index.ts';
@@ -13,7 +13,9 @@ import { waitFor } from '../harness/wait-for.ts';
 
 const SECOND = 1_000;
 const T0 = Date.UTC(2026, 10, 21, 9, 0);
-const logger = createLogger('alerts-webhook-test');
+// The faults are injected on purpose: what the sinks log about them is asserted on, not printed.
+const { logger, lines: logLines } = memoryLogger('alerts-webhook-test');
+const logErrorMessage = (line: LogLine) => (line['err'] as { message?: string } | undefined)?.message ?? '';
 const BACKOFF = { initialMs: 50, maxMs: 1_000 };
 
 function config(webhookUrl: string, timeout = '500ms'): LoadedConfig {
@@ -112,6 +114,9 @@ describe('webhook sink', () => {
     await waitFor('every notification after the outage', () => receiver.received.length >= expected.length, 5_000);
     expect(receiver.received.map((p) => p.id)).toEqual(expected);
     expect((await node.alerting.api()).notifier.sinks[0]).toMatchObject({ pending: 0, lastError: null });
+    // Each process warned once that the sink was unreachable, and nothing was parked.
+    expect(logLines.filter((l) => l.level === 40 && /unreachable \(ECONNREFUSED\)/.test(logErrorMessage(l))).length).toBeGreaterThanOrEqual(2);
+    expect(logLines.filter((l) => l.level >= 50)).toEqual([]);
 
     await node.alerting.close();
     node.db.close();
@@ -157,6 +162,10 @@ describe('webhook sink', () => {
       const rows = (await reader.runAndReadAll(`SELECT count(*)::INTEGER FROM alert_history WHERE id = '${h2Firing.id}'`)).getRowsJS();
       reader.closeSync();
       expect(rows).toEqual([[1]]);
+      // The timeout and the refusals were warned about; the parked notification is one error line naming it.
+      expect(logLines.some((l) => l.level === 40 && /no answer within 500 ms/.test(logErrorMessage(l)))).toBe(true);
+      expect(logLines.some((l) => l.level === 40 && /answered HTTP 401: token expired/.test(logErrorMessage(l)))).toBe(true);
+      expect(logLines.filter((l) => l.level >= 50).map((l) => [l['notification'], l.msg])).toEqual([[h2Firing.id, expect.stringMatching(/refused a notification \d+ times; parked it/)]]);
     } finally {
       receiver.respond = (_p, res) => res.writeHead(200).end('ok');
       await alerting.close();
