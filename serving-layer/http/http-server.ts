@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../core/observability/logger.ts';
 import type { RunQuery } from '../query/query-result.ts';
@@ -105,13 +105,20 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
 function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
-    const httpError = toHttpError(error);
+    const httpError = (error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? bodyTooLarge(request) : toHttpError(error);
     if (httpError.statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
     return reply.code(httpError.statusCode).headers(httpError.headers).send({ error: httpError.message });
   });
   app.setNotFoundHandler((request) => {
     throw new HttpError(404, `no such endpoint: ${request.method} ${request.url.split('?')[0]}`);
   });
+}
+
+/** 413 naming the route's limit (1 MiB for a query, 16 MiB of events by default). */
+function bodyTooLarge(request: FastifyRequest): HttpError {
+  const limitBytes = request.routeOptions.bodyLimit;
+  const mib = limitBytes === undefined ? 'its' : `the ${+(limitBytes / 1024 / 1024).toFixed(2)} MiB`;
+  return new HttpError(413, `the body is larger than ${mib} limit of ${request.method} ${request.url.split('?')[0]}`);
 }
 
 function registerRoutes(app: FastifyInstance, options: HttpServerOptions, metrics: QueryMetrics): void {
