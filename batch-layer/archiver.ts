@@ -184,6 +184,12 @@ export class Archiver {
     this.partitions.clear();
   }
 
+  /** Before a forced exit (a stop past its deadline): the sink stops writing at once. */
+  async halt(): Promise<void> {
+    clearInterval(this.compactionTimer);
+    await this.sink.halt?.();
+  }
+
   /** Writes everything read so far; resolves when it is in the files. */
   flushNow(): Promise<void> {
     return this.sink.flush();

@@ -35,6 +35,14 @@ const sink = new LocalSegmentSink(
   (event: SinkEvent) => port.postMessage({ op: 'event', event }),
 );
 
+let duckdbClosed = false;
+/** Closing and halting may overlap (a halt while a close waits on storage): the database is closed once. */
+function closeDuckDB(): void {
+  if (duckdbClosed) return;
+  duckdbClosed = true;
+  duckdb.closeSync();
+}
+
 async function handle(request: SinkRequest): Promise<void> {
   switch (request.op) {
     case 'fenced': {
@@ -65,7 +73,15 @@ async function handle(request: SinkRequest): Promise<void> {
     case 'close':
       await sink.close();
       await writer.close();
-      duckdb.closeSync();
+      closeDuckDB();
+      return;
+    case 'halt':
+      // Nothing is written any more: a publish waiting for the fence is refused, the statements
+      // in flight are interrupted and waited for, so the thread can be torn down safely.
+      for (const waiter of fences.values()) waiter.reject(new CoordinationError('the archiver sink is halting'));
+      fences.clear();
+      await writer.halt();
+      closeDuckDB();
       return;
   }
 }

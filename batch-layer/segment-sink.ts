@@ -63,6 +63,11 @@ export interface SegmentSink {
    * positions are taken from the files, so those records are read again on the next start).
    */
   close(): Promise<void>;
+  /**
+   * Stops at once, dropping what is buffered, before a forced exit. Only a sink on worker threads
+   * needs it: a thread torn down with a DuckDB statement in flight aborts the process.
+   */
+  halt?(): Promise<void>;
 }
 
 interface PartitionState {

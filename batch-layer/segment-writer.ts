@@ -84,12 +84,13 @@ export type SegmentFence = (partition: number) => Promise<void>;
 
 export class SegmentWriter {
   private readonly idle: DuckDBConnection[];
-  private readonly waiting: ((connection: DuckDBConnection) => void)[] = [];
+  private readonly waiting: { readonly resolve: (connection: DuckDBConnection) => void; readonly reject: (error: Error) => void }[] = [];
   private readonly knownDirs = new Set<string>();
   /** Shared by the pool's connections: a chunk is filled with no await in between. */
   private readonly chunkWriter = new ColumnChunkWriter();
   private readonly stageTypes: readonly ChunkColumnType[];
   private closed = false;
+  private released = false;
 
   private constructor(
     private readonly connections: readonly DuckDBConnection[],
@@ -128,12 +129,12 @@ export class SegmentWriter {
   /** Runs `task` on a connection of the pool, waiting for one to be free. */
   async withConnection<T>(task: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
     if (this.closed) throw new LambdaError('the segment writer is closed', { context: { topic: this.topic } });
-    const connection = this.idle.pop() ?? (await new Promise<DuckDBConnection>((resolve) => this.waiting.push(resolve)));
+    const connection = this.idle.pop() ?? (await new Promise<DuckDBConnection>((resolve, reject) => this.waiting.push({ resolve, reject })));
     try {
       return await task(connection);
     } finally {
       const next = this.waiting.shift();
-      if (next) next(connection);
+      if (next) next.resolve(connection);
       else this.idle.push(connection);
     }
   }
@@ -217,6 +218,29 @@ export class SegmentWriter {
     if (this.closed) return;
     this.closed = true;
     while (this.idle.length < this.connections.length) await new Promise((resolve) => setTimeout(resolve, 10));
+    this.releaseConnections();
+  }
+
+  /**
+   * Stops now: refuses new writes, fails those waiting for a connection, interrupts the
+   * statements running until none is left (a task interrupted mid-way may start its next
+   * statement, which is interrupted in turn), then releases the connections. For a forced exit:
+   * a worker thread torn down while one of its DuckDB statements is in flight aborts the whole
+   * process (the statement's completion calls into a JavaScript engine that is gone).
+   */
+  async halt(): Promise<void> {
+    this.closed = true;
+    for (const waiter of this.waiting.splice(0)) waiter.reject(new LambdaError('the segment writer was halted', { context: { topic: this.topic } }));
+    while (this.idle.length < this.connections.length) {
+      for (const connection of this.connections) if (!this.idle.includes(connection)) connection.interrupt();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.releaseConnections();
+  }
+
+  private releaseConnections(): void {
+    if (this.released) return;
+    this.released = true;
     for (const connection of this.connections) connection.closeSync();
   }
 

@@ -26,7 +26,7 @@ export type SinkRequest =
   | { readonly op: 'add'; readonly partition: number; readonly packed: PackedRecords }
   | { readonly op: 'gap'; readonly partition: number; readonly toOffsetExclusive: number }
   | { readonly op: 'release'; readonly partition: number; readonly id: number }
-  | { readonly op: 'flush' | 'compact' | 'close'; readonly id: number }
+  | { readonly op: 'flush' | 'compact' | 'close' | 'halt'; readonly id: number }
   | { readonly op: 'fenced'; readonly fenceId: number; readonly error?: string };
 
 export type SinkReply =
@@ -37,8 +37,10 @@ export type SinkReply =
   | { op: 'fence'; fenceId: number; partition: number };
 
 const WORKER_URL = new URL('./segment-sink-worker.mjs', import.meta.url);
-/** How long closing may take to write what the workers buffer before they are terminated. */
+/** How long closing may take to write what the workers buffer before they are halted. */
 const SINK_CLOSE_TIMEOUT_MS = 4_000;
+/** How long a worker gets to interrupt and wait out its DuckDB statements before it is terminated anyway. */
+const SINK_HALT_TIMEOUT_MS = 1_000;
 /**
  * A worker's young generation (V8 splits it in three: two semi-spaces and a large-object space).
  * Decoding leaves a few short-lived objects per record; twice the default nursery means half the
@@ -58,6 +60,7 @@ export class WorkerSegmentSink implements SegmentSink {
   private readonly posted = new Map<number, number>();
   private readonly written = new Map<number, number>();
   private closed = false;
+  private terminated = false;
 
   private constructor(
     private readonly workers: readonly Worker[],
@@ -153,7 +156,33 @@ export class WorkerSegmentSink implements SegmentSink {
     // Writing what is buffered may wait on storage or on the fence (ZooKeeper); past the timeout
     // it is dropped: the partition's next owner reads it again from Kafka.
     const closed = await Promise.allSettled(this.workers.map((w) => withTimeout(this.request(w, (id) => ({ op: 'close', id })), SINK_CLOSE_TIMEOUT_MS, 'writing the buffered segments')));
-    for (const outcome of closed) if (outcome.status === 'rejected') this.logger.warn({ err: outcome.reason }, 'archiver sink worker did not close cleanly; terminating it');
+    const unclosed = this.workers.filter((_, i) => closed[i]!.status === 'rejected');
+    for (const outcome of closed) if (outcome.status === 'rejected') this.logger.warn({ err: outcome.reason }, 'archiver sink worker did not close cleanly; halting it');
+    await this.haltWorkers(unclosed);
+    await this.terminate();
+  }
+
+  /**
+   * Stops the workers now, whatever they are writing, for a process that must exit: each
+   * interrupts its DuckDB statements and waits for them (a thread torn down with a statement in
+   * flight aborts the process: SIGABRT instead of the exit code). What they buffer is dropped;
+   * the partitions' next owner reads it again from Kafka.
+   */
+  async halt(): Promise<void> {
+    this.closed = true;
+    await this.haltWorkers(this.workers);
+    await this.terminate();
+  }
+
+  private async haltWorkers(workers: readonly Worker[]): Promise<void> {
+    if (this.terminated) return;
+    const halted = await Promise.allSettled(workers.map((w) => withTimeout(this.request(w, (id) => ({ op: 'halt', id })), SINK_HALT_TIMEOUT_MS, 'interrupting the sink worker\'s statements')));
+    for (const outcome of halted) if (outcome.status === 'rejected') this.logger.warn({ err: outcome.reason }, 'archiver sink worker did not halt; terminating it with a statement possibly in flight');
+  }
+
+  private async terminate(): Promise<void> {
+    if (this.terminated) return;
+    this.terminated = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 

@@ -14,15 +14,15 @@ describe('shutdown', () => {
     process.exitCode = undefined;
   });
 
-  it('resolves with the first signal and exits with 143 or 130 at the second', async () => {
-    const exits: number[] = [];
-    const first = shutdownSignal({ logger, exit: (code) => exits.push(code) });
+  it('resolves with the first signal and dies of the second', async () => {
+    const diedOf: string[] = [];
+    const first = shutdownSignal({ logger, dieOf: (signal) => diedOf.push(signal) });
     process.emit('SIGTERM', 'SIGTERM');
     await expect(first).resolves.toBe('SIGTERM');
-    expect(exits).toEqual([]);
+    expect(diedOf).toEqual([]);
     process.emit('SIGTERM', 'SIGTERM');
     process.emit('SIGINT', 'SIGINT');
-    expect(exits).toEqual([143, 130]);
+    expect(diedOf).toEqual(['SIGTERM', 'SIGINT']);
   });
 
   it('exits with 1 once the deadline passes before the stop is done', async () => {
@@ -48,6 +48,47 @@ describe('shutdown', () => {
     } finally {
       clearInterval(lingering);
     }
+  });
+
+  it('halts before exiting past the deadline, and has exited by the deadline', async () => {
+    const events: string[] = [];
+    const startedAt = Date.now();
+    let exitedAfterMs = -1;
+    let release = (): void => undefined;
+    const stopping = stopWithinDeadline(() => new Promise<void>((resolve) => (release = resolve)), {
+      logger,
+      deadlineMs: 400,
+      halt: async () => {
+        events.push('halt');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        events.push('halted');
+      },
+      exit: (code) => {
+        exitedAfterMs = Date.now() - startedAt;
+        events.push(`exit ${code}`);
+      },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(events).toEqual(['halt', 'halted', 'exit 1']);
+    expect(exitedAfterMs).toBeLessThanOrEqual(400 + 50);
+    release();
+    await stopping;
+    expect(events).toHaveLength(3);
+  });
+
+  it('exits past the deadline even when halting hangs', async () => {
+    const exits: number[] = [];
+    let release = (): void => undefined;
+    const stopping = stopWithinDeadline(() => new Promise<void>((resolve) => (release = resolve)), {
+      logger,
+      deadlineMs: 200,
+      halt: () => new Promise<void>(() => undefined),
+      exit: (code) => exits.push(code),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(exits).toEqual([1]);
+    release();
+    await stopping;
   });
 
   it('exits with 1 when the stop fails', async () => {

@@ -60,13 +60,13 @@ export function registerStartCommand(program: Command): void {
       const generator = demo && options.demoEvents && node.localLog ? startDemoGenerator(node.localLog, { eventsPerSecond: options.demoRate, logger }) : undefined;
       if (node.url) process.stdout.write(`lambda ${demo ? 'demo ' : ''}running at ${node.url}\n`);
       await shutdownSignal({ logger });
-      // Exits: 0 when stopped, 1 past node.shutdownTimeout, at once on a second signal.
+      // Exits: 0 when stopped, 1 past node.shutdownTimeout (or when stopping fails), at once on a second signal.
       await stopWithinDeadline(
         async () => {
           generator?.stop();
           await node.stop();
         },
-        { logger, deadlineMs: loaded.config.node.shutdownTimeout },
+        { logger, deadlineMs: loaded.config.node.shutdownTimeout, halt: () => node.halt() },
       );
     });
 }

@@ -59,6 +59,8 @@ export function nodeLocalDir(loaded: LoadedConfig, nodeId: string): string {
  */
 export class LambdaNode {
   private readonly stops: (() => Promise<void>)[] = [];
+  /** What must stop at once before a forced exit (see halt). */
+  private readonly halts: (() => Promise<void>)[] = [];
   private http: HttpServer | undefined;
   private phase: HealthInfo['status'] = 'starting';
   localLog: LocalLog | undefined;
@@ -112,6 +114,7 @@ export class LambdaNode {
       archiver = await Archiver.create({ source, layout, schema: loaded.schema, groupId: archiverGroupId(loaded, this.memberId), ownership, logger, metrics });
       await archiver.start();
       this.stops.push(() => archiver!.stop());
+      this.halts.push(() => archiver!.halt());
     }
     let batch: BatchLayer | undefined;
     if (roles.has('batch')) {
@@ -161,6 +164,15 @@ export class LambdaNode {
     await startupCall(() => coordination.members.register({ ...member, url: this.url ?? null }));
     this.phase = 'ok';
     logger.info({ memberId: this.memberId, roles: [...roles], url: this.url, localDir, mode: coordination.mode }, 'lambda node started');
+  }
+
+  /**
+   * Before a forced exit (the stop past node.shutdownTimeout, or failed): stops what must not be
+   * torn down mid-way, the archiver's sink workers and their DuckDB statements.
+   */
+  async halt(): Promise<void> {
+    const halted = await Promise.allSettled(this.halts.map((halt) => halt()));
+    for (const outcome of halted) if (outcome.status === 'rejected') this.options.logger.warn({ err: outcome.reason }, 'halting before the exit failed');
   }
 
   async stop(): Promise<void> {
