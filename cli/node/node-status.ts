@@ -1,7 +1,8 @@
 import type { Archiver } from '../../batch-layer/archiver.ts';
 import type { BatchLayer } from '../../batch-layer/batch-layer.ts';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
-import type { LastRunInfo, Role, StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
+import type { Role } from '../../core/node/role.ts';
+import type { LastRunInfo, StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
 import type { BatchRunOutcome } from '../../core/coordination/batch-run-requests.ts';
 import type { PartitionOwnership } from '../../core/coordination/partition-ownership.ts';
 import type { Logger } from '../../core/observability/logger.ts';

@@ -1,3 +1,8 @@
+import type { Role } from '../../core/node/role.ts';
+
+/** Until cli/node/lambda-node.ts and cli/commands/start-command.ts import it from core/node/role.ts. */
+export type { Role };
+
 /**
  * The JSON shapes of `GET /v1/views` and `GET /v1/status`. The engine and the process wiring
  * fill them; the HTTP server passes them through unchanged, and `lambda status` prints them.
@@ -30,8 +35,6 @@ export interface ViewFreshness {
   /** Now minus the newest of batch publication and realtime update: how stale the view can be. */
   readonly ageMs: number | null;
 }
-
-export type Role = 'speed' | 'batch' | 'serving' | 'archiver';
 
 export interface BatchStatus {
   /** The published version this node serves; null before the first batch. */
