@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { CoordinationError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { retry } from '../retry/retry.ts';
+import { ElectionTerms } from './election-terms.ts';
 import type { LeaderElection, LeaderElectionState, Leadership, LeadershipListener } from './leadership.ts';
 import type { ZkClient } from './zk-client.ts';
 import type { ZkSession, ZkSessionEvent } from './zk-session.ts';
@@ -62,11 +63,9 @@ const sequenceOf = (name: string) => Number(name.slice(-10));
  */
 export class ZkLeaderElection implements LeaderElection {
   readonly memberId: string;
-  private currentState: LeaderElectionState = 'latent';
-  private readonly listeners = new Set<LeadershipListener>();
+  private readonly terms = new ElectionTerms<ZkLeadership>();
   private readonly protectionId = randomUUID().replaceAll('-', '');
   private node: { readonly path: string; readonly name: string; readonly client: ZkClient } | undefined;
-  private term: { readonly leadership: ZkLeadership; readonly controller: AbortController } | undefined;
   private queue: Promise<void> = Promise.resolve();
   /** Ends the backoff wait of a step being retried (session events, close). */
   private interruptRetry: () => void = () => undefined;
@@ -81,12 +80,11 @@ export class ZkLeaderElection implements LeaderElection {
   }
 
   get state(): LeaderElectionState {
-    return this.currentState;
+    return this.terms.state;
   }
 
   async start(): Promise<void> {
-    if (this.currentState !== 'latent') throw new CoordinationError(`cannot start a leader election that is ${this.currentState}`);
-    this.currentState = 'started';
+    this.terms.markStarted();
     this.unsubscribe = this.options.session.onEvent((event) => this.onSessionEvent(event));
     this.lastTickMs = performance.now();
     this.watchdog = setInterval(() => this.tick(), 100);
@@ -95,8 +93,7 @@ export class ZkLeaderElection implements LeaderElection {
   }
 
   async close(): Promise<void> {
-    if (this.currentState === 'closed') return;
-    this.currentState = 'closed';
+    if (!this.terms.markClosed()) return;
     this.interruptRetry();
     this.unsubscribe();
     clearInterval(this.watchdog);
@@ -108,13 +105,11 @@ export class ZkLeaderElection implements LeaderElection {
   }
 
   leadership(): ZkLeadership | undefined {
-    return this.term?.leadership;
+    return this.terms.leadership;
   }
 
   addListener(listener: LeadershipListener): () => void {
-    this.listeners.add(listener);
-    if (this.term) listener.isLeader(this.term.leadership);
-    return () => this.listeners.delete(listener);
+    return this.terms.addListener(listener);
   }
 
   async leaderId(): Promise<string | undefined> {
@@ -132,7 +127,7 @@ export class ZkLeaderElection implements LeaderElection {
   }
 
   private onSessionEvent(event: ZkSessionEvent): void {
-    if (this.currentState !== 'started') return;
+    if (this.terms.state !== 'started') return;
     this.interruptRetry();
     if (event === 'suspended') this.endTerm('connection to ZooKeeper suspended');
     else if (event === 'lost') {
@@ -147,7 +142,7 @@ export class ZkLeaderElection implements LeaderElection {
     const now = performance.now();
     const stalledMs = now - this.lastTickMs;
     this.lastTickMs = now;
-    if (stalledMs > this.stallLimitMs && this.term) {
+    if (stalledMs > this.stallLimitMs && this.terms.leadership) {
       this.options.logger.warn({ stalledMs }, 'event loop stalled past the leadership limit; ending the term until ZooKeeper confirms it');
       this.endTerm(`event loop stalled for ${Math.round(stalledMs)} ms`);
       void this.enqueue(() => this.check());
@@ -165,7 +160,7 @@ export class ZkLeaderElection implements LeaderElection {
    */
   private enqueue(task: () => Promise<void>): Promise<void> {
     const run = this.queue.then(async () => {
-      if (this.currentState !== 'started') return;
+      if (this.terms.state !== 'started') return;
       const interrupted = new AbortController();
       this.interruptRetry = () => interrupted.abort();
       try {
@@ -174,13 +169,13 @@ export class ZkLeaderElection implements LeaderElection {
           signal: interrupted.signal,
           minDelayMs: 500,
           maxDelayMs: 5_000,
-          isRetriable: (error) => this.currentState === 'started' && (!(error instanceof CoordinationError) || error.retriable),
+          isRetriable: (error) => this.terms.state === 'started' && (!(error instanceof CoordinationError) || error.retriable),
           onRetry: (error, attempt) => {
             if (attempt === 1) this.options.logger.warn({ err: error, path: this.options.path }, 'leader election step failed; retrying');
           },
         });
       } catch (error) {
-        if (this.currentState === 'started') this.options.logger.warn({ err: error, path: this.options.path }, 'leader election step failed; retrying on the next ZooKeeper event');
+        if (this.terms.state === 'started') this.options.logger.warn({ err: error, path: this.options.path }, 'leader election step failed; retrying on the next ZooKeeper event');
       } finally {
         this.interruptRetry = () => undefined;
       }
@@ -231,20 +226,15 @@ export class ZkLeaderElection implements LeaderElection {
   }
 
   private beginTerm(node: { path: string; client: ZkClient }): void {
-    if (this.term) return;
-    const controller = new AbortController();
-    const leadership = new ZkLeadership(this.memberId, node.path, node.client, controller.signal, () => this.fresh());
-    this.term = { leadership, controller };
+    if (this.terms.leadership) return;
     this.options.logger.info({ node: node.path, memberId: this.memberId }, `became ${this.options.leaderName ?? 'batch master'}`);
-    for (const listener of [...this.listeners]) listener.isLeader(leadership);
+    this.terms.begin((signal) => new ZkLeadership(this.memberId, node.path, node.client, signal, () => this.fresh()));
   }
 
   private endTerm(reason: string): void {
-    const term = this.term;
-    if (!term) return;
-    this.term = undefined;
-    term.controller.abort(new CoordinationError(`leadership lost: ${reason}`, { context: { node: term.leadership.fencingToken } }));
-    this.options.logger.warn({ node: term.leadership.fencingToken, reason }, `no longer ${this.options.leaderName ?? 'batch master'}`);
-    for (const listener of [...this.listeners]) listener.notLeader(reason);
+    const node = this.terms.leadership?.fencingToken;
+    if (!node) return;
+    this.options.logger.warn({ node, reason }, `no longer ${this.options.leaderName ?? 'batch master'}`);
+    this.terms.end(reason, new CoordinationError(`leadership lost: ${reason}`, { context: { node } }));
   }
 }
