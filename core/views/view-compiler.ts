@@ -44,6 +44,11 @@ export interface CompiledView {
   /** Partial states, any number per key → user-visible columns, in one pass. */
   mergeFinalizeSql(source: string): string;
   /**
+   * Each measure as `finalize(merge(its state columns)) AS "<measure>"`: aggregate expressions over
+   * state rows, to group by any keys (the rollups, core/views/view-rollup.ts).
+   */
+  readonly mergedMeasures: readonly string[];
+  /**
    * Source events → the distinct keys whose state they change (those passing the filter), in the
    * columns `keyColumns`. A view without keys has one key: then one row (column `any_event`) if
    * any event passes the filter, none otherwise.
@@ -171,10 +176,11 @@ export function compileView(view: ViewDefinition, schema: EventSchema): Compiled
     return `SELECT ${[...quotedKeys, ...measures].join(',\n       ')}\nFROM ${source}`;
   }
 
+  const mergeOf = new Map(stateColumns.map((s) => [s.name, s.merge(quoteIdent(s.name))]));
+  const mergedMeasures = finalizeColumns((m, suffix) => `(${mergeOf.get(stateName(m, suffix))})`);
+
   function mergeFinalizeSql(source: string): string {
-    const mergeOf = new Map(stateColumns.map((s) => [s.name, s.merge(quoteIdent(s.name))]));
-    const measures = finalizeColumns((m, suffix) => `(${mergeOf.get(stateName(m, suffix))})`);
-    return `SELECT ${[...quotedKeys, ...measures].join(',\n       ')}\nFROM ${source}${groupBy(quotedKeys.length)}`;
+    return `SELECT ${[...quotedKeys, ...mergedMeasures].join(',\n       ')}\nFROM ${source}${groupBy(quotedKeys.length)}`;
   }
 
   return {
@@ -187,6 +193,7 @@ export function compileView(view: ViewDefinition, schema: EventSchema): Compiled
     mergeSql,
     finalizeSql,
     mergeFinalizeSql,
+    mergedMeasures,
     touchedKeysSql,
   };
 }

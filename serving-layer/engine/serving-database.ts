@@ -2,13 +2,15 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import { installSqlMacros } from '../../core/duckdb/sql-macros.ts';
 import { bindViews, type BoundView } from '../../core/views/bind-views.ts';
+import { createRollupMacroSql, createStateViewSql } from '../../core/views/view-rollup.ts';
 import { createBatchTableSql, createRealtimeTableSql, createServingViewSql } from '../../core/views/view-tables.ts';
 
 /**
  * The serving process's one DuckDB database (in memory): for every view its batch state table,
  * its realtime state table (written by the speed layer in the same process) and the SQL view
  * users query, which merges both on every read (core/views/view-tables.ts) until
- * MaterializedViews points it at a table kept up to date at the speed layer's commit points.
+ * MaterializedViews points it at a table kept up to date at the speed layer's commit points,
+ * and the view's rollups over the same state tables (core/views/view-rollup.ts).
  * Everything that queries or writes view state gets its connections from here.
  */
 export class ServingDatabase {
@@ -28,6 +30,8 @@ export class ServingDatabase {
         await admin.run(createBatchTableSql(view));
         await admin.run(createRealtimeTableSql(view));
         await admin.run(createServingViewSql(view));
+        await admin.run(createStateViewSql(view));
+        await admin.run(createRollupMacroSql(view));
       }
       return new ServingDatabase(instance, bound, admin);
     } catch (error) {

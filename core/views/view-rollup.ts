@@ -1,0 +1,133 @@
+import { formatDurationMs } from '../config/duration.ts';
+import { quoteIdent, quoteLiteral } from '../sql/identifiers.ts';
+import type { BoundView } from './bind-views.ts';
+import { WINDOW_START } from './view-definition.ts';
+import { batchTable, realtimeTable } from './view-tables.ts';
+
+/**
+ * Rollups: a view re-aggregated exactly over a subset of its dimensions, into longer tumbling or
+ * sliding windows, from its mergeable state rather than from its finalized rows (an average of
+ * averages, a sum of distinct counts). Per view, in the serving database:
+ *
+ *   state__<view>   batch__<view> ⊎ realtime__<view>: the key and state columns, any number of
+ *                   rows per key. It reads the same tables, in the same transaction, as <view>.
+ *   rollup_<view>(dimensions, length, slide, since, until)
+ *                   a table macro: the state grouped by window and the dimensions kept, each
+ *                   measure merged and finalized by the view's own compiled rule.
+ *
+ * Windows are aligned to the epoch, as the view's buckets are: a window [start, start + length)
+ * starts at a multiple of `slide` (tumbling when slide = length) and holds the buckets that lie
+ * wholly inside it, so length and slide must be whole numbers of the view's window. A window is
+ * present when any of its buckets has state, so at the edges of the data (and at the bucket still
+ * filling) a sliding window covers only part of its length. `since`/`until` keep the windows with
+ * since <= window_start < until and read only the buckets those windows hold.
+ */
+export const ROLLUP_COLUMN_WINDOW_END = 'window_end';
+
+/** Parameters named like this never clash with a dimension: `_` starts no field name. */
+const ALL = '__rollup_all';
+const START = '__rollup_start';
+
+export function stateView(view: string): string {
+  return `state__${view}`;
+}
+
+export function rollupMacro(view: string): string {
+  return `rollup_${view}`;
+}
+
+export const ROLLUP_MACROS: readonly string[] = [
+  // Milliseconds of a fixed-length interval (or of text such as '5 minutes'); NULL for intervals
+  // with months or years, whose length depends on the date.
+  `CREATE OR REPLACE MACRO lambda_interval_ms(value) AS
+     CASE WHEN datepart('year', CAST(value AS INTERVAL)) <> 0 OR datepart('month', CAST(value AS INTERVAL)) <> 0 THEN NULL
+          ELSE epoch_ms(TIMESTAMP '1970-01-01 00:00:00' + CAST(value AS INTERVAL)) END`,
+  // (Defined before its caller.) The starts of the windows [s, s + length_ms) holding bucket [bucket, bucket + bucket_ms):
+  // multiples of slide_ms from the newest one at or before the bucket, back to the oldest one
+  // that still reaches the bucket's end (all three lengths are multiples of bucket_ms).
+  `CREATE OR REPLACE MACRO lambda_window_starts_to(newest, bucket, bucket_ms, length_ms, slide_ms) AS
+     generate_series(
+       newest - to_milliseconds(((epoch_ms(newest) - epoch_ms(bucket) - bucket_ms + length_ms) // slide_ms) * slide_ms),
+       newest,
+       to_milliseconds(slide_ms))`,
+  `CREATE OR REPLACE MACRO lambda_window_starts(bucket, bucket_ms, length_ms, slide_ms) AS
+     lambda_window_starts_to(time_bucket(to_milliseconds(slide_ms), bucket, TIMESTAMP '1970-01-01 00:00:00'), bucket, bucket_ms, length_ms, slide_ms)`,
+];
+
+function listLiteral(values: readonly string[]): string {
+  return `[${values.map(quoteLiteral).join(', ')}]::VARCHAR[]`;
+}
+
+/** `state__<view>`: both state tables as one relation, without the speed layer's block keys. */
+export function createStateViewSql(bound: BoundView): string {
+  const { view } = bound;
+  const name = view.definition.name;
+  const columns = [...view.keyColumns, ...view.stateColumns.map((s) => s.name)].map(quoteIdent).join(', ');
+  return `CREATE OR REPLACE VIEW ${quoteIdent(stateView(name))} AS SELECT ${columns} FROM ${quoteIdent(batchTable(name))} UNION ALL SELECT ${columns} FROM ${quoteIdent(realtimeTable(name))}`;
+}
+
+/** `error(message)` when `failed`, else true; `message` is SQL text. */
+function failWhen(failed: string, message: string): string {
+  return `WHEN ${failed} THEN error(${message})`;
+}
+
+/** The `rollup_<view>` table macro. */
+export function createRollupMacroSql(bound: BoundView): string {
+  const { view } = bound;
+  const { name: viewName, windowMs, dimensions } = view.definition;
+  const macro = rollupMacro(viewName);
+  const all = listLiteral(dimensions);
+  const prefix = `${macro}: `;
+  const dimensionsOk = failWhen(
+    `NOT list_has_all(${all}, coalesce(dimensions, ${all}))`,
+    `${quoteLiteral(`${prefix}unknown dimension `)} || list_filter(dimensions, d -> NOT list_contains(${all}, d))::VARCHAR || ${quoteLiteral(
+      dimensions.length > 0 ? `; ${viewName} has the dimensions ${dimensions.join(', ')}` : `; ${viewName} has no dimensions`,
+    )}`,
+  );
+  const kept = `COLUMNS(__column -> __column = '${ALL}' OR (list_contains(${all}, __column) AND list_contains(coalesce(dimensions, ${all}), __column)))`;
+  const measures = view.mergedMeasures.join(',\n         ');
+  const state = quoteIdent(stateView(viewName));
+
+  if (windowMs === null) {
+    return `CREATE OR REPLACE MACRO ${quoteIdent(macro)}(dimensions := NULL) AS TABLE
+WITH __rollup AS (SELECT CASE ${dimensionsOk} ELSE true END AS __ok)
+SELECT * EXCLUDE (${ALL}) FROM (
+  SELECT ${kept},
+         ${measures}
+  FROM (SELECT NULL AS ${ALL}, s.* FROM ${state} AS s, __rollup WHERE __ok)
+  GROUP BY ALL)`;
+  }
+
+  const window = formatDurationMs(windowMs);
+  const wholeWindows = (param: string) =>
+    `${quoteLiteral(`${prefix}${param} must be a positive whole number of ${viewName}'s window (${window}), with no months or years; got `)} || CAST(${param} AS VARCHAR)`;
+  const ws = `s.${quoteIdent(WINDOW_START)}`;
+  return `CREATE OR REPLACE MACRO ${quoteIdent(macro)}(dimensions := NULL, length := NULL, slide := NULL, since := NULL, until := NULL) AS TABLE
+WITH __lengths AS (
+  SELECT coalesce(lambda_interval_ms(length), CASE WHEN length IS NULL THEN ${windowMs} END) AS __length_ms,
+         coalesce(lambda_interval_ms(slide), CASE WHEN slide IS NULL THEN coalesce(lambda_interval_ms(length), ${windowMs}) END) AS __slide_ms
+), __rollup AS (
+  SELECT CASE
+           ${dimensionsOk}
+           ${failWhen(`__length_ms IS NULL OR __length_ms <= 0 OR __length_ms % ${windowMs} <> 0`, wholeWindows('length'))}
+           ${failWhen(`__slide_ms IS NULL OR __slide_ms <= 0 OR __slide_ms % ${windowMs} <> 0`, wholeWindows('slide'))}
+           ${failWhen('__slide_ms > __length_ms', `${quoteLiteral(`${prefix}slide must not be longer than length (windows would skip buckets); got slide `)} || CAST(slide AS VARCHAR) || ' and length ' || coalesce(CAST(length AS VARCHAR), '${window}')`)}
+           ELSE true END AS __ok,
+         __length_ms, __slide_ms
+  FROM __lengths
+)
+SELECT * EXCLUDE (${ALL}) FROM (
+  SELECT ${START} AS ${quoteIdent(WINDOW_START)},
+         ${START} + to_milliseconds(__length_ms) AS ${quoteIdent(ROLLUP_COLUMN_WINDOW_END)},
+         ${kept},
+         ${measures}
+  FROM (
+    SELECT unnest(lambda_window_starts(${ws}, ${windowMs}, __length_ms, __slide_ms)) AS ${START}, __length_ms, NULL AS ${ALL}, s.*
+    FROM ${state} AS s, __rollup
+    WHERE __ok
+      AND (since IS NULL OR ${ws} >= CAST(since AS TIMESTAMP))
+      AND (until IS NULL OR ${ws} < CAST(until AS TIMESTAMP) + to_milliseconds(__length_ms))
+  )
+  WHERE (since IS NULL OR ${START} >= CAST(since AS TIMESTAMP)) AND (until IS NULL OR ${START} < CAST(until AS TIMESTAMP))
+  GROUP BY ALL)`;
+}
