@@ -2,14 +2,14 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
-import type { BatchManifest } from '../core/batch/batch-manifest.ts';
+import { cutsOf, type BatchManifest } from '../core/batch/batch-manifest.ts';
+import { checkHandoff } from '../core/batch/check-handoff.ts';
 import type { LoadedConfig } from '../core/config/load-config.ts';
 import { LambdaError } from '../core/errors/index.ts';
 import type { RejectReason } from '../core/events/decode-event.ts';
 import { createLogger, type Logger } from '../core/observability/logger.ts';
 import type { RecordSource, SourceBatch, SourceGap, SourceSubscription } from '../core/source/record-source.ts';
 import { bindViews, type BoundView } from '../core/views/bind-views.ts';
-import { checkHandoff, cutsOf } from './batch-handoff.ts';
 import { MicroBatchDecoder, type DecodedMicroBatch } from './micro-batch-decoder.ts';
 import { MicroBatcher } from './micro-batcher.ts';
 import { PartitionProgress, type PartitionStatus } from './partition-progress.ts';
@@ -221,11 +221,12 @@ export class SpeedLayer {
   }
 
   /**
-   * Hands realtime state over to a new batch version: in ONE transaction on the shared database,
-   * runs `swapBatchTables` (which replaces the `batch__<view>` tables; it must not commit) and
-   * deletes the realtime blocks and rejected records below the version's cuts. Queries see the
-   * old pair or the new pair, never a mix. Waits for the micro-batch in progress; records below
-   * the new cuts that arrive later are dropped. Rolled back entirely if anything throws.
+   * The speed layer's half of the batch handoff (serving-layer/engine/batch-handoff.ts): in ONE
+   * transaction on the shared database, runs `swapBatchTables` (which replaces the `batch__<view>`
+   * tables; it must not commit), deletes the realtime blocks and rejected records below the
+   * version's cuts and runs the listeners' `batchAppliedInTransaction`. Waits for the micro-batch
+   * in progress; records below the new cuts that arrive later are dropped. Rolled back entirely
+   * if anything throws.
    */
   async applyBatch(manifest: BatchManifest, swapBatchTables: (connection: DuckDBConnection) => Promise<void>): Promise<void> {
     checkHandoff(manifest, { topic: this.topic, blockSize: this.options.loaded.config.speed.blockSize, cutExclusive: (p) => this.progress.cutExclusive(p) });

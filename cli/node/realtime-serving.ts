@@ -6,7 +6,7 @@ import type { BatchManifestStore } from '../../core/coordination/batch-manifest-
 import type { Logger } from '../../core/observability/logger.ts';
 import type { RecordSource } from '../../core/source/record-source.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
-import { stageBatchVersion } from '../../serving-layer/engine/batch-swap.ts';
+import { BatchHandoff } from '../../serving-layer/engine/batch-handoff.ts';
 import { MasterDatasetViews } from '../../serving-layer/engine/master-dataset-views.ts';
 import { MaterializedViews } from '../../serving-layer/engine/materialized-views.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
@@ -37,24 +37,18 @@ export interface RealtimeServingOptions {
 
 /**
  * The speed layer and the serving database of one process, kept in step with the published
- * batch versions: each new manifest is staged from its Parquet files, then swapped in by the
- * speed layer's handoff in one transaction with the drop of the realtime blocks below its cuts
- * (and the `rejected` view's split at the cuts). Versions are applied one at a time, in order;
- * an older or equal version than the one applied is ignored.
+ * batch versions by the batch handoff (serving-layer/engine/batch-handoff.ts).
  */
 export class RealtimeServing {
-  private queue: Promise<void> = Promise.resolve();
-  private applied: BatchManifest | undefined;
   private stopWatching: () => void = () => undefined;
   private filesTimer: NodeJS.Timeout | undefined;
   private stopAlertClock: () => void = () => undefined;
-  private lastSwapError: string | undefined;
 
   private constructor(
     private readonly options: RealtimeServingOptions,
     readonly database: ServingDatabase,
     readonly speed: SpeedLayer,
-    private readonly masterViews: MasterDatasetViews,
+    private readonly handoff: BatchHandoff,
     readonly alerting: Alerting,
   ) {}
 
@@ -72,7 +66,8 @@ export class RealtimeServing {
       ...(options.zookeeper ? { zookeeper: options.zookeeper } : {}),
       ...(options.kafka ? { kafka: options.kafka } : {}),
     });
-    const node = new RealtimeServing(options, database, speed, masterViews, alerting);
+    const handoff = new BatchHandoff({ database, realtime: speed, masterViews, storageDir: layout.rootDir, logger });
+    const node = new RealtimeServing(options, database, speed, handoff, alerting);
     // Alert windows fold each micro-batch in its transaction; evaluation follows each commit
     // without holding the speed layer up (coalesced while one runs).
     speed.addListener(alerting.realtimeListener());
@@ -83,10 +78,10 @@ export class RealtimeServing {
       memoryLimit: loaded.config.serving.memoryLimit,
       tempDirectory: join(options.localDir, 'duckdb-tmp'),
     });
-    if (manifest) await node.apply(manifest);
+    if (manifest) await handoff.apply(manifest);
     await speed.start();
-    node.stopWatching = options.manifestStore.watch((next) => void node.enqueue(() => node.apply(next)));
-    node.filesTimer = setInterval(() => void node.enqueue(() => node.refreshFiles()), options.filesRefreshMs ?? 2_000);
+    node.stopWatching = handoff.follow(options.manifestStore);
+    node.filesTimer = setInterval(() => void handoff.refreshFiles(), options.filesRefreshMs ?? 2_000);
     node.filesTimer.unref();
     // Only what needs the clock with no data (`for`, quiet streams, reminders) waits for a tick.
     node.stopAlertClock = alerting.startClock(Math.max(loaded.config.speed.interval, 1_000));
@@ -95,51 +90,18 @@ export class RealtimeServing {
 
   /** The batch version merged into the views now. */
   get appliedManifest(): BatchManifest | undefined {
-    return this.applied;
+    return this.handoff.appliedManifest;
   }
 
   get lastError(): string | undefined {
-    return this.lastSwapError;
-  }
-
-  private enqueue(task: () => Promise<void>): Promise<void> {
-    this.queue = this.queue.then(task).catch((error: unknown) => {
-      this.lastSwapError = (error as Error).message;
-      this.options.logger.error({ err: error }, 'applying a batch version failed; the previous one keeps serving');
-    });
-    return this.queue;
-  }
-
-  private async apply(manifest: BatchManifest): Promise<void> {
-    if (this.applied && manifest.version <= this.applied.version) return;
-    const connection = await this.database.connect();
-    try {
-      const staged = await stageBatchVersion(connection, manifest, this.database.bound, this.options.layout.rootDir);
-      try {
-        await this.speed.applyBatch(manifest, async (tx) => {
-          await staged.swap(tx);
-          await this.masterViews.refresh(tx, manifest);
-        });
-      } finally {
-        await staged.discard(connection);
-      }
-      this.applied = manifest;
-      this.lastSwapError = undefined;
-      this.options.logger.info({ version: manifest.version, cuts: manifest.cuts }, 'serving batch version');
-    } finally {
-      connection.closeSync();
-    }
-  }
-
-  private async refreshFiles(): Promise<void> {
-    await this.masterViews.refresh(this.database.adminConnection, this.applied);
+    return this.handoff.lastError;
   }
 
   async stop(): Promise<void> {
     this.stopWatching();
     clearInterval(this.filesTimer);
     this.stopAlertClock();
-    await this.queue;
+    await this.handoff.settled();
     await this.speed.stop();
     await this.alerting.close();
     this.database.close();

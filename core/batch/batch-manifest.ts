@@ -38,6 +38,11 @@ export function cutExclusive(manifest: BatchManifest | undefined, partition: num
   return manifest?.cuts[String(partition)] ?? 0;
 }
 
+/** A manifest's cuts by partition: offsets below `cutExclusive` are in that batch version. */
+export function cutsOf(manifest: BatchManifest): Map<number, number> {
+  return new Map(Object.entries(manifest.cuts).map(([partition, cut]) => [Number(partition), cut]));
+}
+
 /**
  * True when the version's state of `view` was computed from the definition with `definitionHash`.
  * Otherwise a node serves no batch rows for it (they would merge with another definition's).

@@ -1,12 +1,8 @@
-import type { BatchManifest } from '../core/batch/batch-manifest.ts';
-import { LambdaError } from '../core/errors/index.ts';
-
-/** A manifest's cuts by partition: offsets below `cutExclusive` are in that batch version. */
-export function cutsOf(manifest: BatchManifest): Map<number, number> {
-  return new Map(Object.entries(manifest.cuts).map(([partition, cut]) => [Number(partition), cut]));
-}
+import { LambdaError } from '../errors/index.ts';
+import { cutsOf, type BatchManifest } from './batch-manifest.ts';
 
 /**
+ * Step 0 of the batch handoff (serving-layer/engine/batch-handoff.ts), run by the speed layer.
  * Throws unless realtime state can be handed over to `manifest` exactly: same topic, every cut on
  * a block boundary (blocks are what can be dropped), and no cut below the current one (realtime
  * state no longer holds what lies between). Not retriable: the same manifest fails again.

@@ -1,0 +1,101 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
+import type { BatchManifestStore } from '../../core/coordination/batch-manifest-store.ts';
+import type { Logger } from '../../core/observability/logger.ts';
+import { stageBatchVersion } from './batch-swap.ts';
+import type { MasterDatasetViews } from './master-dataset-views.ts';
+import type { ServingDatabase } from './serving-database.ts';
+
+/**
+ * The speed layer's half of the handoff (`SpeedLayer.applyBatch`): checks that the manifest's cuts
+ * can be handed over exactly, then, serialised with its micro-batches, in ONE transaction on the
+ * shared database runs `inTransaction`, drops its realtime blocks and rejected records below the
+ * cuts and lets its listeners re-materialize. Rolled back entirely if any of it throws.
+ */
+export interface RealtimeHandoff {
+  applyBatch(manifest: BatchManifest, inTransaction: (connection: DuckDBConnection) => Promise<void>): Promise<void>;
+}
+
+export interface BatchHandoffOptions {
+  readonly database: ServingDatabase;
+  readonly realtime: RealtimeHandoff;
+  readonly masterViews: MasterDatasetViews;
+  /** Where batch versions are (`storage.dir`). */
+  readonly storageDir: string;
+  readonly logger: Logger;
+}
+
+/**
+ * The handoff from realtime state to each published batch version (DESIGN.md, "Exact handoff"):
+ *   1. manifest seen: versions apply one at a time, in order; one not newer than the applied
+ *      version is ignored;
+ *   2. files staged: the version's view files are read into staging tables, outside any
+ *      transaction (the slow part);
+ *   3. one transaction: the batch tables are swapped for the staged ones, `events`/`rejected`
+ *      split at the new cuts, the realtime blocks below the cuts dropped and the views
+ *      re-materialized (these two by the speed layer). Queries see the old pair or the new one.
+ * A failed handoff leaves the previous version serving; `lastError` and the log say why.
+ */
+export class BatchHandoff {
+  private queue: Promise<void> = Promise.resolve();
+  private applied: BatchManifest | undefined;
+  private lastFailure: string | undefined;
+
+  constructor(private readonly options: BatchHandoffOptions) {}
+
+  /** The batch version merged into the views now. */
+  get appliedManifest(): BatchManifest | undefined {
+    return this.applied;
+  }
+
+  get lastError(): string | undefined {
+    return this.lastFailure;
+  }
+
+  /** Applies each manifest the store publishes from now on, in the queue; returns the unwatch. */
+  follow(store: Pick<BatchManifestStore, 'watch'>): () => void {
+    return store.watch((manifest) => void this.enqueue(() => this.apply(manifest), `applying batch version ${manifest.version} failed; the previous one keeps serving`));
+  }
+
+  /** `events`/`rejected` pick up newly archived files, in the queue (the split uses the applied cuts). */
+  refreshFiles(): Promise<void> {
+    const refresh = async () => void (await this.options.masterViews.refresh(this.options.database.adminConnection, this.applied));
+    return this.enqueue(refresh, 'refreshing events/rejected from the master dataset failed');
+  }
+
+  /** Resolves when every queued step has run. */
+  settled(): Promise<void> {
+    return this.queue;
+  }
+
+  /** Steps 2 and 3 for one manifest; throws if it failed. Outside the queue: call before `follow`. */
+  async apply(manifest: BatchManifest): Promise<void> {
+    if (this.applied && manifest.version <= this.applied.version) return;
+    const { database, realtime, masterViews } = this.options;
+    const connection = await database.connect();
+    try {
+      const staged = await stageBatchVersion(connection, manifest, database.bound, this.options.storageDir);
+      try {
+        await realtime.applyBatch(manifest, async (tx) => {
+          await staged.swap(tx);
+          await masterViews.refresh(tx, manifest);
+        });
+      } finally {
+        await staged.discard(connection);
+      }
+      this.applied = manifest;
+      this.lastFailure = undefined;
+      this.options.logger.info({ version: manifest.version, cuts: manifest.cuts }, 'serving batch version');
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  private enqueue(task: () => Promise<void>, failure: string): Promise<void> {
+    this.queue = this.queue.then(task).catch((error: unknown) => {
+      this.lastFailure = (error as Error).message;
+      this.options.logger.error({ err: error }, failure);
+    });
+    return this.queue;
+  }
+}
