@@ -1,11 +1,13 @@
 import type { Archiver } from '../../batch-layer/archiver.ts';
 import type { BatchLayer } from '../../batch-layer/batch-layer.ts';
+import { formatDurationMs } from '../../core/config/duration.ts';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import type { Role } from '../../core/node/role.ts';
 import type { LastRunInfo, StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
 import type { BatchRunOutcome } from '../../core/coordination/batch-run-requests.ts';
 import type { PartitionOwnership } from '../../core/coordination/partition-ownership.ts';
 import type { Logger } from '../../core/observability/logger.ts';
+import { rollupMacro } from '../../core/views/view-rollup.ts';
 import type { Coordination } from './coordination.ts';
 import type { RealtimeServing } from './realtime-serving.ts';
 
@@ -95,9 +97,11 @@ export class NodeStatus {
     return realtime.database.bound.map(({ view, outputColumns }) => ({
       name: view.definition.name,
       columns: outputColumns.map((c) => ({ name: c.name, type: c.type })),
+      window: view.definition.windowMs === null ? null : formatDurationMs(view.definition.windowMs),
       windowMs: view.definition.windowMs,
       dimensions: view.definition.dimensions,
-      measures: view.definition.measures.map((m) => m.name),
+      measures: view.definition.measures.map((m) => ({ name: m.name, aggregate: m.kind, of: m.argumentSql })),
+      rollup: rollupMacro(view.definition.name),
       freshness: { batchVersion: manifest?.version ?? null, realtimeUpdatedAtMs, ageMs: newest === 0 ? null : now - newest },
     }));
   }

@@ -20,11 +20,24 @@ export interface ViewInfo {
   readonly name: string;
   /** `window_start` (absent for running totals), the dimensions, then the measures. */
   readonly columns: readonly ColumnInfo[];
-  /** Tumbling event-time bucket width; null for running totals. */
+  /** Tumbling event-time bucket width as the config writes durations (`1m`); null for running totals. */
+  readonly window: string | null;
+  /** The same width in milliseconds; null for running totals. */
   readonly windowMs: number | null;
   readonly dimensions: readonly string[];
-  readonly measures: readonly string[];
+  readonly measures: readonly MeasureInfo[];
+  /** The SQL table macro that re-aggregates the view exactly: `rollup_<view>` (core/views/view-rollup.ts). */
+  readonly rollup: string;
   readonly freshness: ViewFreshness;
+}
+
+/** A measure and the rule its rollups merge it by: `{"name": "avg_latency", "aggregate": "avg", "of": "latency_ms"}`. */
+export interface MeasureInfo {
+  readonly name: string;
+  /** count, sum, min, max, avg or approx_count_distinct. */
+  readonly aggregate: string;
+  /** The aggregated SQL expression as declared; `*` for count(*). */
+  readonly of: string;
 }
 
 export interface ViewFreshness {

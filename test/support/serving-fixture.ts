@@ -41,9 +41,14 @@ export const FIXTURE_VIEWS: readonly ViewInfo[] = [
       { name: 'views', type: 'BIGINT' },
       { name: 'revenue', type: 'DOUBLE' },
     ],
+    window: '1m',
     windowMs: 60_000,
     dimensions: ['page'],
-    measures: ['views', 'revenue'],
+    measures: [
+      { name: 'views', aggregate: 'count', of: '*' },
+      { name: 'revenue', aggregate: 'sum', of: 'amount' },
+    ],
+    rollup: 'rollup_page_traffic',
     freshness: { batchVersion: 3, realtimeUpdatedAtMs: 1_763_715_600_000, ageMs: 1_200 },
   },
 ];
