@@ -38,6 +38,12 @@ describe('ZkSession renewal', () => {
     return { session, events };
   }
 
+  /** The renewal has tried to connect through the cut at least once and was refused. */
+  async function renewalRefused(): Promise<void> {
+    const before = proxy.refusedCount;
+    await waitFor('a renewal attempt refused at the cut', () => proxy.refusedCount > before, 10_000);
+  }
+
   it('opens the first session once a server slow to answer does, within the open timeout', async () => {
     server.pause();
     setTimeout(() => server.resume(), 2_500);
@@ -49,7 +55,7 @@ describe('ZkSession renewal', () => {
   it('opens a new session once ZooKeeper can be reached again', async () => {
     const { session, events } = await sessionLostBehindACut();
     const lostClient = session.client;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await renewalRefused();
     expect(events).not.toContain('new-session');
     proxy.restore();
     await waitFor('a new session', () => events.includes('new-session'), 15_000);
@@ -58,12 +64,12 @@ describe('ZkSession renewal', () => {
   });
 
   it('gives up a renewal in progress when closed, at once, and never opens a session afterwards', async () => {
-    const { session, events } = await sessionLostBehindACut();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { session, events } = await sessionLostBehindACut(); // the renewal starts as 'lost' is heard
     const startedAt = Date.now();
     await session.close();
     expect(Date.now() - startedAt).toBeLessThan(500);
     proxy.restore();
+    // Nothing to wait for but time: a renewal not given up would retry within its backoff (< 1 s).
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     expect(events).not.toContain('new-session');
     expect(session.client.state).not.toBe('connected');

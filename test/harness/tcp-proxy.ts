@@ -29,6 +29,7 @@ export class TcpProxy {
 
   private readonly links = new Set<Link>();
   private mode: CutMode | undefined;
+  private refused = 0;
 
   private constructor(
     private readonly server: Server,
@@ -63,6 +64,11 @@ export class TcpProxy {
     return this.links.size;
   }
 
+  /** Connections reset at once because the link was cut ('reset'), since the start: a test waits on it. */
+  get refusedCount(): number {
+    return this.refused;
+  }
+
   /** Cuts the link: see `CutMode`. Cutting a cut link again changes only how new connections fare. */
   cut(mode: CutMode = 'blackhole'): void {
     this.mode = mode;
@@ -89,6 +95,7 @@ export class TcpProxy {
   private accept(client: Socket): void {
     client.on('error', () => undefined);
     if (this.mode === 'reset') {
+      this.refused++;
       client.resetAndDestroy();
       return;
     }
