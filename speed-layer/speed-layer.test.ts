@@ -3,7 +3,6 @@ import { DuckDBInstance, DuckDBTimestampValue, type DuckDBConnection } from '@du
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BatchManifest } from '../core/batch/batch-manifest.ts';
@@ -11,6 +10,7 @@ import { validateConfig } from '../core/config/load-config.ts';
 import { createLogger } from '../core/observability/logger.ts';
 import { LocalLog } from '../core/source/local-log.ts';
 import { bindViews } from '../core/views/bind-views.ts';
+import { DECODED_EVENTS_TABLE } from './micro-batch-decoder.ts';
 import { SpeedLayer, type RealtimeListener } from './speed-layer.ts';
 import { generateRecords, referenceViews, type GeneratedRecord } from '../test/support/foundation-events.ts';
 import { createServingViews, foundationConfig, readFoundationViews, writeBatchTables } from '../test/support/foundation-views.ts';
@@ -127,11 +127,15 @@ describe('SpeedLayer on the local log', () => {
       connection.closeSync();
     })();
     const cut = 1_300;
+    const readsSoFar = async (more: number) => {
+      const target = reads + more;
+      await waitFor(`${more} more reads`, () => reads >= target);
+    };
     await speed!.applyBatch(manifest(1, cut), async (connection) => {
       await writeBatchTables(connection, speed!.views, records.slice(0, cut).flatMap((r) => (r.event ? [r.event] : [])));
-      await sleep(50);
+      await readsSoFar(3); // while the swap is written but not committed
     });
-    await sleep(50);
+    await readsSoFar(3); // after the commit
     reading = false;
     await reader;
 
@@ -212,7 +216,14 @@ describe('SpeedLayer on the local log', () => {
     // The next micro-batch is cut and decoded while the first one cannot commit.
     await append(records.slice(300));
     await waitFor('every record to be received', () => speed!.status().partitions[0]?.receivedOffset === 800);
-    await sleep(300);
+    // The decoder's second slot holds the second micro-batch once it is decoded.
+    await waitFor('the second micro-batch to be decoded', async () => {
+      const slot = `${DECODED_EVENTS_TABLE}_1`;
+      const tables = (await serving.runAndReadAll(`SELECT database_name FROM duckdb_tables() WHERE table_name = '${slot}'`)).getRows();
+      if (tables.length === 0) return false;
+      const [[rows]] = (await serving.runAndReadAll(`SELECT count(*)::INTEGER FROM "${tables[0]![0]}".main."${slot}"`)).getRows() as [[number]];
+      return rows === 500;
+    });
     const cut = 600;
     const handoff = speed!.applyBatch(manifest(1, cut), (connection) => writeBatchTables(connection, speed!.views, records.slice(0, cut).map((r) => r.event!)));
     release();
