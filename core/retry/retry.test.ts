@@ -110,9 +110,9 @@ describe('retry', () => {
       async () => {
         throw error;
       },
-      { retries: Infinity, minDelayMs: 10_000, jitter: 'none', signal: controller.signal },
+      // Aborted once the 10 s wait has begun (onRetry comes just before it).
+      { retries: Infinity, minDelayMs: 10_000, jitter: 'none', signal: controller.signal, onRetry: () => setImmediate(() => controller.abort(new Error('stopping'))) },
     );
-    setTimeout(() => controller.abort(new Error('stopping')), 50);
     await expect(pending).rejects.toBe(error);
     expect(Date.now() - startedAt).toBeLessThan(1_000);
   });
