@@ -4,6 +4,7 @@ import { formatDurationMs } from '../../core/config/duration.ts';
 import { loadConfigFile } from '../../core/config/load-config.ts';
 import { DISTINCT_SKETCH_MACROS } from '../../core/views/distinct-sketch.ts';
 import { bindViews, type BoundView } from '../../core/views/bind-views.ts';
+import { rollupCallSql } from '../../core/views/view-rollup.ts';
 
 /** `lambda check --config FILE`: validate a config and print each view's compiled SQL. */
 export function registerCheckCommand(program: Command): void {
@@ -27,7 +28,8 @@ export function registerCheckCommand(program: Command): void {
     });
 }
 
-function describeView({ view, outputColumns }: BoundView): string {
+function describeView(bound: BoundView): string {
+  const { view, outputColumns } = bound;
   const { name, windowMs } = view.definition;
   const window = windowMs === null ? 'none (running totals)' : formatDurationMs(windowMs);
   const columns = outputColumns.map((c) => `${c.name} ${c.type}`).join(', ');
@@ -41,6 +43,8 @@ function describeView({ view, outputColumns }: BoundView): string {
     `${view.mergeSql(`${name}__partial`)};`,
     '-- finalize: merged state -> view columns',
     `${view.finalizeSql(`${name}__merged`)};`,
+    '-- rollup: the view re-aggregated exactly over fewer dimensions, into longer or sliding windows (serving nodes)',
+    `SELECT * FROM ${rollupCallSql(bound)};`,
     '',
   ].join('\n');
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDurationMs } from './duration.ts';
+import { formatDurationMs, parseDurationMs } from './duration.ts';
 
 describe('parseDurationMs', () => {
   it.each([
@@ -18,5 +18,26 @@ describe('parseDurationMs', () => {
 
   it.each(['', 'soon', '5 parsecs', '-1s', -5, Number.NaN])('rejects %s', (text) => {
     expect(parseDurationMs(text)).toBeUndefined();
+  });
+});
+
+describe('formatDurationMs', () => {
+  it.each([
+    [250, '250ms', '250 milliseconds'],
+    [60_000, '1m', '1 minute'],
+    [90_000, '90s', '90 seconds'],
+    [600_000, '10m', '10 minutes'],
+    [5_400_000, '90m', '90 minutes'],
+    [86_400_000, '1d', '1 day'],
+  ])('writes %d ms as %s (long: %s), never rounded', (durationMs, short, long) => {
+    expect(formatDurationMs(durationMs)).toBe(short);
+    expect(formatDurationMs(durationMs, { long: true })).toBe(long);
+  });
+
+  it('is read back as the same milliseconds, in both forms', () => {
+    for (let durationMs = 0; durationMs < 200_000_000; durationMs = durationMs * 3 + 7_000) {
+      expect(parseDurationMs(formatDurationMs(durationMs))).toBe(durationMs);
+      expect(parseDurationMs(formatDurationMs(durationMs, { long: true }))).toBe(durationMs);
+    }
   });
 });

@@ -12,7 +12,22 @@ export function parseDurationMs(value: string | number): number | undefined {
   return typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
 }
 
-/** Formats milliseconds the way a person writes them in the config (`1m`, `250ms`). */
-export function formatDurationMs(durationMs: number): string {
-  return ms(durationMs);
+const UNITS: readonly { ms: number; short: string; long: string }[] = [
+  { ms: 86_400_000, short: 'd', long: 'day' },
+  { ms: 3_600_000, short: 'h', long: 'hour' },
+  { ms: 60_000, short: 'm', long: 'minute' },
+  { ms: 1_000, short: 's', long: 'second' },
+  { ms: 1, short: 'ms', long: 'millisecond' },
+];
+
+/**
+ * Formats milliseconds the way a person writes them in the config, in the largest unit that
+ * holds them exactly (`1m`, `90s`, `250ms`; long: `1 minute`, `90 seconds`, which DuckDB also
+ * reads as an INTERVAL). Parsing the result gives back the same milliseconds.
+ */
+export function formatDurationMs(durationMs: number, options: { long?: boolean } = {}): string {
+  const unit = UNITS.find((u) => durationMs !== 0 && Number.isInteger(durationMs / u.ms)) ?? UNITS.at(-1)!;
+  const count = durationMs / unit.ms;
+  if (!options.long) return `${count}${unit.short}`;
+  return `${count} ${unit.long}${count === 1 ? '' : 's'}`;
 }

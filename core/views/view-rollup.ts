@@ -66,6 +66,15 @@ export function createStateViewSql(bound: BoundView): string {
   return `CREATE OR REPLACE VIEW ${quoteIdent(stateView(name))} AS SELECT ${columns} FROM ${quoteIdent(batchTable(name))} UNION ALL SELECT ${columns} FROM ${quoteIdent(realtimeTable(name))}`;
 }
 
+/** The rollup call that gives back the view itself (plus `window_end`), every parameter spelled out. */
+export function rollupCallSql(bound: BoundView): string {
+  const { name, windowMs, dimensions } = bound.view.definition;
+  const dims = `dimensions := [${dimensions.map(quoteLiteral).join(', ')}]`;
+  if (windowMs === null) return `${rollupMacro(name)}(${dims})`;
+  const length = quoteLiteral(formatDurationMs(windowMs, { long: true }));
+  return `${rollupMacro(name)}(${dims}, length := ${length}, slide := ${length}, since := NULL, until := NULL)`;
+}
+
 /** `error(message)` when `failed`, else true; `message` is SQL text. */
 function failWhen(failed: string, message: string): string {
   return `WHEN ${failed} THEN error(${message})`;
