@@ -45,24 +45,15 @@ interface Slot {
 }
 
 /**
- * Decodes a micro-batch into a table of typed events, by three routes, cheapest first:
- *   1. records in the canonical form (CanonicalEventReader: the schema's fields in order, as
- *      JSON.stringify writes them) are read in JavaScript, straight from their bytes into the
- *      table's columns (EventStaging), while they are staged;
- *   2. the others are staged raw and decoded by SQL inside DuckDB (`canonicalLaneSql`, then
- *      `jsonDecodeSql`);
- *   3. every record neither vouches for is decoded by `createEventDecoder`, which alone decides
- *      about rejects and words their reasons.
- * When the first route takes every record, as it does for ordinary producers, a micro-batch
- * costs no round trip to DuckDB beyond its appends; otherwise two.
+ * Decodes a micro-batch into a table of typed events, cheapest route first: canonical records
+ * (CanonicalEventReader) are read in JavaScript as they are staged; the rest are decoded by SQL in
+ * DuckDB (`canonicalLaneSql`, `jsonDecodeSql`); what neither vouches for goes to
+ * `createEventDecoder`, which alone decides rejects and their reasons.
  *
- * Three threads share the work of consecutive micro-batches: the JavaScript thread stages
- * micro-batch n+1 (on the staging connection) while DuckDB decodes micro-batch n (on the decoder
- * connection) and the speed layer's writer commits micro-batch n-1 (on its own). Staged records
- * and decoded events are therefore in tables every connection can read: in an in-memory database
- * of the decoder's own, attached to the instance (the shared database may be a file; these rows
- * must never reach its WAL). Each result keeps its slot (staging and decoded table) until it is
- * released, and a decode uses only a slot nobody holds; a pipeline of two micro-batches uses two.
+ * Staging of micro-batch n+1, decoding of n and the commit of n-1 run at once on three
+ * connections, so the tables live in an in-memory database of the decoder's own, attached to the
+ * instance (never in the shared database's WAL). A result holds its slot (staging and decoded
+ * table) until `release`; a decode takes only a free slot.
  */
 export class MicroBatchDecoder {
   private readonly decodeEvent: ReturnType<typeof createEventDecoder>;

@@ -15,24 +15,14 @@ const RECORDS_PER_TURN = 4 * CHUNK_ROWS;
 const PIECE_RECORDS = 64;
 
 /**
- * Copies the records that EventStaging does not read into DuckDB, for the SQL decoder: the value
- * bytes go in as text (checked to be UTF-8, never turned into a JavaScript string), the partition
- * and offset as plain numbers, `_row` as the record's index in the micro-batch so that rows
- * DuckDB cannot decode can be found again. A value that is null or not UTF-8 is staged as NULL
- * (the JavaScript decoder then reads its bytes). Offsets travel as DOUBLE (exact below 2^53).
+ * Copies the records EventStaging does not read into DuckDB for the SQL decoder: value bytes as
+ * text (checked UTF-8, never a JavaScript string; NULL when null or not UTF-8), `_row` the
+ * record's index in the micro-batch, offsets as DOUBLE (exact below 2^53).
  *
- * The JavaScript thread also runs queries and alerts, so staging costs it as little as it can:
- * the chunks are filled by ColumnChunkWriter (one copy per numeric column), and the values of a
- * run that is all ASCII (JSON.stringify's usual output) go in as pieces of text of PIECE_RECORDS
- * values each, as they lie in the packed bytes (a piece is made only for a window of records with
- * one to stage here): one call per piece instead of one per value. Each record then says where
- * in which piece its value is (`_piece`, `_start`, `_length`), and DuckDB cuts it out (for ASCII
- * text a character position is a byte position; only there is `substr` fast). Other runs stage
- * each value in `raw` (`_piece` -1).
- *
- * The tables live in the decoder's own database (see MicroBatchDecoder), and `load` runs on a
- * connection of its own: the JavaScript thread stages one micro-batch while DuckDB decodes the
- * one before on the decoder's connection.
+ * An all-ASCII run goes in as pieces of PIECE_RECORDS values as they lie in the packed bytes, one
+ * call per piece, and each record says where its value is (`_piece`, `_start`, `_length`): for
+ * ASCII a character position is a byte position, so DuckDB's `substr` cuts it out. Other runs
+ * stage each value in `raw` (`_piece` -1). `load` runs on a connection of its own.
  */
 export class RawStaging {
   private readonly chunk = DuckDBDataChunk.create([INTEGER, INTEGER, DOUBLE, INTEGER, INTEGER, INTEGER, VARCHAR]);

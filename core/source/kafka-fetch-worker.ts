@@ -4,8 +4,8 @@
  * Each batch's buffers are transferred, not copied.
  *
  * Batches are handed over without waiting for the subscriber to take them, up to
- * HAND_OVER_WINDOW_BYTES not taken yet: waiting made the consumer idle whenever the subscribing
- * thread's event loop was busy (staging a micro-batch), 15-20% of the speed bench's time. The
+ * HAND_OVER_WINDOW_BYTES not taken yet: waiting would idle the consumer whenever the subscribing
+ * thread's event loop is busy (staging a micro-batch). The
  * subscribing side keeps each partition's batches in order. When the subscriber fails a batch,
  * the batches handed over after it are dropped there, and the partition is read again from its
  * start offset (a new generation of the partition's batches).

@@ -13,29 +13,17 @@ const FOLD = '_fold';
 const MIN_COMPACT_ROWS = 8_192;
 
 /**
- * The partial state of a windowed view's recent buckets, kept for alert evaluation so that its
- * cost follows the number of instances, not the number of realtime rows. Realtime state is kept
- * per (key, partition, offset block), which at 20k events/s over 10k keys is close to one row per
- * event: merging five minutes of it per micro-batch is a full scan of millions of rows.
+ * The partial state of a windowed view's recent buckets, for alert evaluation: realtime state is
+ * kept per offset block, close to a row per event, so alerts read this instead. Two tables read
+ * together: `appended` takes each micro-batch's partial state in one INSERT, and `compactIfDue`
+ * (off the speed layer's path) merges it into `merged` once it outgrows a quarter of it.
  *
- * Two tables, read together (`tables`): `merged` holds one row per (bucket, key); `appended`
- * receives each micro-batch's partial state as one INSERT, the cheapest write there is, so the
- * fold costs what the micro-batch holds and never rewrites rows in place. Once `appended` has
- * grown past a quarter of `merged` (or MIN_COMPACT_ROWS), `compactIfDue` (called by the
- * evaluator, off the speed layer's path) merges both into a new `merged` and deletes the rows it
- * moved, in one transaction. Readers merge rows per key anyway (that is what partial state is
- * for), so several rows of one (bucket, key) change no result.
- *
- * Exactness: the tables are rebuilt from batch ⊎ realtime, then every committed micro-batch's
- * events are folded in with the view's own partial SQL. Both happen on the speed layer's
- * connection, in its serialised commit path, so each event is counted once: a rebuild reads state
- * that includes the micro-batch it runs for, and skips folding that one in. A batch swap moves
- * state from realtime to batch and so changes nothing here; `markStale` forces a rebuild all the
- * same (e.g. after a swap that replaced a view's definition). Buckets older than `retainMs` before
- * the newest are dropped: no window reaches them.
+ * Exactness: rebuilt from batch ⊎ realtime, then each committed micro-batch is folded in, both on
+ * the speed layer's serialised commit path, so every event counts once (a rebuild skips folding
+ * the micro-batch it runs for). Buckets older than `retainMs` before the newest are dropped.
  */
 export class AlertWindowCache {
-  /** The tables holding the window's partial state, as SQL names them; merge them to read. */
+  /** The tables holding the window's partial state, as SQL names them; merge them to read (a (bucket, key) may have rows in both). */
   readonly tables: readonly string[];
   private readonly merged: string;
   private readonly appended: string;
@@ -123,7 +111,10 @@ export class AlertWindowCache {
     if (!this.stale) this.ready = true;
   }
 
-  /** The next micro-batch rebuilds the tables instead of folding its events in. */
+  /**
+   * The next micro-batch rebuilds the tables instead of folding its events in: after a swap that
+   * replaced a view's definition (a plain swap only moves state from realtime to batch).
+   */
   markStale(): void {
     this.stale = true;
   }
