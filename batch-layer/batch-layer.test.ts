@@ -14,7 +14,6 @@ import { createLogger } from '../core/observability/logger.ts';
 import { readPartitionChain } from '../core/storage/segment-chain.ts';
 import { StorageLayout } from '../core/storage/storage-layout.ts';
 import { expectBatchMatchesReference } from '../test/support/batch-assertions.ts';
-import { reduceFoundationViews } from '../test/support/batch-events.ts';
 import { writeSegments, type WrittenRecord } from '../test/support/batch-segments.ts';
 import { BatchLayer } from './batch-layer.ts';
 
@@ -71,7 +70,7 @@ describe('BatchLayer in single-node mode', () => {
     const connection = await duckdb.connect();
     await installSqlMacros(connection);
     try {
-      await expectBatchMatchesReference(connection, dir, manifest, loaded.views, reduceFoundationViews(covered.flatMap((w) => (w.event ? [w.event] : []))));
+      await expectBatchMatchesReference(connection, dir, manifest, loaded.views, covered.flatMap((w) => (w.event ? [w.event] : [])));
     } finally {
       connection.closeSync();
       duckdb.closeSync();

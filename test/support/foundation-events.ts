@@ -46,31 +46,30 @@ const BAD_RECORDS: readonly { reject: RejectReason; value: (n: number) => Buffer
 /**
  * `count` records: mostly good events (ISO or epoch timestamps, nulls, absent fields, negative
  * latencies the page_traffic filter drops, late events an hour old), one in `badEvery` bad.
- * `offsetMs` shifts event times, so later batches of a test land partly in new windows.
+ * `startIndex` shifts event times, so later batches of a test land partly in new windows.
  */
 export function generateRecords(count: number, options: { seed: number; badEvery?: number; startIndex?: number }): GeneratedRecord[] {
   const random = seededRandom(options.seed);
+  return Array.from({ length: count }, (_, i) => generateRecord(random, (options.startIndex ?? 0) + i, options.badEvery));
+}
+
+/** Record number `n` of a stream drawn from `random`, for a test that interleaves its own draws. */
+export function generateRecord(random: () => number, n: number, badEvery?: number): GeneratedRecord {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-  const records: GeneratedRecord[] = [];
-  for (let i = 0; i < count; i++) {
-    const n = (options.startIndex ?? 0) + i;
-    if (options.badEvery && random() < 1 / options.badEvery) {
-      const bad = pick(BAD_RECORDS);
-      records.push({ value: bad.value(n), reject: bad.reject });
-      continue;
-    }
-    const late = random() < 0.05;
-    const event: GoodEvent = {
-      tsMs: EVENTS_BASE_MS + n * 37 - (late ? 3_600_000 : 0) + Math.floor(random() * 1000),
-      user_id: random() < 0.05 ? null : `u${Math.floor(random() * 500)}`,
-      page: pick(PAGES),
-      country: pick(COUNTRIES),
-      latency_ms: random() < 0.05 ? null : Math.floor(random() * 2000) / 2 - (random() < 0.05 ? 100 : 0),
-      amount: random() < 0.1 ? null : Math.floor(random() * 4000) / 4,
-    };
-    records.push({ value: Buffer.from(encodeEvent(event, n, random)), event });
+  if (badEvery && random() < 1 / badEvery) {
+    const bad = pick(BAD_RECORDS);
+    return { value: bad.value(n), reject: bad.reject };
   }
-  return records;
+  const late = random() < 0.05;
+  const event: GoodEvent = {
+    tsMs: EVENTS_BASE_MS + n * 37 - (late ? 3_600_000 : 0) + Math.floor(random() * 1000),
+    user_id: random() < 0.05 ? null : `u${Math.floor(random() * 500)}`,
+    page: pick(PAGES),
+    country: pick(COUNTRIES),
+    latency_ms: random() < 0.05 ? null : Math.floor(random() * 2000) / 2 - (random() < 0.05 ? 100 : 0),
+    amount: random() < 0.1 ? null : Math.floor(random() * 4000) / 4,
+  };
+  return { value: Buffer.from(encodeEvent(event, n, random)), event };
 }
 
 /**

@@ -25,7 +25,8 @@ export async function createServingViews(connection: DuckDBConnection, views: re
   }
 }
 
-function plain(value: DuckDBValue): string | number | null {
+/** A DuckDB value as the reference reduction writes it: timestamps as epoch ms, integers as numbers. */
+export function plain(value: DuckDBValue): string | number | null {
   if (value instanceof DuckDBTimestampValue) return Number(value.micros / 1000n);
   if (typeof value === 'bigint') return Number(value);
   return value as string | number | null;
