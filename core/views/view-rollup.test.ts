@@ -254,3 +254,45 @@ views: {users: {window: 1 minute, dimensions: [shard], measures: {users: approx_
     }
   });
 });
+
+describe('dimensions named like the rollup parameters', () => {
+  it('are dimensions like any other (a column named like a macro parameter is easily read as the parameter)', async () => {
+    const instance = await DuckDBInstance.create(':memory:');
+    const c = await instance.connect();
+    try {
+      const loaded = parseConfig(`
+source: {timestamp: ts, schema: {ts: TIMESTAMP, length: VARCHAR, slide: VARCHAR, since: VARCHAR, until: VARCHAR, dimensions: VARCHAR}}
+views:
+  odd: {window: 1 minute, dimensions: [length, slide, since, until, dimensions], measures: {n: count(*), longest: max(length)}}
+  odd_totals: {dimensions: [length, dimensions], measures: {n: count(*)}}
+`);
+      const feeder = new ViewFeeder(c, loaded.schema, await servingTables(c, loaded), 10);
+      const names = ['length', 'slide', 'since', 'until', 'dimensions'] as const;
+      const events = Array.from({ length: 60 }, (_, i) => ({
+        ts: BASE_MS + i * 20_000,
+        ...Object.fromEntries(names.map((n, j) => [n, `${n}${(i >> j) % 2}`])),
+        offset: i,
+      }));
+      await feeder.toRealtime(events);
+      await feeder.handOff(3);
+      for (const n of names) {
+        const expected = new Map<string, number>();
+        for (const e of events) {
+          const key = `${Math.floor(e.ts / (5 * MINUTE)) * 5 * MINUTE}|${e[n]}`;
+          expected.set(key, (expected.get(key) ?? 0) + 1);
+        }
+        const actual = await rows(c, `SELECT window_start, ${n}, n FROM rollup_odd(['${n}'], '5 minutes', since := NULL)`);
+        expect(actual.map((r) => [`${r['window_start']}|${r[n]}`, r['n']]).sort(), n).toEqual([...expected].sort());
+      }
+      const zeros = events.filter((e) => e.dimensions === 'dimensions0').length;
+      expect(await rows(c, "SELECT * FROM rollup_odd_totals(['dimensions'])")).toEqual([
+        { dimensions: 'dimensions0', n: zeros },
+        { dimensions: 'dimensions1', n: events.length - zeros },
+      ]);
+      expect(await rows(c, 'SELECT * EXCLUDE (window_end) FROM rollup_odd()')).toEqual(await rows(c, 'SELECT * FROM odd'));
+    } finally {
+      c.closeSync();
+      instance.closeSync();
+    }
+  });
+});

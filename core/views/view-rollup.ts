@@ -58,12 +58,20 @@ function listLiteral(values: readonly string[]): string {
   return `[${values.map(quoteLiteral).join(', ')}]::VARCHAR[]`;
 }
 
+/**
+ * Both state tables as one relation, without the speed layer's block keys. It names no column:
+ * inside a macro, a column named like a parameter (a dimension `length`) would be read as the
+ * parameter, and a view with such a column fails to bind there (DuckDB 1.5.6), so the macro
+ * reads this relation rather than `state__<view>`.
+ */
+function stateRelationSql(view: string): string {
+  return `SELECT * FROM ${quoteIdent(batchTable(view))} UNION ALL BY NAME SELECT * EXCLUDE (_partition, _block) FROM ${quoteIdent(realtimeTable(view))}`;
+}
+
 /** `state__<view>`: both state tables as one relation, without the speed layer's block keys. */
 export function createStateViewSql(bound: BoundView): string {
-  const { view } = bound;
-  const name = view.definition.name;
-  const columns = [...view.keyColumns, ...view.stateColumns.map((s) => s.name)].map(quoteIdent).join(', ');
-  return `CREATE OR REPLACE VIEW ${quoteIdent(stateView(name))} AS SELECT ${columns} FROM ${quoteIdent(batchTable(name))} UNION ALL SELECT ${columns} FROM ${quoteIdent(realtimeTable(name))}`;
+  const name = bound.view.definition.name;
+  return `CREATE OR REPLACE VIEW ${quoteIdent(stateView(name))} AS ${stateRelationSql(name)}`;
 }
 
 /** The rollup call that gives back the view itself (plus `window_end`), every parameter spelled out. */
@@ -95,7 +103,7 @@ export function createRollupMacroSql(bound: BoundView): string {
   );
   const kept = `COLUMNS(__column -> __column = '${ALL}' OR (list_contains(${all}, __column) AND list_contains(coalesce(dimensions, ${all}), __column)))`;
   const measures = view.mergedMeasures.join(',\n         ');
-  const state = quoteIdent(stateView(viewName));
+  const state = `(${stateRelationSql(viewName)})`;
 
   if (windowMs === null) {
     return `CREATE OR REPLACE MACRO ${quoteIdent(macro)}(dimensions := NULL) AS TABLE
