@@ -6,6 +6,7 @@ import type { EventSchema } from '../views/view-definition.ts';
 import { CanonicalEventReader, STRING_SLOT_BYTES, type CanonicalColumn } from './canonical-event-reader.ts';
 import { createEventDecoder, type FieldValue } from './decode-event.ts';
 import { ALL_FIELD_TYPES } from '../../test/fixtures/all-field-types.ts';
+import { seededRandom } from '../random/seeded-random.ts';
 
 /**
  * CanonicalEventReader's contract: a record it reads is one `createEventDecoder` accepts, and the
@@ -109,8 +110,8 @@ function expectRow(reader: CanonicalEventReader, row: number, input: string, val
 
 /** Fills row `row` with garbage, as earlier reads (good or declined) may have left it. */
 function dirty(reader: CanonicalEventReader, row: number, seed: number): void {
-  let state = seed | 1;
-  const next = () => ((state = (Math.imul(state, 1_103_515_245) + 12_345) | 0) >>> 24);
+  const random = seededRandom(seed);
+  const next = () => Math.floor(random() * 256);
   for (const column of reader.columns) {
     const width = column.data.byteLength / reader.capacity;
     new Uint8Array(column.data, row * width, width).forEach((_, k, bytes) => (bytes[k] = next()));
