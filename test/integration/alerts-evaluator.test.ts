@@ -13,6 +13,7 @@ import { INACTIVE, stepAlert, type InstanceState } from '../../serving-layer/ale
 import { AlertStore } from '../../serving-layer/alerts/alert-store.ts';
 import { ViewFeeder, type TestEvent } from '../support/view-feeder.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
+import { seededRandom } from '../../core/random/seeded-random.ts';
 
 const SECOND = 1_000;
 const MINUTE = 60_000;
@@ -177,8 +178,7 @@ describe('alert evaluation on the merged batch and realtime state', () => {
     const expected: { key: string; state: string; atMs: number }[] = [];
     let reference: InstanceState = INACTIVE;
     let offset = 0;
-    let rng = 7;
-    const random = () => ((rng = (rng * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = seededRandom(7);
     for (let batchMs = T0 + 10 * SECOND; batchMs <= T0 + 12 * MINUTE; batchMs += 10 * SECOND) {
       const spike = batchMs >= T0 + 3 * MINUTE && batchMs < T0 + 5 * MINUTE;
       const batch: TestEvent[] = [];
