@@ -91,6 +91,7 @@ export class Archiver {
   private readonly maxPendingBytes: number;
   private subscription: SourceSubscription | undefined;
   private compactionTimer: NodeJS.Timeout | undefined;
+  private readingStopped: Promise<void> | undefined;
 
   private constructor(
     private readonly options: ArchiverOptions,
@@ -175,13 +176,22 @@ export class Archiver {
    */
   async stop(): Promise<void> {
     clearInterval(this.compactionTimer);
+    await this.stopReading();
+    try {
+      await this.sink.close();
+      await this.options.ownership?.close();
+    } finally {
+      await this.release();
+      this.partitions.clear();
+    }
+  }
+
+  /** Stops reading from Kafka (the first step of stop, which may be taken alone before it). */
+  stopReading(): Promise<void> {
     const subscription = this.subscription;
     this.subscription = undefined;
-    await subscription?.stop();
-    await this.sink.close();
-    await this.options.ownership?.close();
-    await this.release();
-    this.partitions.clear();
+    this.readingStopped ??= subscription?.stop() ?? Promise.resolve();
+    return this.readingStopped;
   }
 
   /** Before a forced exit (a stop past its deadline): the sink stops writing at once. */

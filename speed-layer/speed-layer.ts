@@ -104,6 +104,7 @@ export class SpeedLayer {
   private readonly batcher: MicroBatcher<RecordRun, PreparedMicroBatch>;
   private readonly metrics: SpeedMetrics;
   private subscription: SourceSubscription | undefined;
+  private readingStopped: Promise<void> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private state: SpeedLayerStatus['state'] = 'created';
   private batchVersion: number | undefined;
@@ -206,16 +207,25 @@ export class SpeedLayer {
   }
 
   /** Stops reading and processing; realtime tables stay as they are (and stop changing). */
+  /**
+   * Stops consuming: the micro-batcher, then the source (the first step of stop, which may be
+   * taken alone before it, e.g. to stop every consumer of a node at once).
+   */
+  stopReading(): Promise<void> {
+    this.readingStopped ??= (async () => {
+      // The batcher first: it releases a source callback waiting for room, so the source can stop.
+      await this.batcher.stop();
+      await this.subscription?.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'stopping the source failed'));
+    })();
+    return this.readingStopped;
+  }
+
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     const wasRunning = this.state === 'running';
     this.state = 'stopped';
     clearInterval(this.refreshTimer);
-    if (wasRunning) {
-      // The batcher first: it releases a source callback waiting for room, so the source can stop.
-      await this.batcher.stop();
-      await this.subscription?.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'stopping the source failed'));
-    }
+    if (wasRunning) await this.stopReading();
     await this.lock.runExclusive(async () => this.connection.closeSync());
     await this.decoder.close();
   }

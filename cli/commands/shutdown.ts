@@ -53,7 +53,13 @@ function dieOfSignal(signal: ShutdownSignal): void {
  */
 export async function stopWithinDeadline(
   stop: () => Promise<void>,
-  options: ShutdownOptions & { readonly deadlineMs: number; readonly graceMs?: number; readonly halt?: () => Promise<void> },
+  options: ShutdownOptions & {
+    readonly deadlineMs: number;
+    readonly graceMs?: number;
+    readonly halt?: () => Promise<void>;
+    /** What the stop is doing, named in the log when the deadline passes. */
+    readonly stoppingStep?: () => string | undefined;
+  },
 ): Promise<void> {
   const { logger, deadlineMs } = options;
   const exit = options.exit ?? ((code: number) => process.exit(code));
@@ -70,7 +76,11 @@ export async function stopWithinDeadline(
   let givenUp = false;
   const deadline = setTimeout(() => {
     givenUp = true;
-    logger.error({ deadlineMs, stillOpen: process.getActiveResourcesInfo() }, `not stopped within node.shutdownTimeout (${deadlineMs} ms); exiting`);
+    const step = options.stoppingStep?.();
+    logger.error(
+      { deadlineMs, ...(step ? { stoppingStep: step } : {}), stillOpen: process.getActiveResourcesInfo() },
+      `not stopped within node.shutdownTimeout (${deadlineMs} ms)${step ? ` (still stopping the ${step})` : ''}; exiting`,
+    );
     void haltAndExit(1);
   }, deadlineMs - haltBudgetMs);
   try {

@@ -66,7 +66,7 @@ export function registerStartCommand(program: Command): void {
           generator?.stop();
           await node.stop();
         },
-        { logger, deadlineMs: loaded.config.node.shutdownTimeout, halt: () => node.halt() },
+        { logger, deadlineMs: loaded.config.node.shutdownTimeout, halt: () => node.halt(), stoppingStep: () => node.stoppingStep },
       );
     });
 }

@@ -58,7 +58,10 @@ export function nodeLocalDir(loaded: LoadedConfig, nodeId: string): string {
  * reverse. The serving role needs the speed role: its views merge that process's realtime state.
  */
 export class LambdaNode {
-  private readonly stops: (() => Promise<void>)[] = [];
+  /** What stop() undoes, in reverse order, each named for the log. */
+  private readonly stops: { readonly step: string; readonly stop: () => Promise<void> }[] = [];
+  /** The stop step in progress, for the log of a stop past its deadline. */
+  private stopping: string | undefined;
   /** What must stop at once before a forced exit (see halt). */
   private readonly halts: (() => Promise<void>)[] = [];
   private http: HttpServer | undefined;
@@ -99,21 +102,21 @@ export class LambdaNode {
     const localDir = nodeLocalDir(loaded, this.memberId);
     await mkdir(localDir, { recursive: true });
     const coordination: Coordination = await createCoordination(loaded, layout, this.memberId, logger);
-    this.stops.push(() => coordination.close());
+    this.stops.push({ step: 'coordination (ZooKeeper session)', stop: () => coordination.close() });
     const member = { id: this.memberId, roles: [...roles], url: null, host: hostname(), pid: process.pid, startedAtMs: Date.now() };
     // Claimed before any work is taken: a second node with this id stops here (not retriable);
     // a ZooKeeper slow to answer a starting node is waited for.
     await startupCall(() => coordination.members.register(member));
     const { source, localLog, kafka } = await openRecordSource(loaded, layout, logger);
     this.localLog = localLog;
-    if (localLog) this.stops.push(() => localLog.close());
+    if (localLog) this.stops.push({ step: 'local event log', stop: () => localLog.close() });
 
     const ownership = coordination.archiverOwnership(() => source.partitionCount());
     let archiver: Archiver | undefined;
     if (roles.has('archiver')) {
       archiver = await Archiver.create({ source, layout, schema: loaded.schema, groupId: archiverGroupId(loaded, this.memberId), ownership, logger, metrics });
       await archiver.start();
-      this.stops.push(() => archiver!.stop());
+      this.stops.push({ step: 'archiver', stop: () => archiver!.stop() });
       this.halts.push(() => archiver!.halt());
     }
     let batch: BatchLayer | undefined;
@@ -123,7 +126,7 @@ export class LambdaNode {
         runRequests: coordination.runRequests, logger, metrics, topic: source.topic,
       });
       await batch.start();
-      this.stops.push(() => batch!.stop());
+      this.stops.push({ step: 'batch layer', stop: () => batch!.stop() });
     }
     let realtime: RealtimeServing | undefined;
     if (roles.has('speed')) {
@@ -132,7 +135,7 @@ export class LambdaNode {
         ...(coordination.session && coordination.root ? { zookeeper: { session: coordination.session, root: coordination.root } } : {}),
         ...(kafka ? { kafka: kafka.client } : {}),
       });
-      this.stops.push(() => realtime!.stop());
+      this.stops.push({ step: 'speed and serving layers', stop: () => realtime!.stop() });
     }
     const status = new NodeStatus({ memberId: this.memberId, roles: [...roles], coordination, realtime, batch, archiver, ownership, loaded, logger });
     const serving = roles.has('serving') && realtime ? realtime : undefined;
@@ -156,10 +159,16 @@ export class LambdaNode {
         : {}),
       ...(localLog && serving ? { ingest: createEventIngest(localLog, loaded.schema) } : {}),
     });
+    // Run in reverse: after the HTTP server, every Kafka consumer of the node stops at once (each
+    // may wait out its time limit when the brokers are gone), before the layers' own stops.
+    this.stops.push({ step: 'Kafka consumers', stop: async () => void (await Promise.all([archiver?.stopReading(), realtime?.speed.stopReading()])) });
     await this.http.start();
-    this.stops.push(async () => {
-      await this.http!.stop();
-      runner?.close();
+    this.stops.push({
+      step: 'HTTP server',
+      stop: async () => {
+        await this.http!.stop();
+        runner?.close();
+      },
     });
     await startupCall(() => coordination.members.register({ ...member, url: this.url ?? null }));
     this.phase = 'ok';
@@ -175,14 +184,23 @@ export class LambdaNode {
     for (const outcome of halted) if (outcome.status === 'rejected') this.options.logger.warn({ err: outcome.reason }, 'halting before the exit failed');
   }
 
+  /** The step stop() is in (e.g. 'archiver'), undefined when not stopping. */
+  get stoppingStep(): string | undefined {
+    return this.stopping;
+  }
+
   async stop(): Promise<void> {
     this.phase = 'stopping';
-    for (const stop of this.stops.splice(0).reverse()) {
+    for (const { step, stop } of this.stops.splice(0).reverse()) {
+      const startedAt = Date.now();
+      this.stopping = step;
       try {
         await stop();
+        this.options.logger.info({ step, tookMs: Date.now() - startedAt }, `stopped the ${step}`);
       } catch (error) {
-        this.options.logger.warn({ err: error }, 'error while stopping');
+        this.options.logger.warn({ err: error, step, tookMs: Date.now() - startedAt }, 'error while stopping');
       }
     }
+    this.stopping = undefined;
   }
 }

@@ -38,6 +38,8 @@ export class ZkPartitionOwnership implements PartitionOwnership {
   private queued = 0;
   private rerun = false;
   private closed = false;
+  /** The connection is down (session suspended): no lock can be confirmed until it is back. */
+  private suspended = false;
   private partitions = 0;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: () => void = () => undefined;
@@ -55,6 +57,7 @@ export class ZkPartitionOwnership implements PartitionOwnership {
   async start(listener: OwnershipListener): Promise<void> {
     this.listener = listener;
     this.unsubscribe = this.options.session.onEvent((event) => {
+      this.suspended = event === 'suspended' || event === 'lost';
       if (event === 'lost') this.schedule(() => this.dropAll('the ZooKeeper session expired'));
       else if (event === 'new-session' || event === 'reconnected') this.schedule();
     });
@@ -71,6 +74,11 @@ export class ZkPartitionOwnership implements PartitionOwnership {
   }
 
   async assertOwned(partition: number): Promise<void> {
+    // Refused at once while disconnected rather than after the call's timeout: the answer could
+    // only be "not confirmed", and a stop with ZooKeeper gone must not wait for it per segment.
+    if (this.suspended) {
+      throw new CoordinationError(`cannot confirm the lock of partition ${partition}: disconnected from ZooKeeper`, { retriable: true, context: { partition, lock: this.lockPath(partition) } });
+    }
     const client = this.options.session.client;
     const timeoutMs = this.options.fenceTimeoutMs ?? 2_000;
     const stat = await withTimeout(client.exists(this.lockPath(partition)), timeoutMs, `confirming the lock of partition ${partition} with ZooKeeper`);
@@ -101,14 +109,23 @@ export class ZkPartitionOwnership implements PartitionOwnership {
     this.unsubscribe();
     await this.settled();
     const client = this.options.session.client;
-    for (const partition of this.owned()) {
+    const owned = this.owned();
+    for (const partition of owned) {
       this.held.delete(partition);
       await this.listener?.released(partition);
-      await this.deleteOwnLock(client, partition);
     }
-    await client.delete(`${this.membersDir}/${this.options.nodeId}`, -1).catch((error: unknown) => {
-      this.options.logger.warn({ err: error }, 'cannot remove this node from the archivers; its session expiry will');
-    });
+    // Deleting the znodes hands the partitions over now; when it cannot be done (ZooKeeper out of
+    // reach), closing the session or its expiry deletes them, as they are ephemeral.
+    if (this.suspended) {
+      this.options.logger.info({ partitions: owned }, 'disconnected from ZooKeeper: the partition locks go with the session');
+      return;
+    }
+    try {
+      for (const partition of owned) await this.deleteOwnLock(client, partition);
+      await client.delete(`${this.membersDir}/${this.options.nodeId}`, -1);
+    } catch (error) {
+      this.options.logger.warn({ err: error, partitions: owned }, 'cannot remove this node\'s partition locks and membership now; they go with its session');
+    }
   }
 
   /** Waits for the rebalancing in progress (and the ones asked for meanwhile). */

@@ -105,8 +105,13 @@ export class ThreadChannel {
 }
 
 const WORKER_URL = new URL('./kafka-fetch-worker.mjs', import.meta.url);
-/** How long the consumer may take to leave its group before its thread is terminated. */
-const FETCH_THREAD_STOP_TIMEOUT_MS = 3_000;
+/**
+ * How long the consumer may take to leave its group before its thread is terminated. With a live
+ * broker it takes one fetch wait (250 ms) and a LeaveGroup; with the brokers gone it never ends,
+ * and this is spent out of node.shutdownTimeout. Not leaving costs a restarted node at most the
+ * group's session timeout before it reads again.
+ */
+const FETCH_THREAD_STOP_TIMEOUT_MS = 2_000;
 /**
  * The worker's young generation: V8 splits it in three (two semi-spaces and a large-object
  * space), so 48 MiB are V8's default semi-spaces of 16 MiB, whatever the process's flags. In the

@@ -89,7 +89,9 @@ export class KafkaRecordSource implements RecordSource {
   }
 
   async highWatermarks(): Promise<Map<number, number>> {
-    const admin = this.kafka.admin();
+    // Few retries: callers ask again on their own schedule (a periodic refresh, the partition
+    // rebalance), and one call retrying for seconds outlived the stop of a node whose broker was gone.
+    const admin = this.kafka.admin({ retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 } });
     await admin.connect();
     try {
       const offsets = await admin.fetchTopicOffsets(this.topic);

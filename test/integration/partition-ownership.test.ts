@@ -4,7 +4,7 @@ import { rendezvousOwner } from '../../core/coordination/partition-ownership.ts'
 import { ZkPartitionOwnership } from '../../core/coordination/zk-partition-ownership.ts';
 import { ZkSession } from '../../core/coordination/zk-session.ts';
 import { createLogger } from '../../core/observability/logger.ts';
-import { waitFor, ZooKeeperTestServer } from '../harness/index.ts';
+import { TcpProxy, waitFor, ZooKeeperTestServer } from '../harness/index.ts';
 
 const PARTITIONS = 12;
 const SESSION_TIMEOUT_MS = 2_000;
@@ -47,8 +47,8 @@ describe('partition ownership through ZooKeeper (rendezvous hashing, one lock pe
   const root = `/lambda/ownership-${randomBytes(4).toString('hex')}`;
   const nodes: Node[] = [];
 
-  async function startNode(id: string): Promise<Node> {
-    const session = await ZkSession.open({ connectString: server.connectString, sessionTimeoutMs: SESSION_TIMEOUT_MS, logger, reconnectDelayMs: 100 });
+  async function startNode(id: string, connectString = server.connectString): Promise<Node> {
+    const session = await ZkSession.open({ connectString, sessionTimeoutMs: SESSION_TIMEOUT_MS, logger, reconnectDelayMs: 100 });
     const ownership = new ZkPartitionOwnership({ session, path: `${root}/archivers`, nodeId: id, partitionCount: async () => PARTITIONS, logger, recheckMs: 500 });
     const node: Node = { id, session, ownership, working: new Set() };
     await ownership.start({
@@ -142,5 +142,40 @@ describe('partition ownership through ZooKeeper (rendezvous hashing, one lock pe
     const node = nodes[0]!;
     const other = Array.from({ length: PARTITIONS }, (_, p) => p).find((p) => !node.working.has(p))!;
     await expect(node.ownership.assertOwned(other)).rejects.toThrow(/no longer holds the lock/);
+  });
+
+  it('refuses the fence at once while disconnected, without asking ZooKeeper, and confirms it again once reconnected', async () => {
+    const proxy = await TcpProxy.start({ port: Number(server.connectString.split(':').pop()) });
+    try {
+      const node = await startNode('e', proxy.address);
+      await expectSettledOn(nodes, null);
+      const held = [...node.working];
+      expect(held.length).toBeGreaterThan(0);
+      const suspended = new Promise<void>((resolve) => {
+        const off = node.session.onEvent((event) => {
+          if (event === 'suspended') {
+            off();
+            resolve();
+          }
+        });
+      });
+      proxy.cut('reset');
+      await suspended;
+      // The reason names the disconnection: not a timed-out call, nor a lock found lost.
+      for (const p of held) await expect(node.ownership.assertOwned(p)).rejects.toThrow(/disconnected from ZooKeeper/);
+      proxy.restore();
+      // Back within the session timeout: the same session, the same locks.
+      await waitFor('the fence to pass again', async () => {
+        try {
+          for (const p of held) await node.ownership.assertOwned(p);
+          return true;
+        } catch {
+          return false;
+        }
+      }, SESSION_TIMEOUT_MS * 5);
+      await stopNode(node);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
