@@ -270,7 +270,7 @@ views:
       const names = ['length', 'slide', 'since', 'until', 'dimensions'] as const;
       const events = Array.from({ length: 60 }, (_, i) => ({
         ts: BASE_MS + i * 20_000,
-        ...Object.fromEntries(names.map((n, j) => [n, `${n}${(i >> j) % 2}`])),
+        ...(Object.fromEntries(names.map((n, j) => [n, `${n}${(i >> j) % 2}`])) as Record<(typeof names)[number], string>),
         offset: i,
       }));
       await feeder.toRealtime(events);

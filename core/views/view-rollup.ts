@@ -59,10 +59,10 @@ function listLiteral(values: readonly string[]): string {
 }
 
 /**
- * Both state tables as one relation, without the speed layer's block keys. It names no column:
- * inside a macro, a column named like a parameter (a dimension `length`) would be read as the
- * parameter, and a view with such a column fails to bind there (DuckDB 1.5.6), so the macro
- * reads this relation rather than `state__<view>`.
+ * Both state tables as one relation, without the speed layer's block keys. It names no column,
+ * and neither does the macro (but `s.window_start`): inside a macro a name equal to a parameter's
+ * (a dimension `length`) is read as the parameter, and on DuckDB 1.5.6 a macro cannot even be
+ * created over a view whose definition names such a column ("Conflicting column names").
  */
 function stateRelationSql(view: string): string {
   return `SELECT * FROM ${quoteIdent(batchTable(view))} UNION ALL BY NAME SELECT * EXCLUDE (_partition, _block) FROM ${quoteIdent(realtimeTable(view))}`;
