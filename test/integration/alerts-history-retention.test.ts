@@ -1,14 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
 import { ViewFeeder } from '../support/view-feeder.ts';
-import { WebhookReceiver } from '../support/webhook-receiver.ts';
+import { receiverPerSuite } from '../support/webhook-receiver.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
-import { freePort } from '../harness/index.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
 const SECOND = 1_000;
@@ -25,19 +22,7 @@ interface HistoryRow {
 }
 
 describe('alert_history retention', () => {
-  let dir: string;
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'alerts-retention-'));
-    receiver = new WebhookReceiver(await freePort());
-    await receiver.up();
-  });
-
-  afterAll(async () => {
-    await receiver?.down();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = receiverPerSuite('alerts-retention-');
 
   it('prunes records past the retention, but never undelivered notifications nor the state of a firing instance', async () => {
     const loaded = parseConfig(`
@@ -46,10 +31,10 @@ serving: {alertHistoryRetention: 1m}
 views:
   errors_10s: {window: 10s, dimensions: [host], measures: {errors: sum(errors)}}
 alerts:
-  error_burst: {view: errors_10s, condition: "errors > 5", notify: [{webhook: "${receiver.url}", timeout: 1s}]}
+  error_burst: {view: errors_10s, condition: "errors > 5", notify: [{webhook: "${suite.receiver.url}", timeout: 1s}]}
 `);
     expect(loaded.config.serving.alertHistoryRetention).toBe(60 * SECOND);
-    const storageDir = join(dir, 'store');
+    const storageDir = join(suite.dir, 'store');
     const start = async () => {
       const db = await ServingDatabase.create(loaded);
       const alerting = await Alerting.start({ loaded, database: db, storageDir, logger, backoff: { initialMs: 50, maxMs: 200 }, pruneEveryMs: 3_600_000 });
@@ -85,9 +70,9 @@ alerts:
       // Old and delivered: h1 and h2 fire and resolve; h3 fires and stays firing from then on.
       await step(0, { h1: 9, h2: 9, h3: 9 });
       await step(1, { h1: 0, h2: 0, h3: 9 });
-      await waitFor('the first five notifications', () => receiver.accepted.length === 5, 10_000);
+      await waitFor('the first five notifications', () => suite.receiver.accepted.length === 5, 10_000);
       // Old and never delivered: the receiver fails while h4 fires and resolves.
-      receiver.answerWith(503);
+      suite.receiver.answerWith(503);
       await step(2, { h3: 9, h4: 9 });
       await step(3, { h3: 9, h4: 0 });
       // Recent: h5 fires 70 s later.
@@ -96,7 +81,7 @@ alerts:
       const cutoffMs = nowMs - 60 * SECOND;
 
       const before = await history();
-      const deliveredIds = new Set(receiver.accepted.map((p) => p.id));
+      const deliveredIds = new Set(suite.receiver.accepted.map((p) => p.id));
       const latestOf = new Map(before.map((r) => [r.host, r]));
       const expected = before.filter(
         (r) => r.recordedMs >= cutoffMs || (r.notify && !deliveredIds.has(r.id)) || (latestOf.get(r.host) === r && ['pending', 'firing'].includes(r.state)),
@@ -107,9 +92,9 @@ alerts:
       expect(after.map((r) => `${r.host} ${r.state}`)).toEqual(['h3 firing', 'h4 firing', 'h4 resolved', 'h5 firing']);
 
       // What was kept is still delivered once the receiver is back, and h3 is still firing after a restart.
-      receiver.answerWith(200);
-      await waitFor('the held-back notifications', () => receiver.accepted.length === 8, 10_000);
-      expect(receiver.accepted.slice(5).map((p) => `${String(p.key.host)} ${p.state}`)).toEqual(['h4 firing', 'h4 resolved', 'h5 firing']);
+      suite.receiver.answerWith(200);
+      await waitFor('the held-back notifications', () => suite.receiver.accepted.length === 8, 10_000);
+      expect(suite.receiver.accepted.slice(5).map((p) => `${String(p.key.host)} ${p.state}`)).toEqual(['h4 firing', 'h4 resolved', 'h5 firing']);
       await node.alerting.close();
       node.db.close();
       node = await start();
@@ -117,7 +102,7 @@ alerts:
       // (h4's resolution is recent enough to be listed; h1's and h2's were pruned.)
       expect(instances).toEqual(['h3 firing', 'h4 resolved', 'h5 firing']);
     } finally {
-      receiver.answerWith(200);
+      suite.receiver.answerWith(200);
       await node.alerting.close();
       node.db.close();
     }

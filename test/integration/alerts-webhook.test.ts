@@ -1,14 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig, type LoadedConfig } from '../../core/config/load-config.ts';
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
-import { WebhookReceiver } from '../support/webhook-receiver.ts';
+import { receiverPerSuite } from '../support/webhook-receiver.ts';
 import { memoryLogger, type LogLine } from '../support/memory-logger.ts';
 import { ViewFeeder } from '../support/view-feeder.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
-import { freePort } from '../harness/index.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
 const SECOND = 1_000;
@@ -52,25 +49,13 @@ class Scenario {
 }
 
 describe('webhook sink', () => {
-  let dir: string;
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'alerts-webhook-'));
-    receiver = new WebhookReceiver(await freePort());
-    await receiver.up();
-  });
-
-  afterAll(async () => {
-    await receiver?.down();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = receiverPerSuite('alerts-webhook-');
 
   it('receives every notification, in order and once, after being down for 30 s across a process restart', async () => {
-    const storageDir = join(dir, 'outage');
+    const storageDir = join(suite.dir, 'outage');
     // A timeout is an answer that may still arrive: a generous one keeps a slow machine from
     // turning an on-time delivery into a (legitimate, at-least-once) duplicate.
-    const loaded = config(receiver.url, '5s');
+    const loaded = config(suite.receiver.url, '5s');
     const start = async () => {
       const db = await ServingDatabase.create(loaded);
       const alerting = await Alerting.start({ loaded, database: db, storageDir, logger, backoff: BACKOFF });
@@ -80,14 +65,14 @@ describe('webhook sink', () => {
     const scenario = new Scenario(['h1', 'h2', 'h3']);
 
     await scenario.next(node.feeder, node.alerting);
-    await waitFor('the first notifications', () => receiver.received.length === 2, 5_000);
-    const first = receiver.received[0]!;
+    await waitFor('the first notifications', () => suite.receiver.received.length === 2, 5_000);
+    const first = suite.receiver.received[0]!;
     expect(Object.keys(first).sort()).toEqual(['alert', 'at', 'id', 'key', 'labels', 'reminder', 'severity', 'since', 'state', 'value', 'window'].sort());
     expect(first).toMatchObject({ alert: 'error_burst', state: 'firing', key: { host: 'h1' }, value: { errors: 9 }, severity: 'critical', labels: { team: 'payments' } });
     expect(first.window).toEqual({ start: new Date(T0).toISOString(), end: new Date(T0 + 10 * SECOND).toISOString() });
-    expect(receiver.headers[0]!['idempotency-key']).toBe(first.id);
+    expect(suite.receiver.headers[0]!['idempotency-key']).toBe(first.id);
 
-    await receiver.down();
+    await suite.receiver.down();
     const outageStarted = Date.now();
     const evaluationMs: number[] = [];
     // 15 s of transitions while the receiver is down; then the process restarts (store kept).
@@ -106,13 +91,13 @@ describe('webhook sink', () => {
     // Delivery never held evaluation back while the sink was down.
     expect(Math.max(...evaluationMs)).toBeLessThan(1_000);
 
-    await receiver.up();
+    await suite.receiver.up();
     const reader = await node.db.connect();
     const expected = (await reader.runAndReadAll('SELECT id FROM alert_history WHERE notify ORDER BY seq')).getRowsJS().map(([id]) => String(id));
     reader.closeSync();
     expect(expected.length).toBeGreaterThan(50);
-    await waitFor('every notification after the outage', () => receiver.received.length >= expected.length, 5_000);
-    expect(receiver.received.map((p) => p.id)).toEqual(expected);
+    await waitFor('every notification after the outage', () => suite.receiver.received.length >= expected.length, 5_000);
+    expect(suite.receiver.received.map((p) => p.id)).toEqual(expected);
     expect((await node.alerting.api()).notifier.sinks[0]).toMatchObject({ pending: 0, lastError: null });
     // Each process warned once that the sink was unreachable, and nothing was parked.
     expect(logLines.filter((l) => l.level === 40 && /unreachable \(ECONNREFUSED\)/.test(logErrorMessage(l))).length).toBeGreaterThanOrEqual(2);
@@ -123,13 +108,13 @@ describe('webhook sink', () => {
   }, 55_000);
 
   it('retries timeouts, 5xx and passing 4xx answers with backoff; parks what the receiver keeps refusing, visibly, without blocking the rest', async () => {
-    const loaded = config(receiver.url);
+    const loaded = config(suite.receiver.url);
     const db = await ServingDatabase.create(loaded);
-    const alerting = await Alerting.start({ loaded, database: db, storageDir: join(dir, 'retries'), logger, backoff: BACKOFF });
+    const alerting = await Alerting.start({ loaded, database: db, storageDir: join(suite.dir, 'retries'), logger, backoff: BACKOFF });
     const feeder = new ViewFeeder(db.adminConnection, loaded.schema, db.bound);
     const attempts = new Map<string, number>();
-    receiver.received.length = 0;
-    receiver.respond = (payload, res) => {
+    suite.receiver.received.length = 0;
+    suite.receiver.respond = (payload, res) => {
       const n = (attempts.get(payload.id) ?? 0) + 1;
       attempts.set(payload.id, n);
       const h1Firing = payload.key.host === 'h1' && payload.state === 'firing';
@@ -146,12 +131,12 @@ describe('webhook sink', () => {
       await scenario.next(feeder, alerting);
       // In order: h1 firing (timeout, 503, then delivered), h3 firing (401 twice, then
       // delivered), h1 resolved, h2 firing (400 five times: parked), h3 resolved.
-      await waitFor('h3 resolved', () => receiver.received.some((p) => p.key.host === 'h3' && p.state === 'resolved'), 10_000);
-      const byHost = (host: string) => receiver.received.filter((p) => p.key.host === host).map((p) => p.state);
+      await waitFor('h3 resolved', () => suite.receiver.received.some((p) => p.key.host === 'h3' && p.state === 'resolved'), 10_000);
+      const byHost = (host: string) => suite.receiver.received.filter((p) => p.key.host === host).map((p) => p.state);
       expect(byHost('h1')).toEqual(['firing', 'firing', 'firing', 'resolved']);
       expect(byHost('h2')).toEqual(['firing', 'firing', 'firing', 'firing', 'firing']);
       expect(byHost('h3')).toEqual(['firing', 'firing', 'firing', 'resolved']);
-      const h2Firing = receiver.received.find((p) => p.key.host === 'h2')!;
+      const h2Firing = suite.receiver.received.find((p) => p.key.host === 'h2')!;
       const sink = (await alerting.api()).notifier.sinks[0]!;
       expect(sink).toMatchObject({ pending: 0, lastError: null, parked: 1 });
       expect(sink.recentlyParked).toEqual([
@@ -167,7 +152,7 @@ describe('webhook sink', () => {
       expect(logLines.some((l) => l.level === 40 && /answered HTTP 401: token expired/.test(logErrorMessage(l)))).toBe(true);
       expect(logLines.filter((l) => l.level >= 50).map((l) => [l['notification'], l.msg])).toEqual([[h2Firing.id, expect.stringMatching(/refused a notification \d+ times; parked it/)]]);
     } finally {
-      receiver.respond = (_p, res) => res.writeHead(200).end('ok');
+      suite.receiver.respond = (_p, res) => res.writeHead(200).end('ok');
       await alerting.close();
       db.close();
     }

@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { freePort } from '../harness/free-port.ts';
 import type { NotificationPayload } from '../../serving-layer/alerts/alert-record.ts';
 
 export type Responder = (payload: NotificationPayload, res: ServerResponse) => void;
@@ -51,4 +56,22 @@ export class WebhookReceiver {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/**
+ * For a describe block: a temporary directory and a receiver on a free port, up from its beforeAll
+ * to its afterAll. Read `dir` and `receiver` inside the tests (they are set in beforeAll).
+ */
+export function receiverPerSuite(tempPrefix: string): { readonly dir: string; readonly receiver: WebhookReceiver } {
+  const suite = { dir: '', receiver: undefined as unknown as WebhookReceiver };
+  beforeAll(async () => {
+    suite.dir = mkdtempSync(join(tmpdir(), tempPrefix));
+    suite.receiver = new WebhookReceiver(await freePort());
+    await suite.receiver.up();
+  });
+  afterAll(async () => {
+    await suite.receiver?.down();
+    if (suite.dir) rmSync(suite.dir, { recursive: true, force: true });
+  });
+  return suite;
 }
