@@ -16,6 +16,7 @@ import { createHttpServer, type HttpServer } from '../../serving-layer/http/http
 import { createEventIngest } from '../../serving-layer/ingest/event-ingest.ts';
 import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
 import { archiverGroupId, createCoordination, startupCall, type Coordination } from './coordination.ts';
+import { adoptLegacyAlertStore } from './legacy-alert-store.ts';
 import { NodeStatus } from './node-status.ts';
 import { RealtimeServing } from './realtime-serving.ts';
 import { openRecordSource } from './record-source.ts';
@@ -107,6 +108,7 @@ export class LambdaNode {
     // Claimed before any work is taken: a second node with this id stops here (not retriable);
     // a ZooKeeper slow to answer a starting node is waited for.
     await startupCall(() => coordination.members.register(member));
+    await adoptLegacyAlertStore({ storageDir: layout.rootDir, localDir, cluster: coordination.mode !== 'single-node', logger });
     const { source, localLog, kafka } = await openRecordSource(loaded, layout, logger);
     this.localLog = localLog;
     if (localLog) this.stops.push({ step: 'local event log', stop: () => localLog.close() });
