@@ -184,7 +184,7 @@ export class Alerting {
       },
       // A handoff moves state from realtime to batch: the merged windows stay what they were,
       // unless a view's batch state is (or was) left out for a definition that differs from this
-      // node's (batch-swap.ts serves no batch rows then). Only that costs a rebuild, which would
+      // node's (the batch handoff stages no batch rows then). Only that costs a rebuild, which would
       // otherwise hold the speed layer up at every batch version.
       batchAppliedInTransaction: async (_connection, manifest) => {
         if (!this.definitionsMatch(manifest) || (this.appliedManifest && !this.definitionsMatch(this.appliedManifest))) this.markWindowsStale();
