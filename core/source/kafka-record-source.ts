@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry } from 'kafkajs';
 import type { Logger } from '../observability/logger.ts';
+import { retry } from '../retry/retry.ts';
 import { startFetchThread } from './kafka-fetch-thread.ts';
 import { packFrom } from './packed-records.ts';
 import type { RecordSource, SourceSubscription, SubscribeOptions } from './record-source.ts';
@@ -151,6 +152,8 @@ class KafkaSubscription implements RepositionableSubscription {
   private selected: ReadonlySet<number> | null;
   /** Selection changes and assignments, one at a time. */
   private changes: Promise<void> = Promise.resolve();
+  /** Ends the waits for start offsets. */
+  private readonly stopped = new AbortController();
 
   constructor(
     private readonly consumer: Consumer,
@@ -180,7 +183,7 @@ class KafkaSubscription implements RepositionableSubscription {
     if (dropped.length > 0) {
       this.consumer.pause([{ topic: this.topic, partitions: dropped }]);
       for (const p of dropped) this.nextOffset.delete(p);
-      await this.options.onRevoke?.(dropped);
+      await this.revoke(dropped);
     }
     if (added.length > 0) {
       await this.seekToStart(added);
@@ -219,8 +222,38 @@ class KafkaSubscription implements RepositionableSubscription {
     this.onAssigned?.(partitions);
     const unselected = this.selected ? partitions.filter((p) => !this.selected!.has(p)) : [];
     if (unselected.length > 0) this.consumer.pause([{ topic: this.topic, partitions: unselected }]);
-    if (revoked.length > 0) await this.options.onRevoke?.(revoked);
+    if (revoked.length > 0) await this.revoke(revoked);
     await this.seekToStart(partitions.filter((p) => !unselected.includes(p)));
+  }
+
+  /**
+   * Tells the subscriber it lost partitions. Its failure is logged and goes no further: the
+   * partitions are gone either way, and the assignment must go on to seek the partitions it
+   * brings, or they would never be read.
+   */
+  private async revoke(partitions: readonly number[]): Promise<void> {
+    try {
+      await this.options.onRevoke?.(partitions);
+    } catch (error) {
+      this.logger.error({ err: error, topic: this.topic, partitions }, 'the subscriber failed to let go of revoked partitions');
+    }
+  }
+
+  /**
+   * The subscriber's start offset of `partition`, asked again with backoff until it answers (or
+   * the subscription stops): a partition whose start is not known is not read, so a failure here
+   * would otherwise stall it for good. Each failure is logged as an error naming the partition.
+   */
+  private startPosition(partition: number): Promise<number> {
+    return retry(async () => this.options.startOffset(partition), {
+      retries: Infinity,
+      isRetriable: () => true,
+      minDelayMs: 200,
+      maxDelayMs: 5_000,
+      signal: this.stopped.signal,
+      onRetry: (error, attempt, delayMs) =>
+        this.logger.error({ err: error, topic: this.topic, partition, attempt, retryInMs: Math.round(delayMs) }, 'cannot get the start offset of a partition: it is not read until then'),
+    });
   }
 
   /**
@@ -232,29 +265,30 @@ class KafkaSubscription implements RepositionableSubscription {
    */
   private async seekToStart(partitions: readonly number[]): Promise<void> {
     for (const partition of partitions) {
-      if (!this.nextOffset.has(partition)) this.nextOffset.set(partition, Promise.resolve().then(() => this.options.startOffset(partition)));
+      if (!this.nextOffset.has(partition)) this.nextOffset.set(partition, this.startPosition(partition));
     }
-    for (const partition of partitions) {
-      const position = this.nextOffset.get(partition);
-      if (!position) continue;
-      try {
-        this.consumer.seek({ topic: this.topic, partition, offset: String(await position) });
-      } catch (error) {
-        this.logger.error({ err: error, partition }, 'cannot seek partition to its start offset');
-      }
-    }
+    // Each seeks as soon as its own start is known: one whose start keeps failing holds no other up.
+    await Promise.all(
+      partitions.map(async (partition) => {
+        const position = this.nextOffset.get(partition);
+        if (!position) return;
+        try {
+          this.consumer.seek({ topic: this.topic, partition, offset: String(await position) });
+        } catch (error) {
+          this.logger.error({ err: error, partition }, 'cannot seek partition to its start offset');
+        }
+      }),
+    );
   }
 
   reposition(partition: number): void {
     if (!this.nextOffset.has(partition)) return;
     // The seek is made before anyone awaiting the new position goes on: a batch fetched from the
     // old position is then stale (dropped below), not taken for a retention gap.
-    const position: Promise<number> = Promise.resolve()
-      .then(() => this.options.startOffset(partition))
-      .then((offset) => {
-        if (this.nextOffset.get(partition) === position) this.consumer.seek({ topic: this.topic, partition, offset: String(offset) });
-        return offset;
-      });
+    const position: Promise<number> = this.startPosition(partition).then((offset) => {
+      if (this.nextOffset.get(partition) === position) this.consumer.seek({ topic: this.topic, partition, offset: String(offset) });
+      return offset;
+    });
     this.nextOffset.set(partition, position);
     position.catch((error: unknown) => this.logger.error({ err: error, partition }, 'cannot reposition partition to its start offset'));
   }
@@ -285,6 +319,7 @@ class KafkaSubscription implements RepositionableSubscription {
   }
 
   async stop(): Promise<void> {
+    this.stopped.abort();
     await this.consumer.disconnect();
   }
 }

@@ -109,6 +109,43 @@ describe('KafkaRecordSource on the Kafka-protocol test broker', () => {
     await subscription.stop();
   });
 
+  it.each([
+    ['on a fetch thread of its own', true],
+    ['on the subscribing thread', false],
+  ])('keeps asking for a start offset that fails, and reads on after the subscriber fails to let go of partitions, %s', async (_, fetchThread) => {
+    const seen = new Map<number, number[]>();
+    const startFailures = new Map<number, number>();
+    let revokeFailures = 0;
+    const subscription = await new KafkaRecordSource({ brokers: broker.brokers, topic, fetchThread }, logger).subscribe({
+      groupId: `stalling-${fetchThread}-${topic}`,
+      selectedPartitions: [0, 1],
+      // Partition 1's start is unknown for its first three asks (a store that is down).
+      startOffset: (p) => {
+        const failures = startFailures.get(p) ?? 0;
+        if (p === 1 && failures < 3) {
+          startFailures.set(p, failures + 1);
+          throw new Error('the position store is down');
+        }
+        return 0;
+      },
+      onRevoke: () => {
+        revokeFailures++;
+        throw new Error('the subscriber cannot let go');
+      },
+      onBatch: async (batch: SourceBatch) => void seen.set(batch.partition, [...(seen.get(batch.partition) ?? []), ...batch.packed.offsets]),
+    });
+    subscriptions.push(subscription);
+    const all = (p: number) => acked.get(p)!;
+    await waitFor('partitions 0 and 1', () => [0, 1].every((p) => (seen.get(p)?.length ?? 0) >= all(p).length), 30_000);
+    expect(startFailures.get(1)).toBe(3);
+    await subscription.select([2]);
+    expect(revokeFailures).toBe(1);
+    await waitFor('partition 2 after the failed revocation', () => (seen.get(2)?.length ?? 0) >= all(2).length, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (let p = 0; p < PARTITIONS; p++) expect(seen.get(p), `partition ${p}`).toEqual(all(p));
+    await subscription.stop();
+  });
+
   it('gives two subscribers with their own groups every partition each', async () => {
     const counts = [new Map<number, number>(), new Map<number, number>()];
     for (const [i, count] of counts.entries()) {
