@@ -17,9 +17,12 @@ export const DISTINCT_SKETCH_MACROS: readonly string[] = [
   `CREATE OR REPLACE MACRO lambda_kmv_from_hashes(hashes) AS
      CASE WHEN len(hashes) = 1 AND hashes[1] IS NOT NULL THEN hashes
           ELSE list_slice(list_sort(list_distinct(hashes)), 1, ${SKETCH_SIZE}) END`,
-  // Merges a list of sketches (the result of list(sketch)); NULL sketches are ignored.
+  // Merges a list of sketches (the result of list(sketch)); NULL sketches are ignored. A sketch
+  // is already sorted, distinct and at most K long, so a list of one is its own merge: most
+  // groups of a rollup or a view's upkeep merge one state row, and skip the sort.
   `CREATE OR REPLACE MACRO lambda_kmv_merge(sketches) AS
-     lambda_kmv_from_hashes(flatten(list_filter(sketches, s -> s IS NOT NULL)))`,
+     CASE WHEN len(sketches) = 1 AND sketches[1] IS NOT NULL THEN sketches[1]
+          ELSE lambda_kmv_from_hashes(flatten(list_filter(sketches, s -> s IS NOT NULL))) END`,
   `CREATE OR REPLACE MACRO lambda_kmv_estimate(sketch) AS
      CASE
        WHEN sketch IS NULL THEN 0::BIGINT
