@@ -27,6 +27,7 @@ export const ROLLUP_COLUMN_WINDOW_END = 'window_end';
 /** Parameters named like this never clash with a dimension: `_` starts no field name. */
 const ALL = '__rollup_all';
 const START = '__rollup_start';
+const BUCKET = '__rollup_bucket';
 
 export function stateView(view: string): string {
   return `state__${view}`;
@@ -119,6 +120,9 @@ SELECT * EXCLUDE (${ALL}) FROM (
   const wholeWindows = (param: string) =>
     `${quoteLiteral(`${prefix}${param} must be a positive whole number of ${viewName}'s window (${window}), with no months or years; got `)} || CAST(${param} AS VARCHAR)`;
   const ws = `s.${quoteIdent(WINDOW_START)}`;
+  // Each bucket's state is merged once per kept key before it is copied into every window that
+  // holds it (length / slide of them), not once per view key.
+  const premerged = view.stateColumns.map((c) => `${c.merge(quoteIdent(c.name))} AS ${quoteIdent(c.name)}`).join(',\n             ');
   return `CREATE OR REPLACE MACRO ${quoteIdent(macro)}(dimensions := NULL, length := NULL, slide := NULL, since := NULL, until := NULL) AS TABLE
 WITH __lengths AS (
   SELECT coalesce(lambda_interval_ms(length), CASE WHEN length IS NULL THEN ${windowMs} END) AS __length_ms,
@@ -139,11 +143,16 @@ SELECT * EXCLUDE (${ALL}) FROM (
          ${kept},
          ${measures}
   FROM (
-    SELECT unnest(lambda_window_starts(${ws}, ${windowMs}, __length_ms, __slide_ms)) AS ${START}, __length_ms, NULL AS ${ALL}, s.*
-    FROM ${state} AS s, __rollup
-    WHERE __ok
-      AND (since IS NULL OR ${ws} >= CAST(since AS TIMESTAMP))
-      AND (until IS NULL OR ${ws} < CAST(until AS TIMESTAMP) + to_milliseconds(__length_ms))
+    SELECT unnest(lambda_window_starts(${BUCKET}, ${windowMs}, __length_ms, __slide_ms)) AS ${START}, b.*
+    FROM (
+      SELECT ${ws} AS ${BUCKET}, __length_ms, __slide_ms, ${kept},
+             ${premerged}
+      FROM (SELECT NULL AS ${ALL}, * FROM ${state}) AS s, __rollup
+      WHERE __ok
+        AND (since IS NULL OR ${ws} >= CAST(since AS TIMESTAMP))
+        AND (until IS NULL OR ${ws} < CAST(until AS TIMESTAMP) + to_milliseconds(__length_ms))
+      GROUP BY ALL
+    ) AS b
   )
   WHERE (since IS NULL OR ${START} >= CAST(since AS TIMESTAMP)) AND (until IS NULL OR ${START} < CAST(until AS TIMESTAMP))
   GROUP BY ALL)`;
