@@ -44,7 +44,7 @@ const SINK_HALT_TIMEOUT_MS = 1_000;
 /**
  * A worker's young generation (V8 splits it in three: two semi-spaces and a large-object space).
  * Decoding leaves a few short-lived objects per record; twice the default nursery means half the
- * scavenges, which measured about 0.2 µs of GC per record less, for at most 48 MiB more memory.
+ * scavenges, for at most 48 MiB more memory.
  */
 const WORKER_YOUNG_GENERATION_MB = 96;
 

@@ -4,7 +4,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfigFile, parseConfig, type LoadedConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
 import { bindViews } from '../../core/views/bind-views.ts';
-import type { Role } from '../../serving-layer/http/api-types.ts';
+import type { Role } from '../../core/node/role.ts';
 import { startDemoGenerator } from '../demo/demo-generator.ts';
 import { ALL_ROLES, LambdaNode } from '../node/lambda-node.ts';
 import { shutdownSignal, stopWithinDeadline } from './shutdown.ts';

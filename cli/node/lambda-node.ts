@@ -11,7 +11,8 @@ import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { Archiver } from '../../batch-layer/archiver.ts';
 import { BatchLayer } from '../../batch-layer/batch-layer.ts';
 import { consoleAssets } from '../../serving-layer/console/console-assets.ts';
-import type { HealthInfo, Role } from '../../serving-layer/http/api-types.ts';
+import type { Role } from '../../core/node/role.ts';
+import type { HealthInfo } from '../../serving-layer/http/api-types.ts';
 import { createHttpServer, type HttpServer } from '../../serving-layer/http/http-server.ts';
 import { createEventIngest } from '../../serving-layer/ingest/event-ingest.ts';
 import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
@@ -116,7 +117,10 @@ export class LambdaNode {
     const ownership = coordination.archiverOwnership(() => source.partitionCount());
     let archiver: Archiver | undefined;
     if (roles.has('archiver')) {
-      archiver = await Archiver.create({ source, layout, schema: loaded.schema, groupId: archiverGroupId(loaded, this.memberId), ownership, logger, metrics });
+      archiver = await Archiver.create({
+        source, layout, schema: loaded.schema, groupId: archiverGroupId(loaded, this.memberId), ownership, logger, metrics,
+        flush: { intervalMs: config.batch.archiveFlushInterval },
+      });
       await archiver.start();
       this.stops.push({ step: 'archiver', stop: () => archiver!.stop() });
       this.halts.push(() => archiver!.halt());

@@ -114,8 +114,8 @@ const WORKER_URL = new URL('./kafka-fetch-worker.mjs', import.meta.url);
 const FETCH_THREAD_STOP_TIMEOUT_MS = 2_000;
 /**
  * The worker's young generation: V8 splits it in three (two semi-spaces and a large-object
- * space), so 48 MiB are V8's default semi-spaces of 16 MiB, whatever the process's flags. In the
- * speed bench, 96 and 192 MiB gave no throughput we could tell from noise, for more memory.
+ * space), so 48 MiB are V8's default semi-spaces of 16 MiB, whatever the process's flags; larger
+ * ones bought no throughput, only memory.
  */
 const FETCH_WORKER_YOUNG_GENERATION_MB = 48;
 

@@ -1,7 +1,6 @@
 import type { Role } from '../../core/node/role.ts';
 
 /** Until cli/node/lambda-node.ts and cli/commands/start-command.ts import it from core/node/role.ts. */
-export type { Role };
 
 /**
  * The JSON shapes of `GET /v1/views` and `GET /v1/status`. The engine and the process wiring

@@ -85,6 +85,24 @@ describe.sequential('a split cluster: 2 archiver,batch + 2 speed,serving process
 
   const other = (node: LambdaProcess) => archivers.find((a) => a !== node)!;
 
+  /**
+   * kill -9 of the batch master: the other archiver is master within the session timeout + 1 s,
+   * publishes the next version, holds every partition, and the cluster is exact. Returns the killed one.
+   */
+  async function killMasterAndWaitTakeover(): Promise<LambdaProcess> {
+    const master = await waitForOneMaster(archivers);
+    const survivor = other(master);
+    const killedAtMs = Date.now();
+    await master.kill('SIGKILL');
+    const became = await waitForLogLine(survivor, 'became batch master', killedAtMs, 30_000);
+    reports.push(`kill -9 ${master.nodeId}: ${survivor.nodeId} master ${became.time - killedAtMs} ms later`);
+    expect(became.time - killedAtMs, 'takeover after kill -9 of the master').toBeLessThanOrEqual(rig.sessionTimeoutMs + 1_000);
+    expect((await published.next()).producedBy).toBe(survivor.nodeId);
+    await waitPartitionsHeld([survivor]);
+    await checkpoint(`kill -9 ${master.nodeId}`);
+    return master;
+  }
+
   it('starts as the README deploys it: every view exact on both query nodes, one master, partitions split', async () => {
     await waitFor('events to flow for a while', () => stream.rounds >= 20, 30_000, 50);
     await waitForOneMaster(archivers);
@@ -97,16 +115,7 @@ describe.sequential('a split cluster: 2 archiver,batch + 2 speed,serving process
   }, 120_000);
 
   it('kill -9 of the batch master: the other archiver becomes master and archives every partition', async () => {
-    const master = await waitForOneMaster(archivers);
-    const survivor = other(master);
-    const killedAtMs = Date.now();
-    await master.kill('SIGKILL');
-    const became = await waitForLogLine(survivor, 'became batch master', killedAtMs, 30_000);
-    reports.push(`kill -9 ${master.nodeId}: ${survivor.nodeId} master ${became.time - killedAtMs} ms later`);
-    expect(became.time - killedAtMs, 'takeover after kill -9 of the master').toBeLessThanOrEqual(rig.sessionTimeoutMs + 1_000);
-    expect((await published.next()).producedBy).toBe(survivor.nodeId);
-    await waitPartitionsHeld([survivor]);
-    await checkpoint(`kill -9 ${master.nodeId}`);
+    await killMasterAndWaitTakeover();
     passed++;
   }, 120_000);
 
@@ -120,16 +129,7 @@ describe.sequential('a split cluster: 2 archiver,batch + 2 speed,serving process
   }, 120_000);
 
   it('kill -9 of the other archiver (the master now): the restarted one takes everything over', async () => {
-    const master = await waitForOneMaster(archivers);
-    const survivor = other(master);
-    const killedAtMs = Date.now();
-    await master.kill('SIGKILL');
-    const became = await waitForLogLine(survivor, 'became batch master', killedAtMs, 30_000);
-    reports.push(`kill -9 ${master.nodeId}: ${survivor.nodeId} master ${became.time - killedAtMs} ms later`);
-    expect(became.time - killedAtMs, 'takeover after kill -9 of the master').toBeLessThanOrEqual(rig.sessionTimeoutMs + 1_000);
-    expect((await published.next()).producedBy).toBe(survivor.nodeId);
-    await waitPartitionsHeld([survivor]);
-    await checkpoint(`kill -9 ${master.nodeId}`);
+    const master = await killMasterAndWaitTakeover();
     await master.restart();
     await waitPartitionsHeld(archivers);
     passed++;
