@@ -97,6 +97,8 @@ const cronExpression = z.string().superRefine((expr, ctx) => {
 const batch = z.strictObject({
   schedule: cronExpression.default('*/5 * * * *'),
   timezone: z.string().optional(),
+  /** The archiver writes a partition's segment once its oldest buffered record waited this long. */
+  archiveFlushInterval: duration({ minMs: 100 }).default(5_000),
 });
 
 /** Default of `serving.alertHistoryRetention`: 30 days. */
@@ -157,7 +159,7 @@ export const configSchema = z.strictObject({
   zookeeper: zookeeper.optional(),
   storage: storage.default({ dir: './data', keepVersions: 3 }),
   speed: speed.default({ interval: 1_000, maxBatchRecords: 100_000, blockSize: 10_000, maxRejectedKept: 10_000 }),
-  batch: batch.default({ schedule: '*/5 * * * *' }),
+  batch: batch.default({ schedule: '*/5 * * * *', archiveFlushInterval: 5_000 }),
   serving: serving.default({ host: '127.0.0.1', port: 8080, queryTimeout: 30_000, maxRows: 100_000, memoryLimit: '1GB', alertHistoryRetention: ALERT_HISTORY_RETENTION_MS }),
   views: z.record(identifier('view name'), view).refine((v) => Object.keys(v).length > 0, 'declare at least one view'),
   alerts: z.record(identifier('alert name'), alert).default({}),

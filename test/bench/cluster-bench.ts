@@ -42,6 +42,8 @@ const KILLS = Number(process.env.CLUSTER_BENCH_KILLS ?? 10);
 const NODES = Number(process.env.CLUSTER_BENCH_NODES ?? 2);
 const EVENTS_PER_SECOND = Number(process.env.CLUSTER_BENCH_RATE ?? 400);
 const KEEP = process.env.CLUSTER_BENCH_KEEP === '1';
+/** batch.archiveFlushInterval: the handover's archived time is about the read time plus this. */
+const ARCHIVE_FLUSH_INTERVAL = process.env.CLUSTER_BENCH_FLUSH ?? '5s';
 const SESSION_TIMEOUT_MS = 2_000;
 const PARTITIONS = 4;
 const ROUND_TIMEOUT_MS = 45_000;
@@ -55,7 +57,7 @@ source:
   timestamp: ts
   schema: {ts: TIMESTAMP, page: VARCHAR, latency_ms: DOUBLE}
 storage: {dir: ${JSON.stringify(join(options.dir, 'shared'))}, localDir: ${JSON.stringify(join(options.dir, 'local'))}}
-batch: {schedule: "*/1 * * * * *"}
+batch: {schedule: "*/1 * * * * *", archiveFlushInterval: ${ARCHIVE_FLUSH_INTERVAL}}
 serving: {port: 0}
 views:
   page_latency:
