@@ -196,6 +196,23 @@ describe('rollups of a view, against a plain reduction over the raw events', () 
     expect(Math.min(...all.map((r) => r['window_start'] as number))).toBe(Math.floor(first / MINUTE) * MINUTE - 4 * MINUTE);
   });
 
+  it("with length 'all', makes one window per kept key over since..until, reported as [since, until)", async () => {
+    const since = BASE_MS + 7 * MINUTE;
+    const until = BASE_MS + 31 * MINUTE;
+    const ts = (ms: number) => `TIMESTAMP '${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')}'`;
+    const bucketIn = (e: Event, from: number, to: number) => Math.floor(e.ts / MINUTE) * MINUTE >= from && Math.floor(e.ts / MINUTE) * MINUTE < to;
+    const whole = (from: number | null, to: number | null) =>
+      oracle(events.filter((e) => bucketIn(e, from ?? -Infinity, to ?? Infinity)), ['page'], null, true).map((r) => ({ window_start: from, window_end: to, ...r }));
+    expect(await rows(c, `SELECT * FROM rollup_traffic(['page'], 'all', since := ${ts(since)}, until := ${ts(until)})`)).toEqual(sortRows(whole(since, until)));
+    expect(await rows(c, `SELECT * FROM rollup_traffic(['page'], length := 'all', until := ${ts(until)})`)).toEqual(sortRows(whole(null, until)));
+    expect(await rows(c, "SELECT * FROM rollup_traffic(['page'], length := 'all')")).toEqual(sortRows(whole(null, null)));
+    // What the issue's user wrote, summing the view's rows, double-counts users seen in two countries.
+    const [[summed]] = (await c.runAndReadAll("SELECT sum(users)::BIGINT FROM traffic WHERE page = '/cart'")).getRowsJS() as [[bigint]];
+    const [[rolled]] = (await c.runAndReadAll("SELECT users FROM rollup_traffic(['page'], 'all') WHERE page = '/cart'")).getRowsJS() as [[bigint]];
+    expect(Number(rolled)).toBe(new Set(events.filter((e) => e.page === '/cart' && e.user_id !== null && (e.latency === null || e.latency >= 0)).map((e) => e.user_id)).size);
+    expect(summed).toBeGreaterThan(rolled);
+  });
+
   it('exposes the state it merges as state__<view>: batch and realtime rows, without block keys', async () => {
     const columns = (await c.runAndReadAll('DESCRIBE state__traffic')).getRowsJS().map((r) => r[0]);
     expect(columns).toEqual(['window_start', 'page', 'country', 'views__count', 'timed__count', 'total__sum', 'fastest__min', 'slowest__max', 'mean__sum', 'mean__count', 'users__sketch']);
@@ -205,10 +222,12 @@ describe('rollups of a view, against a plain reduction over the raw events', () 
 
   it.each([
     ["rollup_traffic(['page', 'nope'])", "rollup_traffic: unknown dimension [nope]; traffic has the dimensions page, country"],
-    ["rollup_traffic(length := '90 seconds')", "rollup_traffic: length must be a positive whole number of traffic's window (1m), with no months or years; got 90 seconds"],
-    ['rollup_traffic(length := INTERVAL 1 MONTH)', 'rollup_traffic: length must be a positive whole number'],
-    ["rollup_traffic(length := '0 minutes')", 'rollup_traffic: length must be a positive whole number'],
-    ["rollup_traffic(length := '5 minutes', slide := '30 seconds')", "rollup_traffic: slide must be a positive whole number of traffic's window (1m)"],
+    ["rollup_traffic(length := '90 seconds')", "rollup_traffic: length must be a whole number of traffic's window (1m) or 'all', such as '5 minutes'; got 90 seconds"],
+    ['rollup_traffic(length := INTERVAL 1 MONTH)', "rollup_traffic: length must be a whole number of traffic's window (1m) or 'all', such as '5 minutes'; got 1 month"],
+    ["rollup_traffic(length := '0 minutes')", "rollup_traffic: length must be a whole number of traffic's window (1m) or 'all'"],
+    ["rollup_traffic(length := 'soon')", "rollup_traffic: length must be a whole number of traffic's window (1m) or 'all', such as '5 minutes'; got soon"],
+    ["rollup_traffic(length := '5 minutes', slide := '30 seconds')", "rollup_traffic: slide must be a whole number of traffic's window (1m), such as '5 minutes'; got 30 seconds"],
+    ["rollup_traffic(length := 'all', slide := '1 minute')", "rollup_traffic: length 'all' makes one window over since..until; it takes no slide"],
     ["rollup_traffic(length := '2 minutes', slide := '3 minutes')", 'rollup_traffic: slide must not be longer than length (windows would skip buckets); got slide 3 minutes and length 2 minutes'],
     ["rollup_by_country(['page'])", 'rollup_by_country: unknown dimension [page]; by_country has the dimensions country'],
   ])('refuses %s with a message saying what to change, with or without state', async (call, message) => {

@@ -38,11 +38,11 @@ export function rollupMacro(view: string): string {
 }
 
 export const ROLLUP_MACROS: readonly string[] = [
-  // Milliseconds of a fixed-length interval (or of text such as '5 minutes'); NULL for intervals
-  // with months or years, whose length depends on the date.
+  // Milliseconds of a fixed-length interval (or of text such as '5 minutes'); NULL for anything
+  // else, and for intervals with months or years, whose length depends on the date.
   `CREATE OR REPLACE MACRO lambda_interval_ms(value) AS
-     CASE WHEN datepart('year', CAST(value AS INTERVAL)) <> 0 OR datepart('month', CAST(value AS INTERVAL)) <> 0 THEN NULL
-          ELSE epoch_ms(TIMESTAMP '1970-01-01 00:00:00' + CAST(value AS INTERVAL)) END`,
+     CASE WHEN datepart('year', TRY_CAST(value AS INTERVAL)) <> 0 OR datepart('month', TRY_CAST(value AS INTERVAL)) <> 0 THEN NULL
+          ELSE epoch_ms(TIMESTAMP '1970-01-01 00:00:00' + TRY_CAST(value AS INTERVAL)) END`,
   // (Defined before its caller.) The starts of the windows [s, s + length_ms) holding bucket [bucket, bucket + bucket_ms):
   // multiples of slide_ms from the newest one at or before the bucket, back to the oldest one
   // that still reaches the bucket's end (all three lengths are multiples of bucket_ms).
@@ -116,44 +116,63 @@ SELECT * EXCLUDE (${ALL}) FROM (
   GROUP BY ALL)`;
   }
 
+  return windowedRollupMacroSql(bound, windowMs, { dimensionsOk, kept, measures, state });
+}
+
+/**
+ * The macro of a windowed view. `length := 'all'` makes one window per kept key over the buckets
+ * with since <= window_start < until, reported as [since, until) (NULL: unbounded).
+ */
+function windowedRollupMacroSql(
+  bound: BoundView,
+  windowMs: number,
+  parts: { readonly dimensionsOk: string; readonly kept: string; readonly measures: string; readonly state: string },
+): string {
+  const { view } = bound;
+  const viewName = view.definition.name;
+  const macro = rollupMacro(viewName);
   const window = formatDurationMs(windowMs);
-  const wholeWindows = (param: string) =>
-    `${quoteLiteral(`${prefix}${param} must be a positive whole number of ${viewName}'s window (${window}), with no months or years; got `)} || CAST(${param} AS VARCHAR)`;
+  const wholeWindows = (param: string, orAll: string) =>
+    `${quoteLiteral(`${macro}: ${param} must be a whole number of ${viewName}'s window (${window})${orAll}, such as '${formatDurationMs(5 * windowMs, { long: true })}'; got `)} || coalesce(CAST(${param} AS VARCHAR), 'NULL')`;
   const ws = `s.${quoteIdent(WINDOW_START)}`;
+  const since = 'CAST(since AS TIMESTAMP)';
+  const until = 'CAST(until AS TIMESTAMP)';
   // Each bucket's state is merged once per kept key before it is copied into every window that
   // holds it (length / slide of them), not once per view key.
   const premerged = view.stateColumns.map((c) => `${c.merge(quoteIdent(c.name))} AS ${quoteIdent(c.name)}`).join(',\n             ');
   return `CREATE OR REPLACE MACRO ${quoteIdent(macro)}(dimensions := NULL, length := NULL, slide := NULL, since := NULL, until := NULL) AS TABLE
 WITH __lengths AS (
-  SELECT coalesce(lambda_interval_ms(length), CASE WHEN length IS NULL THEN ${windowMs} END) AS __length_ms,
-         coalesce(lambda_interval_ms(slide), CASE WHEN slide IS NULL THEN coalesce(lambda_interval_ms(length), ${windowMs}) END) AS __slide_ms
+  SELECT coalesce(CAST(length AS VARCHAR) = 'all', false) AS __whole,
+         CASE WHEN length IS NULL THEN ${windowMs} ELSE lambda_interval_ms(length) END AS __length_ms,
+         CASE WHEN slide IS NOT NULL THEN lambda_interval_ms(slide) WHEN length IS NULL THEN ${windowMs} ELSE lambda_interval_ms(length) END AS __slide_ms
 ), __rollup AS (
   SELECT CASE
-           ${dimensionsOk}
-           ${failWhen(`__length_ms IS NULL OR __length_ms <= 0 OR __length_ms % ${windowMs} <> 0`, wholeWindows('length'))}
-           ${failWhen(`__slide_ms IS NULL OR __slide_ms <= 0 OR __slide_ms % ${windowMs} <> 0`, wholeWindows('slide'))}
-           ${failWhen('__slide_ms > __length_ms', `${quoteLiteral(`${prefix}slide must not be longer than length (windows would skip buckets); got slide `)} || CAST(slide AS VARCHAR) || ' and length ' || coalesce(CAST(length AS VARCHAR), '${window}')`)}
+           ${parts.dimensionsOk}
+           ${failWhen(`NOT __whole AND (__length_ms IS NULL OR __length_ms <= 0 OR __length_ms % ${windowMs} <> 0)`, wholeWindows('length', " or 'all'"))}
+           ${failWhen(`__whole AND slide IS NOT NULL`, quoteLiteral(`${macro}: length 'all' makes one window over since..until; it takes no slide`))}
+           ${failWhen(`NOT __whole AND (__slide_ms IS NULL OR __slide_ms <= 0 OR __slide_ms % ${windowMs} <> 0)`, wholeWindows('slide', ''))}
+           ${failWhen('NOT __whole AND __slide_ms > __length_ms', `${quoteLiteral(`${macro}: slide must not be longer than length (windows would skip buckets); got slide `)} || CAST(slide AS VARCHAR) || ' and length ' || coalesce(CAST(length AS VARCHAR), '${window}')`)}
            ELSE true END AS __ok,
-         __length_ms, __slide_ms
+         __whole, coalesce(__length_ms, 0) AS __length_ms, __slide_ms
   FROM __lengths
 )
 SELECT * EXCLUDE (${ALL}) FROM (
   SELECT ${START} AS ${quoteIdent(WINDOW_START)},
-         ${START} + to_milliseconds(__length_ms) AS ${quoteIdent(ROLLUP_COLUMN_WINDOW_END)},
-         ${kept},
-         ${measures}
+         CASE WHEN __whole THEN ${until} ELSE ${START} + to_milliseconds(__length_ms) END AS ${quoteIdent(ROLLUP_COLUMN_WINDOW_END)},
+         ${parts.kept},
+         ${parts.measures}
   FROM (
-    SELECT unnest(lambda_window_starts(${BUCKET}, ${windowMs}, __length_ms, __slide_ms)) AS ${START}, b.*
+    SELECT unnest(CASE WHEN __whole THEN [${since}] ELSE lambda_window_starts(${BUCKET}, ${windowMs}, __length_ms, __slide_ms) END) AS ${START}, b.*
     FROM (
-      SELECT ${ws} AS ${BUCKET}, __length_ms, __slide_ms, ${kept},
+      SELECT ${ws} AS ${BUCKET}, __whole, __length_ms, __slide_ms, ${parts.kept},
              ${premerged}
-      FROM (SELECT NULL AS ${ALL}, * FROM ${state}) AS s, __rollup
+      FROM (SELECT NULL AS ${ALL}, * FROM ${parts.state}) AS s, __rollup
       WHERE __ok
-        AND (since IS NULL OR ${ws} >= CAST(since AS TIMESTAMP))
-        AND (until IS NULL OR ${ws} < CAST(until AS TIMESTAMP) + to_milliseconds(__length_ms))
+        AND (since IS NULL OR ${ws} >= ${since})
+        AND (until IS NULL OR ${ws} < ${until} + to_milliseconds(__length_ms))
       GROUP BY ALL
     ) AS b
   )
-  WHERE (since IS NULL OR ${START} >= CAST(since AS TIMESTAMP)) AND (until IS NULL OR ${START} < CAST(until AS TIMESTAMP))
+  WHERE __whole OR ((since IS NULL OR ${START} >= ${since}) AND (until IS NULL OR ${START} < ${until}))
   GROUP BY ALL)`;
 }

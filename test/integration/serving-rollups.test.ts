@@ -81,6 +81,12 @@ async function expectRollupsExact(url: string, accepted: readonly Event[]): Prom
     byCountry.set('all', e.amount === null ? [revenue, orders] : [(revenue ?? 0) + e.amount, orders + 1]);
   }
   expect(await query(url, 'SELECT * FROM rollup_revenue_by_country([])')).toEqual([byCountry.get('all')]);
+  // Over all time per page: distinct users counted once, however many countries and minutes they span.
+  const usersByPage = new Map<string, Set<string>>();
+  for (const e of accepted) if (e.latency_ms >= 0) usersByPage.set(e.page, (usersByPage.get(e.page) ?? new Set()).add(e.user_id));
+  expect(await query(url, "SELECT page, users FROM rollup_page_traffic(['page'], 'all') ORDER BY page")).toEqual(
+    [...usersByPage].sort(([a], [b]) => a.localeCompare(b)).map(([page, users]) => [page, users.size]),
+  );
 }
 
 describe('rollups on a single node, across batch swaps', () => {
