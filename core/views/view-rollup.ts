@@ -20,7 +20,11 @@ import { batchTable, realtimeTable } from './view-tables.ts';
  * wholly inside it, so length and slide must be whole numbers of the view's window. A window is
  * present when any of its buckets has state, so at the edges of the data (and at the bucket still
  * filling) a sliding window covers only part of its length. `since`/`until` keep the windows with
- * since <= window_start < until and read only the buckets those windows hold.
+ * since <= window_start < until and read only the buckets those windows hold. `length := 'all'`
+ * is one window over all the buckets in since..until (the rollup over time as a whole).
+ *
+ * Exactness: the state and the merge and finalize rules are the view's own, read in the query's
+ * one transaction, so a rollup is exactly as exact as the view and sees the same snapshot.
  */
 export const ROLLUP_COLUMN_WINDOW_END = 'window_end';
 
