@@ -26,9 +26,9 @@ import { batchTable, realtimeTable } from './view-tables.ts';
  * Exactness: the state and the merge and finalize rules are the view's own, read in the query's
  * one transaction, so a rollup is exactly as exact as the view and sees the same snapshot.
  */
-export const ROLLUP_COLUMN_WINDOW_END = 'window_end';
+const WINDOW_END = 'window_end';
 
-/** Parameters named like this never clash with a dimension: `_` starts no field name. */
+/** Internal column names; `_` starts no field name, so they never clash with a dimension. */
 const ALL = '__rollup_all';
 const START = '__rollup_start';
 const BUCKET = '__rollup_bucket';
@@ -47,9 +47,10 @@ export const ROLLUP_MACROS: readonly string[] = [
   `CREATE OR REPLACE MACRO lambda_interval_ms(value) AS
      CASE WHEN datepart('year', TRY_CAST(value AS INTERVAL)) <> 0 OR datepart('month', TRY_CAST(value AS INTERVAL)) <> 0 THEN NULL
           ELSE epoch_ms(TIMESTAMP '1970-01-01 00:00:00' + TRY_CAST(value AS INTERVAL)) END`,
-  // (Defined before its caller.) The starts of the windows [s, s + length_ms) holding bucket [bucket, bucket + bucket_ms):
-  // multiples of slide_ms from the newest one at or before the bucket, back to the oldest one
-  // that still reaches the bucket's end (all three lengths are multiples of bucket_ms).
+  // The starts of the windows [s, s + length_ms) holding bucket [bucket, bucket + bucket_ms):
+  // multiples of slide_ms from the newest one at or before the bucket (`newest`), back to the
+  // oldest one that still reaches the bucket's end (all three lengths are multiples of bucket_ms).
+  // Defined before lambda_window_starts, which calls it.
   `CREATE OR REPLACE MACRO lambda_window_starts_to(newest, bucket, bucket_ms, length_ms, slide_ms) AS
      generate_series(
        newest - to_milliseconds(((epoch_ms(newest) - epoch_ms(bucket) - bucket_ms + length_ms) // slide_ms) * slide_ms),
@@ -88,7 +89,7 @@ export function rollupCallSql(bound: BoundView): string {
   return `${rollupMacro(name)}(${dims}, length := ${length}, slide := ${length}, since := NULL, until := NULL)`;
 }
 
-/** `error(message)` when `failed`, else true; `message` is SQL text. */
+/** A CASE branch that raises `message` (SQL text) when `failed` holds. */
 function failWhen(failed: string, message: string): string {
   return `WHEN ${failed} THEN error(${message})`;
 }
@@ -106,6 +107,8 @@ export function createRollupMacroSql(bound: BoundView): string {
       dimensions.length > 0 ? `; ${viewName} has the dimensions ${dimensions.join(', ')}` : `; ${viewName} has no dimensions`,
     )}`,
   );
+  // The kept dimensions. COLUMNS(…) must match some column, so the constant __rollup_all is
+  // always kept (and dropped at the end): `[]` keeps no dimension.
   const kept = `COLUMNS(__column -> __column = '${ALL}' OR (list_contains(${all}, __column) AND list_contains(coalesce(dimensions, ${all}), __column)))`;
   const measures = view.mergedMeasures.join(',\n         ');
   const state = `(${stateRelationSql(viewName)})`;
@@ -162,7 +165,7 @@ WITH __lengths AS (
 )
 SELECT * EXCLUDE (${ALL}) FROM (
   SELECT ${START} AS ${quoteIdent(WINDOW_START)},
-         CASE WHEN __whole THEN ${until} ELSE ${START} + to_milliseconds(__length_ms) END AS ${quoteIdent(ROLLUP_COLUMN_WINDOW_END)},
+         CASE WHEN __whole THEN ${until} ELSE ${START} + to_milliseconds(__length_ms) END AS ${quoteIdent(WINDOW_END)},
          ${parts.kept},
          ${parts.measures}
   FROM (
