@@ -1,8 +1,9 @@
-// Alert rules with the state of each key (coloured), and the recent transitions.
+// Alert rules, each with a table of its keys (state, key, value, since), and the recent transitions.
 import { getJson, runSql } from './api.js';
-import { byId, formatAgo, formatValue, h, message, objectsToTable, renderTable } from './dom.js';
+import { byId, formatAgo, formatDurationMs, formatNumber, formatValue, h, message } from './dom.js';
 
-const HISTORY_SQL = 'SELECT recorded_at, alert, "key", state, value FROM alert_history ORDER BY recorded_at DESC LIMIT 50';
+const HISTORY_SQL = `SELECT epoch_ms(recorded_at) AS at_ms, alert, CAST("key" AS VARCHAR) AS "key", state, CAST("value" AS VARCHAR) AS "value"
+FROM alert_history ORDER BY recorded_at DESC LIMIT 50`;
 const STATE_ORDER = ['firing', 'pending', 'resolved', 'inactive'];
 
 export class AlertsPanel {
@@ -13,49 +14,97 @@ export class AlertsPanel {
 
   async refresh() {
     const json = await getJson('/v1/alerts');
-    this.renderInstances(json?.rules ?? [], json?.instances ?? []);
-    await this.renderHistory(json?.history);
+    const rules = json?.rules ?? [];
+    const instances = json?.instances ?? [];
+    this.renderRules(rules, instances);
+    await this.renderHistory(rules);
   }
 
-  renderInstances(rules, instances) {
-    const rows = instances.map((i) => ({ ...i, rule: rules.find((r) => r.name === i.alert) }));
-    for (const rule of rules) {
-      if (!instances.some((i) => i.alert === rule.name)) rows.push({ alert: rule.name, state: 'inactive', rule });
-    }
-    if (rows.length === 0) return this.container.replaceChildren(message('No alert rules are defined.'));
-    rows.sort((a, b) => rank(a.state) - rank(b.state) || String(a.alert).localeCompare(String(b.alert)));
-    const head = h('tr', {}, ['Alert', 'State', 'Value'].map((t) => h('th', {}, t)));
-    this.container.replaceChildren(h('table', { class: 'data alerts' }, h('thead', {}, head), h('tbody', {}, rows.map(instanceRow))));
+  renderRules(rules, instances) {
+    if (rules.length === 0) return this.container.replaceChildren(message('No alert rules are defined.'));
+    const groups = rules.map((rule) => ({ rule, instances: instances.filter((i) => i.alert === rule.name).sort(byStateThenKey) }));
+    groups.sort((a, b) => rank(worstState(a.instances)) - rank(worstState(b.instances)) || a.rule.name.localeCompare(b.rule.name));
+    this.container.replaceChildren(...groups.map(ruleNode));
   }
 
-  async renderHistory(history) {
+  async renderHistory(rules) {
     try {
-      const { columns, rows } = Array.isArray(history) ? objectsToTable(history) : await runSql(HISTORY_SQL);
-      const times = columns.map((c) => /^TIMESTAMP/.test(c.type ?? ''));
-      const shown = rows.map((row) => row.map((v, i) => (times[i] && v !== null ? new Date(v).toLocaleString() : v)));
-      this.history.replaceChildren(rows.length ? renderTable(columns, shown) : message('No transitions yet.'));
+      const { rows } = await runSql(HISTORY_SQL);
+      if (!rows.length) return this.history.replaceChildren(message('No transitions yet.'));
+      const head = h('tr', {}, ['Time', 'Alert', 'Key', 'State', 'Value'].map((t) => h('th', {}, t)));
+      const body = rows.map(([atMs, alert, key, state, value]) => {
+        const rule = rules.find((r) => r.name === alert);
+        const measures = parseObject(value);
+        return h('tr', { 'data-alert': alert, 'data-state': state },
+          h('td', { title: new Date(Number(atMs)).toLocaleString() }, new Date(Number(atMs)).toLocaleTimeString()),
+          h('td', {}, alert),
+          h('td', {}, Object.values(parseObject(key)).map(formatValue).join(' · ')),
+          h('td', {}, stateChip(state)),
+          h('td', {}, valueMeasures(rule, [measures]).map((m) => `${m} ${formatNumber(measures[m])}`).join(', ')));
+      });
+      this.history.replaceChildren(h('table', { class: 'data history' }, h('thead', {}, head), h('tbody', {}, body)));
     } catch (error) {
       this.history.replaceChildren(message(`History unavailable: ${error.message}`));
     }
   }
 }
 
-function instanceRow(instance) {
-  const { rule } = instance;
-  const state = String(instance.state ?? 'inactive');
-  return h('tr', { 'data-alert': instance.alert, 'data-state': state },
-    h('td', {}, h('strong', {}, instance.alert), h('small', { class: 'rule' }, pairs(instance.key)),
-      rule ? h('small', { class: 'rule' }, `${rule.view ?? ''}: ${rule.condition ?? ''}`) : ''),
-    h('td', {}, h('span', { class: `state state-${state}` }, state),
-      h('small', { class: 'rule' }, [rule?.severity, instance.since === undefined ? '' : `since ${formatAgo(instance.since)}`].filter(Boolean).join(' · '))),
-    h('td', { class: 'num measures' }, pairs(instance.value, '\n') || '–'),
-  );
+/** One rule: its name, severity and condition, then a row per key that is not inactive. */
+function ruleNode({ rule, instances }) {
+  const state = worstState(instances);
+  const counts = STATE_ORDER.map((s) => [s, instances.filter((i) => i.state === s).length]).filter(([, n]) => n > 0);
+  const dimensions = [...new Set(instances.flatMap((i) => Object.keys(i.key ?? {})))];
+  const measures = valueMeasures(rule, instances.map((i) => i.value ?? {}));
+  const head = h('tr', {}, h('th', {}, 'State'), dimensions.map((d) => h('th', {}, d)),
+    measures.map((m) => h('th', { class: 'num' }, m)), h('th', {}, 'Since'));
+  const rows = instances.map((i) => h('tr', { 'data-alert': rule.name, 'data-state': i.state },
+    h('td', {}, stateChip(i.state)),
+    dimensions.map((d) => h('td', { 'data-key': d }, formatValue(i.key?.[d]))),
+    measures.map((m) => h('td', { class: 'num', 'data-measure': m }, formatNumber(i.value?.[m]))),
+    h('td', {}, formatAgo(i.since))));
+  return h('section', { class: 'alert-rule', 'data-rule': rule.name, 'data-state': state },
+    h('div', { class: 'rule-head' }, h('strong', {}, rule.name), rule.severity ? h('span', { class: 'chip' }, rule.severity) : '',
+      h('span', { class: 'rule-counts' }, counts.length ? counts.map(([s, n]) => `${n} ${s}`).join(' · ') : 'inactive')),
+    h('p', { class: 'rule-condition' }, conditionText(rule)),
+    rows.length ? h('div', { class: 'table-wrap instances' }, h('table', { class: 'data alerts' }, h('thead', {}, head), h('tbody', {}, rows)))
+      : h('p', { class: 'hint' }, 'No key is pending or firing.'));
 }
 
-function pairs(object, separator = ', ') {
-  if (object === null || object === undefined) return '';
-  if (typeof object !== 'object') return formatValue(object);
-  return Object.entries(object).map(([k, v]) => `${k}=${formatValue(v)}`).join(separator);
+function conditionText(rule) {
+  const parts = [`${rule.view ?? ''}${rule.where ? ` where ${rule.where}` : ''}: ${rule.condition ?? ''}`];
+  if (rule.clear) parts.push(`clears when ${rule.clear}`);
+  if (rule.forMs) parts.push(`for ${formatDurationMs(rule.forMs)}`);
+  return parts.join(', ');
+}
+
+/** The measures a rule tests (named in its condition or clear), in the order the values give them. */
+function valueMeasures(rule, values) {
+  const names = [...new Set(values.flatMap((v) => Object.keys(v ?? {})))];
+  const text = `${rule?.condition ?? ''} ${rule?.clear ?? ''}`;
+  const tested = names.filter((n) => new RegExp(`\\b${n.replace(/[^\w]/g, '\\$&')}\\b`).test(text));
+  return tested.length ? tested : names;
+}
+
+function stateChip(state) {
+  return h('span', { class: `state state-${state}` }, state);
+}
+
+function worstState(instances) {
+  return instances.map((i) => i.state).sort((a, b) => rank(a) - rank(b))[0] ?? 'inactive';
+}
+
+function byStateThenKey(a, b) {
+  return rank(a.state) - rank(b.state) || JSON.stringify(a.key).localeCompare(JSON.stringify(b.key));
+}
+
+function parseObject(json) {
+  if (json && typeof json === 'object') return json;
+  try {
+    const value = JSON.parse(json ?? 'null');
+    return value && typeof value === 'object' ? value : {};
+  } catch {
+    return {};
+  }
 }
 
 function rank(state) {

@@ -1,28 +1,31 @@
-// A windowed view's measure over the last hour, one line per value of a dimension (top N).
-import uPlot from '/vendor/uPlot.esm.js';
+// A windowed view's measure over the last hour, one line per value of a dimension (top N), each
+// window's value from the view's rollup: every measure merged by its own rule, exact.
 import { runSql } from './api.js';
-import { byId, h } from './dom.js';
-import { chartSql, rollupOf } from './sql.js';
+import { ChartPlot } from './chart-plot.js';
+import { toChartData } from './chart-series.js';
+import { byId, formatNumber, h } from './dom.js';
+import { chartSql } from './sql.js';
 
 const HOUR_MS = 3_600_000;
 const TOP_N = 8;
-const HEIGHT_PX = 260;
-const PALETTE = ['#3b6ea5', '#d9822b', '#4a9d6f', '#b8474b', '#7e63b0', '#8c6d46', '#c9649f', '#6b7785'];
 
 export class ChartPanel {
   constructor() {
     this.container = byId('chart');
+    this.title = byId('chart-title');
     this.meta = byId('chart-meta');
+    this.values = byId('chart-values');
+    this.plot = new ChartPlot(this.container, byId('chart-legend'));
     this.selects = { view: byId('chart-view'), measure: byId('chart-measure'), dimension: byId('chart-dimension') };
     this.views = [];
     this.selects.view.addEventListener('change', () => this.selectView());
     for (const select of Object.values(this.selects)) select.addEventListener('change', () => this.refresh());
-    new ResizeObserver(() => this.plot?.setSize(this.size())).observe(this.container);
+    this.values.addEventListener('toggle', () => this.renderValues());
   }
 
   setViews(views) {
     const windowed = views.filter((v) => v.window && v.measures.length);
-    const key = JSON.stringify(windowed.map((v) => [v.name, v.measures, v.dimensions]));
+    const key = JSON.stringify(windowed.map((v) => [v.name, v.measures, v.dimensions, v.rollup]));
     if (key === this.viewsKey) return;
     this.viewsKey = key;
     this.views = windowed;
@@ -32,8 +35,8 @@ export class ChartPanel {
 
   selectView() {
     const view = this.currentView();
-    fillSelect(this.selects.measure, (view?.measures ?? []).map((m) => [m.name, m.kind ? `${m.name} (${m.kind})` : m.name]));
-    fillSelect(this.selects.dimension, [['', '(total)'], ...(view?.dimensions ?? []).map((d) => [d, d])]);
+    fillSelect(this.selects.measure, (view?.measures ?? []).map((m) => [m.name, m.name]));
+    fillSelect(this.selects.dimension, [['', '(all together)'], ...(view?.dimensions ?? []).map((d) => [d, d])]);
     if (view?.dimensions.length) this.selects.dimension.value = this.selects.dimension.value || view.dimensions[0];
   }
 
@@ -44,53 +47,51 @@ export class ChartPanel {
   async refresh() {
     const view = this.currentView();
     const measure = view?.measures.find((m) => m.name === this.selects.measure.value);
-    if (!view || !measure) return this.show([], 'No windowed view to chart.');
+    if (!view || !measure) return this.show(null, [], 'No windowed view to chart.');
     const dimension = this.selects.dimension.value;
-    const sql = chartSql({ view: view.name, measure: measure.name, kind: measure.kind, dimension, sinceMs: Date.now() - HOUR_MS, topN: TOP_N });
+    const windowMs = view.windowMs || 60_000;
+    const sinceMs = Math.floor((Date.now() - HOUR_MS) / windowMs) * windowMs;
     try {
-      const { rows } = await runSql(sql);
-      const label = `${rollupOf(measure.kind)}(${measure.name})${dimension ? ` by ${dimension}` : ''}`;
-      this.show(rows, rows.length ? `${label}, top ${TOP_N}` : `No ${view.name} windows in the last hour.`);
+      const { rows } = await runSql(chartSql({ view, measure: measure.name, dimension, sinceMs, topN: TOP_N }));
+      const total = Number(rows[0]?.[4] ?? 0);
+      const shown = Math.min(total, TOP_N);
+      const meta = !rows.length ? `No ${view.name} windows in the last hour.`
+        : `Last hour, exact per window (${view.rollup})${dimension ? ` · ${shown < total ? `top ${shown} of ${total}` : `all ${total}`} ${dimension} values by ${measure.name} over the hour` : ''}.`;
+      this.show({ view, measure, dimension }, rows, meta);
     } catch (error) {
-      this.show([], `Chart query failed: ${error.message}`);
+      this.show(null, [], `Chart query failed: ${error.message}`);
     }
   }
 
-  show(rows, text) {
-    this.meta.textContent = text;
-    const { names, data } = toSeries(rows);
-    this.container.dataset.series = String(names.length);
-    this.container.dataset.points = String(data[0].length);
-    const key = names.join('\n');
-    if (this.plot && key === this.seriesKey) return this.plot.setData(data);
-    this.plot?.destroy();
-    this.seriesKey = key;
-    this.plot = new uPlot(options(names, this.size()), data, this.container);
+  show(what, rows, metaText) {
+    this.title.textContent = what ? titleOf(what) : 'Chart';
+    this.meta.textContent = metaText;
+    const data = toChartData(rows, Date.now());
+    this.container.dataset.series = String(data.names.length);
+    this.container.dataset.points = String(data.xsMs.length);
+    this.data = data;
+    this.plot.render(data);
+    this.renderValues();
   }
 
-  size() {
-    return { width: Math.max(320, this.container.clientWidth), height: HEIGHT_PX };
+  /** The plotted values as a table, for reading exact numbers (built only while it is open). */
+  renderValues() {
+    const wrap = this.values.querySelector('.table-wrap');
+    if (!this.values.open || !this.data) return wrap.replaceChildren();
+    const { xsMs, names, values, fillingIndex } = this.data;
+    const head = h('tr', {}, h('th', {}, 'window'), names.map((n) => h('th', { class: 'num' }, n)));
+    const body = xsMs.map((x, i) => h('tr', { 'data-window-start': new Date(x).toISOString(), 'data-filling': String(fillingIndex !== null && i >= fillingIndex) },
+      h('td', {}, `${new Date(x).toLocaleTimeString()}${fillingIndex !== null && i >= fillingIndex ? ' (still filling)' : ''}`),
+      names.map((n) => h('td', { class: 'num', 'data-series': n, 'data-value': values[n][i] ?? '' }, formatNumber(values[n][i]))),
+    )).reverse();
+    wrap.replaceChildren(h('table', { class: 'data' }, h('thead', {}, head), h('tbody', {}, body)));
   }
 }
 
-function options(names, size) {
-  const series = names.map((label, i) => ({ label, stroke: PALETTE[i % PALETTE.length], width: 2, points: { size: 4 } }));
-  return { ...size, series: [{ label: 'window' }, ...series], scales: { x: { time: true } }, legend: { live: true } };
-}
-
-/** Rows of (window_start, series, value) to uPlot's columns: x in epoch seconds, a y array per series. */
-function toSeries(rows) {
-  const xs = [...new Set(rows.map((r) => String(r[0])))].sort();
-  const xIndex = new Map(xs.map((x, i) => [x, i]));
-  const names = [...new Set(rows.map((r) => String(r[1])))];
-  const ys = names.map(() => new Array(xs.length).fill(null));
-  for (const [x, series, value] of rows) ys[names.indexOf(String(series))][xIndex.get(String(x))] = value === null ? null : Number(value);
-  return { names, data: [xs.map((x) => parseUtcMs(x) / 1000), ...ys] };
-}
-
-/** DuckDB TIMESTAMPs are UTC; the API writes them with `Z`, but a bare one is read as UTC too. */
-function parseUtcMs(text) {
-  return Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text.replace(' ', 'T')}Z`);
+/** What the chart shows, in words: `avg_latency: avg(latency_ms) per 1m window, by country`. */
+function titleOf({ view, measure, dimension }) {
+  const rule = measure.aggregate ? `${measure.aggregate}(${measure.of ?? ''})` : measure.name;
+  return `${measure.name}: ${rule} per ${view.window} window, ${dimension ? `by ${dimension}` : `all ${view.name} together`}`;
 }
 
 function fillSelect(select, entries) {

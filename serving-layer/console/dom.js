@@ -23,6 +23,13 @@ export function formatValue(value) {
   return String(value);
 }
 
+const NUMBER = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+
+/** A measure as people read it: grouped digits, at most two decimals; '–' when there is none. */
+export function formatNumber(value) {
+  return value === null || value === undefined || value === '' ? '–' : NUMBER.format(Number(value));
+}
+
 export function formatDurationMs(ms) {
   if (typeof ms !== 'number' || !Number.isFinite(ms)) return '–';
   if (ms < 1_000) return `${Math.round(ms)} ms`;

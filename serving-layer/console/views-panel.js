@@ -2,29 +2,35 @@
 import { byId, formatAgo, h, message } from './dom.js';
 import { ident } from './sql.js';
 
-/** /v1/views made uniform: tolerant of missing fields and of measures given as names only. */
+/**
+ * /v1/views made uniform: tolerant of missing fields and of measures given as names only. Each
+ * measure keeps its rule (`aggregate` of `of`); `rollup` names the view's exact rollup macro.
+ */
 export function normalizeViews(json) {
   return (Array.isArray(json) ? json : json?.views ?? []).map((view) => {
     const columns = (view.columns ?? []).map((c) => (typeof c === 'string' ? { name: c, type: '' } : c));
     const dimensions = (view.dimensions ?? []).map((d) => (typeof d === 'string' ? d : d.name));
     const measures = (view.measures ?? []).map(normalizeMeasure);
-    return { name: view.name, window: windowLabel(view), columns, dimensions, measures, freshness: view.freshness ?? {} };
+    const windowMs = view.windowMs ?? null;
+    return {
+      name: view.name, window: view.window ?? windowLabel(windowMs), windowMs, columns, dimensions, measures,
+      rollup: view.rollup ?? `rollup_${view.name}`, freshness: view.freshness ?? {},
+    };
   });
 }
 
-/** `1m` for a one-minute view (the API gives windowMs), null for running totals. */
-function windowLabel(view) {
-  if (view.window !== undefined) return view.window;
-  const ms = view.windowMs;
+/** `1m` for a one-minute view, null for running totals. */
+function windowLabel(ms) {
   if (!ms) return null;
   for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]]) if (ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
 }
 
 function normalizeMeasure(measure) {
-  if (typeof measure === 'string') return { name: measure, kind: undefined };
-  const kind = measure.kind ?? measure.aggregate ?? /^\s*(\w+)\s*\(/.exec(measure.expression ?? '')?.[1];
-  return { name: measure.name, kind: kind?.toLowerCase() };
+  if (typeof measure === 'string') return { name: measure, aggregate: undefined, of: undefined };
+  const match = /^\s*(\w+)\s*\((.*)\)\s*$/.exec(measure.expression ?? '');
+  const aggregate = measure.aggregate ?? measure.kind ?? match?.[1];
+  return { name: measure.name, aggregate: aggregate?.toLowerCase(), of: measure.of ?? match?.[2] };
 }
 
 export class ViewsPanel {
