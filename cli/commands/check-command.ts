@@ -1,6 +1,6 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Command } from 'commander';
-import { formatDurationMs } from '../../core/config/duration.ts';
+import { formatExactDurationMs } from '../../core/config/duration.ts';
 import { loadConfigFile } from '../../core/config/load-config.ts';
 import { DISTINCT_SKETCH_MACROS } from '../../core/views/distinct-sketch.ts';
 import { bindViews, type BoundView } from '../../core/views/bind-views.ts';
@@ -31,7 +31,7 @@ export function registerCheckCommand(program: Command): void {
 function describeView(bound: BoundView): string {
   const { view, outputColumns } = bound;
   const { name, windowMs } = view.definition;
-  const window = windowMs === null ? 'none (running totals)' : formatDurationMs(windowMs);
+  const window = windowMs === null ? 'none (running totals)' : formatExactDurationMs(windowMs);
   const columns = outputColumns.map((c) => `${c.name} ${c.type}`).join(', ');
   return [
     '',

@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import { Option, type Command } from 'commander';
-import { formatDurationMs } from '../../core/config/duration.ts';
+import { formatDurationMs, formatExactDurationMs } from '../../core/config/duration.ts';
 import type { StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
 import { ServingClient } from '../../serving-layer/http/serving-client.ts';
 import { QueryError } from '../../core/errors/index.ts';
@@ -57,7 +57,7 @@ export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): st
   for (const v of views) {
     viewTable.push([
       v.name,
-      v.windowMs === null ? 'none' : formatDurationMs(v.windowMs),
+      v.windowMs === null ? 'none' : formatExactDurationMs(v.windowMs),
       (v.columns ?? []).map((c) => c.name).join(', '),
       v.freshness?.batchVersion === null || v.freshness?.batchVersion === undefined ? '—' : `v${v.freshness.batchVersion}`,
       v.freshness?.realtimeUpdatedAtMs ? new Date(v.freshness.realtimeUpdatedAtMs).toISOString() : '—',

@@ -1,6 +1,6 @@
 import type { Archiver } from '../../batch-layer/archiver.ts';
 import type { BatchLayer } from '../../batch-layer/batch-layer.ts';
-import { formatDurationMs } from '../../core/config/duration.ts';
+import { formatExactDurationMs } from '../../core/config/duration.ts';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import type { Role } from '../../core/node/role.ts';
 import type { LastRunInfo, StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
@@ -97,7 +97,7 @@ export class NodeStatus {
     return realtime.database.bound.map(({ view, outputColumns }) => ({
       name: view.definition.name,
       columns: outputColumns.map((c) => ({ name: c.name, type: c.type })),
-      window: view.definition.windowMs === null ? null : formatDurationMs(view.definition.windowMs),
+      window: view.definition.windowMs === null ? null : formatExactDurationMs(view.definition.windowMs),
       windowMs: view.definition.windowMs,
       dimensions: view.definition.dimensions,
       measures: view.definition.measures.map((m) => ({ name: m.name, aggregate: m.kind, of: m.argumentSql })),

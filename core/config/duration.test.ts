@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDurationMs, parseDurationMs } from './duration.ts';
+import { formatDurationMs, formatExactDurationMs, parseDurationMs } from './duration.ts';
 
 describe('parseDurationMs', () => {
   it.each([
@@ -21,7 +21,7 @@ describe('parseDurationMs', () => {
   });
 });
 
-describe('formatDurationMs', () => {
+describe('formatExactDurationMs', () => {
   it.each([
     [250, '250ms', '250 milliseconds'],
     [60_000, '1m', '1 minute'],
@@ -30,14 +30,21 @@ describe('formatDurationMs', () => {
     [5_400_000, '90m', '90 minutes'],
     [86_400_000, '1d', '1 day'],
   ])('writes %d ms as %s (long: %s), never rounded', (durationMs, short, long) => {
-    expect(formatDurationMs(durationMs)).toBe(short);
-    expect(formatDurationMs(durationMs, { long: true })).toBe(long);
+    expect(formatExactDurationMs(durationMs)).toBe(short);
+    expect(formatExactDurationMs(durationMs, { long: true })).toBe(long);
   });
 
   it('is read back as the same milliseconds, in both forms', () => {
     for (let durationMs = 0; durationMs < 200_000_000; durationMs = durationMs * 3 + 7_000) {
-      expect(parseDurationMs(formatDurationMs(durationMs))).toBe(durationMs);
-      expect(parseDurationMs(formatDurationMs(durationMs, { long: true }))).toBe(durationMs);
+      expect(parseDurationMs(formatExactDurationMs(durationMs))).toBe(durationMs);
+      expect(parseDurationMs(formatExactDurationMs(durationMs, { long: true }))).toBe(durationMs);
     }
+  });
+});
+
+describe('formatDurationMs', () => {
+  it('rounds elapsed times for people', () => {
+    expect(formatDurationMs(95_000)).toBe('2m');
+    expect(formatDurationMs(800)).toBe('800ms');
   });
 });

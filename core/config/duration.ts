@@ -12,6 +12,11 @@ export function parseDurationMs(value: string | number): number | undefined {
   return typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
 }
 
+/** Formats an elapsed time for people, rounded to its largest unit (`2m` for 95 s), as `ago` texts want. */
+export function formatDurationMs(durationMs: number): string {
+  return ms(durationMs);
+}
+
 const UNITS: readonly { ms: number; short: string; long: string }[] = [
   { ms: 86_400_000, short: 'd', long: 'day' },
   { ms: 3_600_000, short: 'h', long: 'hour' },
@@ -21,11 +26,11 @@ const UNITS: readonly { ms: number; short: string; long: string }[] = [
 ];
 
 /**
- * Formats milliseconds the way a person writes them in the config, in the largest unit that
- * holds them exactly (`1m`, `90s`, `250ms`; long: `1 minute`, `90 seconds`, which DuckDB also
- * reads as an INTERVAL). Parsing the result gives back the same milliseconds.
+ * Formats a configured duration (a view's window, a timeout) as the config writes it, in the
+ * largest unit that holds it exactly (`1m`, `90s`, `250ms`; long: `1 minute`, `90 seconds`, which
+ * DuckDB also reads as an INTERVAL). Parsing the result gives back the same milliseconds.
  */
-export function formatDurationMs(durationMs: number, options: { long?: boolean } = {}): string {
+export function formatExactDurationMs(durationMs: number, options: { long?: boolean } = {}): string {
   const unit = UNITS.find((u) => durationMs !== 0 && Number.isInteger(durationMs / u.ms)) ?? UNITS.at(-1)!;
   const count = durationMs / unit.ms;
   if (!options.long) return `${count}${unit.short}`;

@@ -1,4 +1,4 @@
-import { formatDurationMs } from '../config/duration.ts';
+import { formatExactDurationMs } from '../config/duration.ts';
 import { quoteIdent, quoteLiteral } from '../sql/identifiers.ts';
 import type { BoundView } from './bind-views.ts';
 import { WINDOW_START } from './view-definition.ts';
@@ -85,7 +85,7 @@ export function rollupCallSql(bound: BoundView): string {
   const { name, windowMs, dimensions } = bound.view.definition;
   const dims = `dimensions := [${dimensions.map(quoteLiteral).join(', ')}]`;
   if (windowMs === null) return `${rollupMacro(name)}(${dims})`;
-  const length = quoteLiteral(formatDurationMs(windowMs, { long: true }));
+  const length = quoteLiteral(formatExactDurationMs(windowMs, { long: true }));
   return `${rollupMacro(name)}(${dims}, length := ${length}, slide := ${length}, since := NULL, until := NULL)`;
 }
 
@@ -138,9 +138,9 @@ function windowedRollupMacroSql(
   const { view } = bound;
   const viewName = view.definition.name;
   const macro = rollupMacro(viewName);
-  const window = formatDurationMs(windowMs);
+  const window = formatExactDurationMs(windowMs);
   const wholeWindows = (param: string, orAll: string) =>
-    `${quoteLiteral(`${macro}: ${param} must be a whole number of ${viewName}'s window (${window})${orAll}, such as '${formatDurationMs(5 * windowMs, { long: true })}'; got `)} || coalesce(CAST(${param} AS VARCHAR), 'NULL')`;
+    `${quoteLiteral(`${macro}: ${param} must be a whole number of ${viewName}'s window (${window})${orAll}, such as '${formatExactDurationMs(5 * windowMs, { long: true })}'; got `)} || coalesce(CAST(${param} AS VARCHAR), 'NULL')`;
   const ws = `s.${quoteIdent(WINDOW_START)}`;
   const since = 'CAST(since AS TIMESTAMP)';
   const until = 'CAST(until AS TIMESTAMP)';

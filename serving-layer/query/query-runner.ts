@@ -1,6 +1,6 @@
 import type { DuckDBConnection, DuckDBInstance, DuckDBResult } from '@duckdb/node-api';
 import { QueryError } from '../../core/errors/index.ts';
-import { formatDurationMs } from '../../core/config/duration.ts';
+import { formatExactDurationMs } from '../../core/config/duration.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { queryErrorFromDuckDb } from './duckdb-query-error.ts';
 import { jsonValueConverter } from './json-value.ts';
@@ -141,7 +141,7 @@ function untilAborted<T>(running: Promise<T>, signal: AbortSignal): Promise<T> {
 
 function abortError(deadline: AbortSignal, timeoutMs: number): QueryError {
   if (deadline.aborted) {
-    return new QueryError('timeout', `the query ran longer than serving.queryTimeout (${formatDurationMs(timeoutMs)}) and was cancelled`);
+    return new QueryError('timeout', `the query ran longer than serving.queryTimeout (${formatExactDurationMs(timeoutMs)}) and was cancelled`);
   }
   return new QueryError('timeout', 'the query was cancelled because its client went away');
 }
