@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueryError } from '../../core/errors/index.ts';
 import { consoleAssets } from '../../serving-layer/console/console-assets.ts';
 import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
+import { layoutProblems } from './console-layout-check.ts';
 
 /*
  * The web console in Debian's chromium, against a STAND-IN SERVER written for this test: it serves
@@ -45,13 +46,27 @@ async function fillDatabase(connection: DuckDBConnection): Promise<void> {
            ((10 + (m * 7 + ascii(country)) % 40) * length(page))::BIGINT AS views,
            round(((m * 13) % 50) * 1.5, 2)::DOUBLE AS revenue,
            (80 + (m * 31 + ascii(country)) % 200)::DOUBLE AS avg_latency
-    FROM range(40) r(m), unnest([${pages}]) p(page), unnest([${countries}]) c(country)`);
+    FROM range(-1, 40) r(m), unnest([${pages}]) p(page), unnest([${countries}]) c(country)`);
+  // A stand-in for the serving layer's rollup macro over this table (the real one, over the views'
+  // state, is tested in serving-rollups.test.ts): avg_latency weighted by views, as its state would.
+  await connection.run(`
+    CREATE MACRO rollup_page_traffic(dimensions := NULL, length := NULL, slide := NULL, since := NULL, until := NULL) AS TABLE
+    SELECT CASE WHEN coalesce(length = 'all', false) THEN CAST(since AS TIMESTAMP) ELSE window_start END AS window_start,
+           CASE WHEN coalesce(length = 'all', false) THEN NULL ELSE window_start + INTERVAL 1 MINUTE END AS window_end,
+           COLUMNS(c -> list_contains(coalesce(dimensions, ['page', 'country']), c) AND c IN ('page', 'country')),
+           sum(views)::BIGINT AS views, sum(revenue) AS revenue, sum(avg_latency * views) / sum(views) AS avg_latency
+    FROM page_traffic WHERE since IS NULL OR window_start >= CAST(since AS TIMESTAMP)
+    GROUP BY ALL`);
   await connection.run(`CREATE TABLE revenue_by_country AS
     SELECT country, sum(revenue) AS revenue, count(*)::BIGINT AS orders FROM page_traffic GROUP BY ALL`);
   await connection.run(`CREATE TABLE alert_history AS SELECT * FROM (VALUES
-    (now()::TIMESTAMP - INTERVAL 3 MINUTE, 'slow_checkout', '{"page":"/checkout"}', 'pending', '{"avg_latency":612.5}'),
-    (now()::TIMESTAMP - INTERVAL 2 MINUTE, 'slow_checkout', '{"page":"/checkout"}', 'firing', '{"avg_latency":640.0}')
+    (now()::TIMESTAMP - INTERVAL 3 MINUTE, 'slow_checkout', '{"page":"/checkout","country":"DE"}', 'pending', '{"views":50,"avg_latency":612.5}'),
+    (now()::TIMESTAMP - INTERVAL 2 MINUTE, 'slow_checkout', '{"page":"/checkout","country":"DE"}', 'firing', '{"views":54,"avg_latency":640.0}')
   ) t(recorded_at, alert, "key", state, "value")`);
+  // Enough transitions that the history has to scroll.
+  await connection.run(`INSERT INTO alert_history SELECT now()::TIMESTAMP - to_minutes(10 + i), 'slow_checkout',
+    '{"page":"/checkout","country":"FR"}', CASE WHEN i % 2 = 0 THEN 'resolved' ELSE 'firing' END, '{"views":61,"avg_latency":' || (400 + i) || '}'
+    FROM range(40) r(i)`);
 }
 
 async function describeView(connection: DuckDBConnection, name: string) {
@@ -64,11 +79,12 @@ async function startStandIn(instance: DuckDBInstance, connection: DuckDBConnecti
   const alertState = { state: 'firing' };
   const statusRequests = { count: 0 };
   const views = [
-    { name: 'page_traffic', window: '1m', columns: await describeView(connection, 'page_traffic'), dimensions: ['page', 'country'],
-      measures: [{ name: 'views', kind: 'count' }, { name: 'revenue', kind: 'sum' }, { name: 'avg_latency', kind: 'avg' }],
-      freshness: { newestEventMs: Date.now() - 1_500, lagRecords: 42 } },
-    { name: 'revenue_by_country', window: null, columns: await describeView(connection, 'revenue_by_country'), dimensions: ['country'],
-      measures: [{ name: 'revenue', kind: 'sum' }, { name: 'orders', kind: 'count' }], freshness: {} },
+    { name: 'page_traffic', window: '1m', windowMs: 60_000, columns: await describeView(connection, 'page_traffic'), dimensions: ['page', 'country'],
+      measures: [{ name: 'views', aggregate: 'count', of: '*' }, { name: 'revenue', aggregate: 'sum', of: 'amount' }, { name: 'avg_latency', aggregate: 'avg', of: 'latency_ms' }],
+      rollup: 'rollup_page_traffic', freshness: { newestEventMs: Date.now() - 1_500, lagRecords: 42 } },
+    { name: 'revenue_by_country', window: null, windowMs: null, columns: await describeView(connection, 'revenue_by_country'), dimensions: ['country'],
+      measures: [{ name: 'revenue', aggregate: 'sum', of: 'amount' }, { name: 'orders', aggregate: 'count', of: 'amount' }],
+      rollup: 'rollup_revenue_by_country', freshness: {} },
   ];
   const app = Fastify();
   app.addHook('onClose', async () => runner.close());
@@ -93,9 +109,15 @@ async function startStandIn(instance: DuckDBInstance, connection: DuckDBConnecti
   });
   app.get('/v1/views', async () => views);
   app.get('/v1/alerts', async () => ({
-    rules: [{ name: 'slow_checkout', view: 'page_traffic', condition: 'avg_latency > 500', severity: 'critical' },
-      { name: 'no_traffic', view: 'page_traffic', condition: 'views < 1', severity: 'warning' }],
-    instances: [{ alert: 'slow_checkout', key: { page: '/checkout' }, state: alertState.state, since: Date.now() - 120_000, value: { avg_latency: 640 } }],
+    rules: [{ name: 'slow_checkout', view: 'page_traffic', where: "page = '/checkout'", condition: 'avg_latency > 500', clear: 'avg_latency < 300',
+      forMs: 10_000, severity: 'critical' },
+      { name: 'no_traffic', view: 'page_traffic', where: null, condition: 'views < 1', clear: null, forMs: 0, severity: 'warning' }],
+    instances: [
+      { alert: 'slow_checkout', key: { page: '/checkout', country: 'DE' }, state: alertState.state, since: new Date(Date.now() - 120_000).toISOString(),
+        value: { views: 54, revenue: 5505.22, avg_latency: 640, max_latency: 1206.6 } },
+      ...COUNTRIES.slice(1).map((country, i) => ({ alert: 'slow_checkout', key: { page: '/checkout', country }, state: i % 2 ? 'pending' : 'firing',
+        since: new Date(Date.now() - 30_000 * (i + 1)).toISOString(), value: { views: 60 + i, revenue: 6000.5 + i, avg_latency: 901.783333 + i, max_latency: 1200 + i } })),
+    ],
   }));
   app.get('/v1/status', async () => {
     statusRequests.count++;
@@ -219,38 +241,91 @@ describe('web console in a real browser (stand-in server, real DuckDB)', () => {
     expect(await page.locator('#result tbody tr').count()).toBe(1_000);
   });
 
-  it('draws the chart of a measure split by a dimension and follows the pickers', async () => {
+  it('draws the chart of a measure split by a dimension from the rollup, says what it shows and follows the pickers', async () => {
     await page.locator('#chart[data-series="4"]').waitFor(); // split by page, the first dimension
     expect(await page.inputValue('#chart-view')).toBe('page_traffic');
     expect(await page.$$eval('#chart-view option', (os) => os.map((o) => o.textContent))).toEqual(['page_traffic']);
     expect(Number(await page.getAttribute('#chart', 'data-points'))).toBeGreaterThanOrEqual(40);
+    expect(await page.textContent('#chart-title')).toBe('views: count(*) per 1m window, by page');
     expect(await seriesPixels(page)).toBeGreaterThan(100);
 
     await page.selectOption('#chart-dimension', 'country');
     await page.locator('#chart[data-series="5"]').waitFor();
     await page.selectOption('#chart-measure', 'avg_latency');
-    await page.locator('#chart-meta', { hasText: 'avg(avg_latency) by country' }).waitFor();
+    await page.locator('#chart-title', { hasText: 'avg_latency: avg(latency_ms) per 1m window, by country' }).waitFor();
     expect(await seriesPixels(page)).toBeGreaterThan(100);
+    // Told apart by colour and marker: every other series has a hollow marker.
+    const swatches = await page.$$eval('#chart-legend .legend-item', (items) => items.map((i) => [i.getAttribute('data-series'), i.querySelector('.swatch')!.className]));
+    expect(swatches).toEqual([...COUNTRIES].sort().map((c, i) => [c, i % 2 ? 'swatch hollow' : 'swatch']));
     await page.locator('#chart').screenshot({ path: join(ARTIFACTS, 'console-chart.png') });
   });
 
-  it('shows the alert state in colour with its history, and follows state changes by itself', async () => {
-    const firing = page.locator('#alerts tr[data-alert="slow_checkout"][data-state="firing"]');
-    await firing.waitFor();
+  it('marks the window still filling, and shows the hovered window\'s values in the legend', async () => {
+    // The table holds a window of the next minute: one window is still filling while the test runs.
+    const filling = await connection.runAndReadAll("SELECT strftime(min(window_start), '%Y-%m-%dT%H:%M:%S.000Z') FROM page_traffic WHERE window_start + INTERVAL 1 MINUTE > now()::TIMESTAMP");
+    const fillingStart = String(filling.getRowsJS()[0]![0]);
+    await expect.poll(() => page.getAttribute('#chart', 'data-filling-start')).toBe(fillingStart);
+    const band = await page.locator('#chart .filling-band').boundingBox();
+    const plot = await page.locator('#chart .u-over').boundingBox();
+    expect(band!.width).toBeGreaterThan(0);
+    expect(band!.x).toBeGreaterThanOrEqual(plot!.x - 1);
+    expect(band!.x + band!.width).toBeLessThanOrEqual(plot!.x + plot!.width + 1);
+    expect(await page.locator('#chart .filling-label').textContent()).toBe('still filling');
+    await page.click('#chart-values summary');
+    await page.locator(`#chart-values tr[data-window-start="${fillingStart}"][data-filling="true"]`).waitFor();
+
+    // Hovering the middle of the plot shows that window's values, the same as the values table's.
+    await page.mouse.move(plot!.x + plot!.width / 2, plot!.y + plot!.height / 2);
+    await page.locator('#chart-legend[data-hover="true"]').waitFor();
+    const legend = await page.$eval('#chart-legend', (l) => ({
+      start: l.getAttribute('data-window-start'),
+      values: [...l.querySelectorAll('.legend-item')].map((i) => [i.getAttribute('data-series'), i.getAttribute('data-value')]),
+    }));
+    const row = await page.$$eval(`#chart-values tr[data-window-start="${legend.start}"] td[data-series]`, (tds) => tds.map((td) => [td.getAttribute('data-series'), td.getAttribute('data-value')]));
+    expect(legend.values).toEqual(row);
+    expect(legend.values.every(([, v]) => Number(v) > 0)).toBe(true);
+    await page.mouse.move(0, 0);
+    await page.locator('#chart-legend[data-hover="false"]').waitFor();
+    await page.click('#chart-values summary');
+  });
+
+  it('shows the alerts as a table per rule with state in colour, key, value and since, and follows state changes by itself', async () => {
+    const de = page.locator('#alerts tr[data-alert="slow_checkout"]', { has: page.locator('td[data-key="country"]', { hasText: /^DE$/ }) });
+    await de.and(page.locator('[data-state="firing"]')).waitFor();
     // Polled: the console re-renders the table on each refresh, and a row replaced between the
     // lookup and the read has no computed style (it is detached).
-    await expect.poll(() => firing.locator('.state').evaluate((e) => getComputedStyle(e).color)).toBe('rgb(184, 71, 75)');
-    expect(await firing.textContent()).toContain('page=/checkout');
-    await page.locator('#alerts tr[data-alert="no_traffic"][data-state="inactive"]').waitFor();
-    await page.locator('#alert-history tbody tr').nth(1).waitFor();
+    await expect.poll(() => de.locator('.state').evaluate((e) => getComputedStyle(e).color)).toBe('rgb(184, 71, 75)');
+    const rule = page.locator('.alert-rule[data-rule="slow_checkout"]');
+    expect(await rule.locator('thead th').allTextContents()).toEqual(['State', 'page', 'country', 'avg_latency', 'Since']);
+    expect(await de.locator('td').allTextContents()).toEqual(['firing', '/checkout', 'DE', '640', '2 min ago']);
+    expect(await rule.locator('.rule-head').textContent()).toContain('3 firing · 2 pending');
+    expect(await rule.locator('.rule-condition').textContent()).toBe("page_traffic where page = '/checkout': avg_latency > 500, clears when avg_latency < 300, for 10 s");
+    await page.locator('.alert-rule[data-rule="no_traffic"][data-state="inactive"]').waitFor();
+    expect(await page.$$eval('.alert-rule', (rules) => rules.map((r) => r.getAttribute('data-rule')))).toEqual(['slow_checkout', 'no_traffic']);
+
+    // The history scrolls: all 42 transitions are there, the newest first, the last one reachable.
+    await page.locator('#alert-history tbody tr').nth(41).waitFor();
     expect(await page.textContent('#alert-history tbody tr')).toContain('firing');
+    const history = page.locator('#alert-history');
+    expect(await history.evaluate((e) => e.scrollHeight > e.clientHeight)).toBe(true);
+    await page.locator('#alert-history tbody tr').nth(41).scrollIntoViewIfNeeded();
+    expect(await page.locator('#alert-history tbody tr').nth(41).isVisible()).toBe(true);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280); // fits 1280×800
     await page.screenshot({ path: join(ARTIFACTS, 'console-full.png'), fullPage: true });
 
     standIn.alertState.state = 'resolved';
-    await page.locator('#alerts tr[data-alert="slow_checkout"][data-state="resolved"]').waitFor({ timeout: 10_000 });
+    await de.and(page.locator('[data-state="resolved"]')).waitFor({ timeout: 10_000 });
     expect(await page.getAttribute('#live', 'data-state')).toBe('live');
     expect(pageErrors).toEqual([]);
+  });
+
+  it('holds its layout at 1400 and 800 px: no overlap, no text out of its panel, no word broken, no empty area under the chart', async () => {
+    for (const width of [1400, 800]) {
+      await page.setViewportSize({ width, height: 900 });
+      await expect.poll(() => layoutProblems(page), { timeout: 10_000 }).toEqual([]);
+      await page.screenshot({ path: join(ARTIFACTS, `console-stand-in-${width}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   it('stops refreshing while the tab is hidden and resumes when it is shown again', async () => {
