@@ -94,6 +94,16 @@ describe('parseConfig', () => {
     ['an alert on an unknown view', (c) => (c.alerts.slow_checkout.view = 'nope'), 'alerts.slow_checkout.view', /unknown view "nope"/],
     ['an alert window that is not whole buckets', (c) => (c.alerts.slow_checkout.window = '90s'), 'alerts.slow_checkout.window', /whole number/],
     ['a measure named like a dimension', (c) => (c.views.page_traffic.measures.page = 'count(*)'), 'views.page_traffic.measures.page', /already a column/],
+    ['a measure named like a rollup\'s window end', (c) => (c.views.page_traffic.measures.window_end = 'count(*)'), 'views.page_traffic.measures.window_end', /already a column/],
+    [
+      'a dimension named like a window column',
+      (c) => {
+        c.source.schema.window_end = 'VARCHAR';
+        c.views.page_traffic.dimensions = ['page', 'window_end'];
+      },
+      'views.page_traffic.dimensions.1',
+      /window column/,
+    ],
     ['zookeeper without kafka', (c) => delete c.source.kafka, 'zookeeper', /needs source.kafka/],
   ])('rejects %s with its key path', (_what, change, path, message) => {
     const issues = issuesOf(() => parseConfig(variant(change)));

@@ -4,7 +4,10 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors/index.ts';
 import { parseMeasure, type Measure } from '../views/measure.ts';
 import { compileView, type CompiledView } from '../views/view-compiler.ts';
-import { WINDOW_START, type EventSchema, type ViewDefinition } from '../views/view-definition.ts';
+import { WINDOW_END, WINDOW_START, type EventSchema, type ViewDefinition } from '../views/view-definition.ts';
+
+/** Columns every view or rollup of it may have besides its dimensions and measures. */
+const WINDOW_COLUMNS: readonly string[] = [WINDOW_START, WINDOW_END];
 import { aggregateCallIn } from './aggregate-calls.ts';
 import { configSchema, type AlertConfig, type Config } from './config-schema.ts';
 
@@ -99,12 +102,17 @@ function resolveViews(config: Config, schema: EventSchema, issues: ConfigIssue[]
     });
     const duplicates = view.dimensions.filter((d, i) => view.dimensions.indexOf(d) !== i);
     if (duplicates.length > 0) issues.push({ path: `${at}.dimensions`, message: `"${duplicates[0]}" is listed twice` });
-    const taken = new Set<string>([...view.dimensions, ...(view.window === 'none' ? [] : [WINDOW_START])]);
+    view.dimensions.forEach((dimension, i) => {
+      if (WINDOW_COLUMNS.includes(dimension)) {
+        issues.push({ path: `${at}.dimensions.${i}`, message: `"${dimension}" is a window column of the view and its rollups; a field of that name cannot be a dimension` });
+      }
+    });
+    const taken = new Set<string>([...view.dimensions, ...WINDOW_COLUMNS]);
     const measures: Measure[] = [];
     for (const [measureName, expression] of Object.entries(view.measures)) {
       const measurePath = `${at}.measures.${measureName}`;
       if (taken.has(measureName)) {
-        issues.push({ path: measurePath, message: `the name "${measureName}" is already a column of the view (a dimension or window_start)` });
+        issues.push({ path: measurePath, message: `the name "${measureName}" is already a column of the view or its rollups (a dimension, window_start or window_end)` });
       }
       const result = parseMeasure(measureName, expression);
       if (result.ok) measures.push(result.measure);

@@ -19,3 +19,5 @@ export interface ViewDefinition {
 
 /** The column holding a bucket's inclusive start, present in windowed views only. */
 export const WINDOW_START = 'window_start';
+/** A rollup's window end (exclusive), next to window_start. */
+export const WINDOW_END = 'window_end';

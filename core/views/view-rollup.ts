@@ -1,7 +1,7 @@
 import { formatExactDurationMs } from '../config/duration.ts';
 import { quoteIdent, quoteLiteral } from '../sql/identifiers.ts';
 import type { BoundView } from './bind-views.ts';
-import { WINDOW_START } from './view-definition.ts';
+import { WINDOW_END, WINDOW_START } from './view-definition.ts';
 import { batchTable, realtimeTable } from './view-tables.ts';
 
 /**
@@ -26,7 +26,6 @@ import { batchTable, realtimeTable } from './view-tables.ts';
  * Exactness: the state and the merge and finalize rules are the view's own, read in the query's
  * one transaction, so a rollup is exactly as exact as the view and sees the same snapshot.
  */
-const WINDOW_END = 'window_end';
 
 /** Internal column names; `_` starts no field name, so they never clash with a dimension. */
 const ALL = '__rollup_all';
