@@ -10,6 +10,7 @@ export class AlertsPanel {
   constructor() {
     this.container = byId('alerts');
     this.history = byId('alert-history');
+    this.historyTitle = byId('alert-history-title');
   }
 
   async refresh() {
@@ -31,17 +32,25 @@ export class AlertsPanel {
     try {
       const { rows } = await runSql(HISTORY_SQL);
       if (!rows.length) return this.history.replaceChildren(message('No transitions yet.'));
-      const head = h('tr', {}, ['Time', 'Alert', 'Key', 'State', 'Value'].map((t) => h('th', {}, t)));
-      const body = rows.map(([atMs, alert, key, state, value]) => {
+      const records = rows.map(([atMs, alert, key, state, value]) => ({ atMs: Number(atMs), alert, key: parseObject(key), state, value: parseObject(value) }));
+      const alerts = [...new Set(records.map((r) => r.alert))];
+      const shown = new Map(alerts.map((alert) => {
+        const own = records.filter((r) => r.alert === alert);
         const rule = rules.find((r) => r.name === alert);
-        const measures = parseObject(value);
+        return [alert, { dimensions: keyDimensions(rule, own.map((r) => r.key)), measures: valueMeasures(rule, own.map((r) => r.value)) }];
+      }));
+      const oneAlert = alerts.length === 1;
+      const head = h('tr', {}, ['Time', oneAlert ? null : 'Alert', 'Key', 'State', 'Value'].filter(Boolean).map((t) => h('th', {}, t)));
+      const body = records.map(({ atMs, alert, key, state, value }) => {
+        const { dimensions, measures } = shown.get(alert);
         return h('tr', { 'data-alert': alert, 'data-state': state },
-          h('td', { title: new Date(Number(atMs)).toLocaleString() }, new Date(Number(atMs)).toLocaleTimeString()),
-          h('td', {}, alert),
-          h('td', {}, Object.values(parseObject(key)).map(formatValue).join(' · ')),
+          h('td', { title: new Date(atMs).toLocaleString() }, new Date(atMs).toLocaleTimeString(undefined, { hour12: false })),
+          oneAlert ? null : h('td', {}, alert),
+          h('td', { title: JSON.stringify(key) }, dimensions.map((d) => formatValue(key[d])).join(' · ')),
           h('td', {}, stateChip(state)),
-          h('td', {}, valueMeasures(rule, [measures]).map((m) => `${m} ${formatNumber(measures[m])}`).join(', ')));
+          h('td', { class: 'num', title: measures.join(', ') }, measures.map((m) => formatNumber(value[m])).join(' · ')));
       });
+      this.historyTitle.textContent = oneAlert ? `History of ${alerts[0]}` : 'History';
       this.history.replaceChildren(h('table', { class: 'data history' }, h('thead', {}, head), h('tbody', {}, body)));
     } catch (error) {
       this.history.replaceChildren(message(`History unavailable: ${error.message}`));
@@ -53,7 +62,7 @@ export class AlertsPanel {
 function ruleNode({ rule, instances }) {
   const state = worstState(instances);
   const counts = STATE_ORDER.map((s) => [s, instances.filter((i) => i.state === s).length]).filter(([, n]) => n > 0);
-  const dimensions = [...new Set(instances.flatMap((i) => Object.keys(i.key ?? {})))];
+  const dimensions = keyDimensions(rule, instances.map((i) => i.key ?? {}));
   const measures = valueMeasures(rule, instances.map((i) => i.value ?? {}));
   const head = h('tr', {}, h('th', {}, 'State'), dimensions.map((d) => h('th', {}, d)),
     measures.map((m) => h('th', { class: 'num' }, m)), h('th', {}, 'Since'));
@@ -61,7 +70,7 @@ function ruleNode({ rule, instances }) {
     h('td', {}, stateChip(i.state)),
     dimensions.map((d) => h('td', { 'data-key': d }, formatValue(i.key?.[d]))),
     measures.map((m) => h('td', { class: 'num', 'data-measure': m }, formatNumber(i.value?.[m]))),
-    h('td', {}, formatAgo(i.since))));
+    h('td', { title: new Date(i.since).toLocaleString() }, formatAgo(i.since))));
   return h('section', { class: 'alert-rule', 'data-rule': rule.name, 'data-state': state },
     h('div', { class: 'rule-head' }, h('strong', {}, rule.name), rule.severity ? h('span', { class: 'chip' }, rule.severity) : '',
       h('span', { class: 'rule-counts' }, counts.length ? counts.map(([s, n]) => `${n} ${s}`).join(' · ') : 'inactive')),
@@ -77,11 +86,26 @@ function conditionText(rule) {
   return parts.join(', ');
 }
 
+/**
+ * The key's dimensions worth a column: all but those the rule's `where` names and every key has
+ * the same value of (`page` in `where: page = '/checkout'`), which the condition line shows.
+ */
+function keyDimensions(rule, keys) {
+  const all = [...new Set(keys.flatMap((k) => Object.keys(k ?? {})))];
+  const pinned = (d) => mentions(rule?.where ?? '', d) && new Set(keys.map((k) => JSON.stringify(k?.[d]))).size === 1;
+  const kept = all.filter((d) => !pinned(d));
+  return kept.length ? kept : all;
+}
+
+function mentions(text, name) {
+  return new RegExp(`\\b${name.replace(/[^\w]/g, '\\$&')}\\b`).test(text);
+}
+
 /** The measures a rule tests (named in its condition or clear), in the order the values give them. */
 function valueMeasures(rule, values) {
   const names = [...new Set(values.flatMap((v) => Object.keys(v ?? {})))];
   const text = `${rule?.condition ?? ''} ${rule?.clear ?? ''}`;
-  const tested = names.filter((n) => new RegExp(`\\b${n.replace(/[^\w]/g, '\\$&')}\\b`).test(text));
+  const tested = names.filter((n) => mentions(text, n));
   return tested.length ? tested : names;
 }
 

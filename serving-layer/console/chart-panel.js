@@ -57,6 +57,7 @@ export class ChartPanel {
       const shown = Math.min(total, TOP_N);
       const meta = !rows.length ? `No ${view.name} windows in the last hour.`
         : `Last hour, exact per window (${view.rollup})${dimension ? ` · ${shown < total ? `top ${shown} of ${total}` : `all ${total}`} ${dimension} values by ${measure.name} over the hour` : ''}.`;
+      this.container.dataset.since = new Date(sinceMs).toISOString();
       this.show({ view, measure, dimension }, rows, meta);
     } catch (error) {
       this.show(null, [], `Chart query failed: ${error.message}`);

@@ -8,6 +8,7 @@ import { startDemoGenerator } from '../../cli/demo/demo-generator.ts';
 import { ALL_ROLES, LambdaNode } from '../../cli/node/lambda-node.ts';
 import { parseConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
+import { layoutProblems } from './console-layout-check.ts';
 
 /**
  * The console of the real single-node demo in Debian's chromium: the bundled demo config and
@@ -79,4 +80,60 @@ describe('web console of the real demo node in a browser', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'console-demo.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   }, 120_000);
+
+  it('holds its layout with the demo\'s data at 1400 and 800 px', async () => {
+    for (const width of [1400, 800]) {
+      await page.setViewportSize({ width, height: 900 });
+      await expect.poll(() => layoutProblems(page), { timeout: 15_000 }).toEqual([]);
+      await page.screenshot({ path: join(ARTIFACTS, `console-demo-${width}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }, 60_000);
+
+  it('marks the window of the current minute as still filling', async () => {
+    const currentMinute = () => new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
+    await expect.poll(async () => (await page.getAttribute('#chart', 'data-filling-start')) === currentMinute(), { timeout: 15_000 }).toBe(true);
+    const band = await page.locator('#chart .filling-band').boundingBox();
+    const plot = await page.locator('#chart .u-over').boundingBox();
+    expect(band!.width).toBeGreaterThan(0);
+    expect(band!.x + band!.width).toBeLessThanOrEqual(plot!.x + plot!.width + 1);
+    expect(await page.locator('#chart .filling-label').isVisible()).toBe(true);
+  }, 30_000);
+
+  it('charts avg_latency by country as the average of each country\'s events, window by window', async () => {
+    await page.selectOption('#chart-measure', 'avg_latency');
+    await page.selectOption('#chart-dimension', 'country');
+    await page.locator('#chart-title', { hasText: 'avg_latency: avg(latency_ms) per 1m window, by country' }).waitFor();
+    await page.click('#chart-values summary');
+    // With no new events and nothing left to fold in, the chart and the raw events must agree.
+    generator.stop();
+    await expect.poll(async () => ((await (await fetch(`${node.url!}/v1/status`)).json()) as { lag: { records: number } }).lag.records, { timeout: 30_000 }).toBe(0);
+
+    const since = await page.getAttribute('#chart', 'data-since');
+    const averages = async () => {
+      const { rows } = await query(node.url!, `
+        SELECT strftime(date_trunc('minute', ts), '%Y-%m-%dT%H:%M:%S.000Z'), coalesce(country, 'NULL'), sum(latency_ms), count(latency_ms)
+        FROM events WHERE latency_ms >= 0 AND ts >= TIMESTAMP '${since!.slice(0, 19).replace('T', ' ')}' GROUP BY ALL`);
+      return new Map(rows.map(([start, country, sum, count]) => [`${String(start)} ${String(country)}`, Number(sum) / Number(count)]));
+    };
+    const charted = () => page.$$eval('#chart-values td[data-series]', (tds) => tds.filter((td) => td.getAttribute('data-value') !== '').map((td) =>
+      [`${td.closest('tr')!.getAttribute('data-window-start')} ${td.getAttribute('data-series')}`, Number(td.getAttribute('data-value'))] as [string, number]));
+    /** Windows and countries charted but not in the events, or the other way round, or with another value. */
+    const differences = async () => {
+      const expected = await averages();
+      const shown = new Map(await charted());
+      const keys = [...new Set([...expected.keys(), ...shown.keys()])].sort();
+      return keys.filter((k) => !(Math.abs((shown.get(k) ?? NaN) - expected.get(k)!) <= 1e-9 * Math.abs(expected.get(k)!)))
+        .map((k) => `${k}: charted ${shown.get(k)}, events ${expected.get(k)}`);
+    };
+    expect((await averages()).size).toBeGreaterThan(7);
+    // Polled until the chart has refreshed after the last events were folded in.
+    await expect.poll(differences, { timeout: 20_000 }).toEqual([]);
+  }, 90_000);
 });
+
+async function query(url: string, sql: string): Promise<{ rows: unknown[][] }> {
+  const response = await fetch(`${url}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql }) });
+  if (!response.ok) throw new Error(`${response.status}: ${await response.text()}`);
+  return (await response.json()) as { rows: unknown[][] };
+}
