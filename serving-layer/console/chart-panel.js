@@ -55,8 +55,10 @@ export class ChartPanel {
       const { rows } = await runSql(chartSql({ view, measure: measure.name, dimension, sinceMs, topN: TOP_N }));
       const total = Number(rows[0]?.[4] ?? 0);
       const shown = Math.min(total, TOP_N);
-      const meta = !rows.length ? `No ${view.name} windows in the last hour.`
-        : `Last hour, exact per window (${view.rollup})${dimension ? ` · ${shown < total ? `top ${shown} of ${total}` : `all ${total}`} ${dimension} values by ${measure.name} over the hour` : ''}.`;
+      const series = !dimension ? '' : shown < total
+        ? ` · the ${shown} ${dimension} values with the highest ${measure.name} over the hour (of ${total})`
+        : ` · all ${total} ${dimension} values`;
+      const meta = rows.length ? `Last hour, each window exact, from ${view.rollup}${series}.` : `No ${view.name} windows in the last hour.`;
       this.container.dataset.since = new Date(sinceMs).toISOString();
       this.show({ view, measure, dimension }, rows, meta);
     } catch (error) {
