@@ -68,6 +68,7 @@ export class ChartPanel {
 
   show(what, rows, metaText) {
     this.title.textContent = what ? titleOf(what) : 'Chart';
+    this.container.setAttribute('aria-label', this.title.textContent);
     this.meta.textContent = metaText;
     const data = toChartData(rows, Date.now());
     this.container.dataset.series = String(data.names.length);

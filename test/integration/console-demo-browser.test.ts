@@ -75,7 +75,9 @@ describe('web console of the real demo node in a browser', () => {
     // One instance per (page, country): several fire.
     const firing = page.locator('#alerts tr[data-alert="slow_checkout"][data-state="firing"]').first();
     await firing.waitFor({ timeout: 60_000 });
-    expect(await firing.textContent()).toContain('/checkout');
+    // page is pinned by the rule's where, so it is in the rule's condition line, not a column.
+    expect(await page.textContent('.alert-rule[data-rule="slow_checkout"] .rule-condition')).toContain("page = '/checkout'");
+    expect(await firing.locator('td[data-key="country"]').textContent()).toMatch(/^[A-Z]{2}$/);
     await page.locator('#alert-history tbody tr').first().waitFor({ timeout: 10_000 });
     await page.screenshot({ path: join(ARTIFACTS, 'console-demo.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
