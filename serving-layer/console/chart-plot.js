@@ -38,7 +38,9 @@ export class ChartPlot {
       this.plot.over.append(this.band, this.bandLabel);
     }
     this.placeBand();
-    this.renderLegend(null);
+    // A refresh under the pointer keeps showing the hovered window (uPlot parks the cursor at a negative left when it leaves).
+    const { left, idx } = this.plot.cursor;
+    this.renderLegend(left >= 0 ? idx ?? null : null);
   }
 
   options(names) {

@@ -284,6 +284,11 @@ describe('web console in a real browser (stand-in server, real DuckDB)', () => {
     const row = await page.$$eval(`#chart-values tr[data-window-start="${legend.start}"] td[data-series]`, (tds) => tds.map((td) => [td.getAttribute('data-series'), td.getAttribute('data-value')]));
     expect(legend.values).toEqual(row);
     expect(legend.values.every(([, v]) => Number(v) > 0)).toBe(true);
+    // A refresh (the live clock moves once one is done) keeps the hovered window in the legend.
+    const liveBefore = await page.textContent('#live');
+    await expect.poll(() => page.textContent('#live'), { timeout: 10_000 }).not.toBe(liveBefore);
+    expect(await page.getAttribute('#chart-legend', 'data-hover')).toBe('true');
+    expect(await page.getAttribute('#chart-legend', 'data-window-start')).toBe(legend.start);
     await page.mouse.move(0, 0);
     await page.locator('#chart-legend[data-hover="false"]').waitFor();
     await page.click('#chart-values summary');
