@@ -286,6 +286,9 @@ describe('jsonDecodeSql', () => {
     expect(fastRows / rows).toBeGreaterThan(0.05);
   });
 
+  /** What the fast path's leniency check looks for in the text (json-decode-sql.ts vouchedSql). */
+  const LENIENT_LOOKALIKE = /,\s*[\]}]|[:,[]\s*[-+]?(nan|inf)/i;
+
   it('takes the fast path for every ordinary event as producers serialize it', async () => {
     const event = fc.record({
       ts: fc.oneof(
@@ -298,7 +301,14 @@ describe('jsonDecodeSql', () => {
       n: fc.maxSafeInteger(),
       x: fc.double({ noNaN: true, noDefaultInfinity: true }),
       d: fc.date({ min: new Date(Date.UTC(1970, 0, 1)), max: new Date(Date.UTC(2100, 0, 1)), noInvalidDate: true }).map((v) => v.toISOString().slice(0, 10)),
-      extra: fc.oneof(fc.string(), fc.array(fc.integer()), fc.constant(null), fc.dictionary(fc.constantFrom('a', 'e'), fc.double({ noNaN: true, noDefaultInfinity: true }))),
+      // A string holding text like ',]' or ':nan' is read right, on the slower route: the fast
+      // path's textual check for yyjson's leniencies cannot tell it from a real trailing comma.
+      extra: fc.oneof(
+        fc.string().filter((text) => !LENIENT_LOOKALIKE.test(text)),
+        fc.array(fc.integer()),
+        fc.constant(null),
+        fc.dictionary(fc.constantFrom('a', 'e'), fc.double({ noNaN: true, noDefaultInfinity: true })),
+      ),
     });
     await fc.assert(
       fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 50 }), async (events) => {
