@@ -101,6 +101,7 @@ export class ZkLeaderElection implements LeaderElection {
     await this.queue;
     const node = this.node;
     this.node = undefined;
+    // Ignored: the node is ephemeral, so closing (or losing) the session deletes it anyway.
     if (node) await node.client.delete(node.path, -1).catch(() => undefined);
   }
 

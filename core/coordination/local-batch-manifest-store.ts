@@ -41,6 +41,7 @@ export class LocalBatchManifestStore implements BatchManifestStore {
       await mkdir(dirname(this.path), { recursive: true });
       await writeFileDurably(this.path, serializeBatchManifest(manifest));
     });
+    // Ignored here: the caller gets the failure through `run`; this chain only orders publications.
     this.publishing = run.catch(() => undefined);
     return run;
   }

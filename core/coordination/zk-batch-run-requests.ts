@@ -56,6 +56,7 @@ export class ZkBatchRunRequests implements BatchRunRequests {
         context: { node },
       });
     } finally {
+      // Ignored: a request left behind is deleted by the master once it is abandoned (ABANDONED_MS).
       await this.session.client.delete(node, -1).catch(() => undefined);
     }
   }
@@ -105,6 +106,7 @@ export class ZkBatchRunRequests implements BatchRunRequests {
       if (!node) continue;
       const body = JSON.parse(node.data.toString('utf8')) as RequestBody;
       if (!body.outcome) pending.push({ path, body, version: node.version });
+      // Ignored: an abandoned request that cannot be deleted now is deleted on the next pass.
       else if (Date.parse(body.answeredAt ?? body.requestedAt) < Date.now() - ABANDONED_MS) await client.delete(path, -1).catch(() => undefined);
     }
     if (pending.length === 0 || isStopped()) return;

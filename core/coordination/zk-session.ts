@@ -79,6 +79,7 @@ export class ZkSession {
   async transactions(): Promise<ZkTransaction> {
     if (this.closed) throw new CoordinationError('the ZooKeeper session is closed');
     const pending = this.transactionClient;
+    // A connection that failed to open is not an error here: a new one is opened below.
     const open = pending ? await pending.catch(() => undefined) : undefined;
     if (open?.isOpen) return open;
     if (this.transactionClient === pending) {

@@ -158,6 +158,7 @@ export async function startFetchThread(
     startOffset: (partition: number) => options.startOffset(partition),
     batch: (batch: FetchedBatch) => {
       const taken = (lastBatch.get(batch.partition) ?? Promise.resolve()).then(() => takeBatch(batch));
+      // Ignored here: the worker gets the failure through `taken`; this chain only orders the partition's batches.
       lastBatch.set(batch.partition, taken.catch(() => undefined));
       return taken;
     },

@@ -228,6 +228,7 @@ export class LocalLog implements RecordSource {
         const wanted = partitions.includes(0);
         if (wanted === selected) return;
         selected = false;
+        // Ignored: the read loop logs its own failure; here it is only waited for.
         await reading.catch(() => undefined);
         if (wanted) {
           next = await this.startAt(options);
