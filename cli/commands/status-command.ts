@@ -43,7 +43,8 @@ export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): st
     ['batch', batchLine(status)],
     ['lag', status.lag ? `${count(status.lag.records)} records${partitions(status.lag.byPartition)}` : '—'],
     ['freshness', status.freshness ? `realtime updated ${ago(status.freshness.realtimeAgeMs)}` : '—'],
-    ['rejected', status.rejected ? `${status.rejected.total}${reasons(status.rejected.byReason)}` : '—'],
+    ['rejected', status.rejected ? `${status.rejected.total}${reasons(status.rejected.byReason)}${notKept(status.rejected.notKept)}` : '—'],
+    ...(status.refusedAtIngest?.total ? [['refused', `${status.refusedAtIngest.total} lines at POST /v1/events${reasons(status.refusedAtIngest.byReason)}`] as [string, string]] : []),
     ...(status.archiver ? [['archiving', archiving(status.archiver)] as [string, string]] : []),
   ];
   const width = Math.max(...lines.map(([key]) => key.length));
@@ -96,6 +97,10 @@ function partitions(byPartition: Readonly<Record<string, number>> | undefined): 
 function reasons(byReason: Readonly<Record<string, number>> | undefined): string {
   const entries = Object.entries(byReason ?? {}).filter(([, n]) => n > 0);
   return entries.length === 0 ? '' : ` (${entries.map(([reason, n]) => `${reason} ${n}`).join(', ')})`;
+}
+
+function notKept(n: number | undefined): string {
+  return n ? `, ${n} counted but not kept as rows (speed.maxRejectedKept)` : '';
 }
 
 function count(n: number | null | undefined): string {

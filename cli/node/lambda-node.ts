@@ -15,6 +15,7 @@ import type { Role } from '../../core/node/role.ts';
 import type { HealthInfo } from '../../serving-layer/http/api-types.ts';
 import { createHttpServer, type HttpServer } from '../../serving-layer/http/http-server.ts';
 import { createEventIngest } from '../../serving-layer/ingest/event-ingest.ts';
+import { IngestRefusals } from '../../serving-layer/ingest/ingest-refusals.ts';
 import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
 import { archiverGroupId, createCoordination, startupCall, type Coordination } from './coordination.ts';
 import { adoptLegacyAlertStore } from './legacy-alert-store.ts';
@@ -143,8 +144,9 @@ export class LambdaNode {
       });
       this.stops.push({ step: 'speed and serving layers', stop: () => realtime!.stop() });
     }
-    const status = new NodeStatus({ memberId: this.memberId, roles: [...roles], coordination, realtime, batch, archiver, ownership, loaded, logger });
     const serving = roles.has('serving') && realtime ? realtime : undefined;
+    const refusals = localLog && serving ? new IngestRefusals(metrics) : undefined;
+    const status = new NodeStatus({ memberId: this.memberId, roles: [...roles], coordination, realtime, batch, archiver, ownership, loaded, logger, refusals });
     const runner = serving ? new QueryRunner(serving.database.instance, { timeoutMs: config.serving.queryTimeout, maxRows: config.serving.maxRows }) : undefined;
     // Every node answers health, status and metrics; SQL, views, alerts and the console need the serving role.
     this.http = createHttpServer({
@@ -163,7 +165,7 @@ export class LambdaNode {
             console: consoleAssets,
           }
         : {}),
-      ...(localLog && serving ? { ingest: createEventIngest(localLog, loaded.schema) } : {}),
+      ...(localLog && refusals ? { ingest: createEventIngest(localLog, loaded.schema, refusals) } : {}),
     });
     // Run in reverse: after the HTTP server, every Kafka consumer of the node stops at once (each
     // may wait out its time limit when the brokers are gone), before the layers' own stops.

@@ -7,6 +7,7 @@ import type { LastRunInfo, StatusInfo, ViewInfo } from '../../serving-layer/http
 import type { BatchRunOutcome } from '../../core/coordination/batch-run-requests.ts';
 import type { PartitionOwnership } from '../../core/coordination/partition-ownership.ts';
 import type { Logger } from '../../core/observability/logger.ts';
+import type { IngestRefusals } from '../../serving-layer/ingest/ingest-refusals.ts';
 import { rollupMacro } from '../../core/views/view-rollup.ts';
 import type { Coordination } from './coordination.ts';
 import type { RealtimeServing } from './realtime-serving.ts';
@@ -26,6 +27,8 @@ export interface NodeStatusSources {
   readonly archiver?: Archiver;
   /** Who archives which partition, for the members' list. */
   readonly ownership: PartitionOwnership;
+  /** Lines refused by `POST /v1/events`, where this node answers it. */
+  readonly refusals?: IngestRefusals;
 }
 
 /** `GET /v1/status` and `GET /v1/views`, assembled from whichever layers this process runs. */
@@ -49,6 +52,7 @@ export class NodeStatus {
       this.sources.ownership.holders().catch((error: unknown) => this.unavailable('archiver partitions', error, new Map<number, string>())),
     ]);
     const archiver = this.sources.archiver ? await this.sources.archiver.status() : undefined;
+    const rejected = realtime ? await realtime.rejectedCounts() : { total: 0, byReason: {}, notKept: 0 };
     return {
       nodeId: this.sources.memberId,
       mode: coordination.mode,
@@ -67,7 +71,8 @@ export class NodeStatus {
         byPartition: lagByPartition,
       },
       freshness: { realtimeUpdatedAtMs, realtimeAgeMs: realtimeUpdatedAtMs === null ? null : now - realtimeUpdatedAtMs },
-      rejected: { total: speed?.rejected.total ?? 0, byReason: speed?.rejected.byReason ?? {} },
+      rejected,
+      refusedAtIngest: this.sources.refusals?.counted() ?? { total: 0, byReason: {} },
       members: members.map((m) => ({
         id: m.id,
         roles: m.roles as Role[],

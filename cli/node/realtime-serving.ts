@@ -7,11 +7,11 @@ import type { Logger } from '../../core/observability/logger.ts';
 import type { RecordSource } from '../../core/source/record-source.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { BatchHandoff } from '../../serving-layer/engine/batch-handoff.ts';
-import { MasterDatasetViews } from '../../serving-layer/engine/master-dataset-views.ts';
+import { MasterDatasetViews, type RejectedCounts } from '../../serving-layer/engine/master-dataset-views.ts';
 import { MaterializedViews } from '../../serving-layer/engine/materialized-views.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { lockDownDatabase } from '../../serving-layer/query/lock-down-database.ts';
-import { REJECTED_REALTIME_TABLE, SpeedLayer } from '../../speed-layer/index.ts';
+import { REJECTED_NOT_KEPT_TABLE, REJECTED_REALTIME_TABLE, SpeedLayer } from '../../speed-layer/index.ts';
 import { Alerting } from '../../serving-layer/alerts/alerting.ts';
 import type { ZkSession } from '../../core/coordination/zk-session.ts';
 import type { Kafka } from 'kafkajs';
@@ -49,6 +49,7 @@ export class RealtimeServing {
     readonly database: ServingDatabase,
     readonly speed: SpeedLayer,
     private readonly handoff: BatchHandoff,
+    private readonly masterViews: MasterDatasetViews,
     readonly alerting: Alerting,
   ) {}
 
@@ -59,7 +60,9 @@ export class RealtimeServing {
     const speed = await SpeedLayer.create({ loaded, source, instance: database.instance, ...(manifest ? { manifest } : {}), metrics: options.metrics, logger });
     // First listener: the views are up to date before anything else runs at a commit point.
     speed.addListener(await MaterializedViews.create(database.adminConnection, database.bound));
-    const masterViews = new MasterDatasetViews({ layout, topic: source.topic, schema: loaded.schema, realtimeRejectedTable: REJECTED_REALTIME_TABLE });
+    const masterViews = new MasterDatasetViews({
+      layout, topic: source.topic, schema: loaded.schema, realtimeRejectedTable: REJECTED_REALTIME_TABLE, realtimeNotKeptTable: REJECTED_NOT_KEPT_TABLE,
+    });
     // Alerting attaches its own DuckDB file to the database: before the lockdown.
     const alerting = await Alerting.start({
       loaded, database, storageDir: options.localDir, logger, metrics: options.metrics, memberId: options.memberId,
@@ -67,7 +70,7 @@ export class RealtimeServing {
       ...(options.kafka ? { kafka: options.kafka } : {}),
     });
     const handoff = new BatchHandoff({ database, realtime: speed, masterViews, storageDir: layout.rootDir, logger });
-    const node = new RealtimeServing(options, database, speed, handoff, alerting);
+    const node = new RealtimeServing(options, database, speed, handoff, masterViews, alerting);
     // Alert windows fold each micro-batch in its transaction; evaluation follows each commit
     // without holding the speed layer up (coalesced while one runs).
     speed.addListener(alerting.realtimeListener());
@@ -95,6 +98,16 @@ export class RealtimeServing {
 
   get lastError(): string | undefined {
     return this.handoff.lastError;
+  }
+
+  /** The rejected records the `rejected` table stands for, counted in one snapshot with it. */
+  async rejectedCounts(): Promise<RejectedCounts> {
+    const connection = await this.database.connect();
+    try {
+      return await this.masterViews.countRejected(connection);
+    } finally {
+      connection.closeSync();
+    }
   }
 
   async stop(): Promise<void> {

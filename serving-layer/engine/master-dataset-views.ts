@@ -1,5 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { cutExclusive, type BatchManifest } from '../../core/batch/batch-manifest.ts';
+import { REJECT_REASONS, type RejectReason } from '../../core/events/decode-event.ts';
 import { quoteLiteral } from '../../core/sql/identifiers.ts';
 import { emptyRelationSql, masterRelationSql } from '../../core/storage/master-relation-sql.ts';
 import { readMasterChains, rejectedFilesOf } from '../../core/storage/segment-chain.ts';
@@ -16,6 +17,20 @@ export interface MasterDatasetSources {
   readonly schema: EventSchema;
   /** The speed layer's table of rejected records at or above the cuts, when it runs here. */
   readonly realtimeRejectedTable?: string;
+  /**
+   * With it, the speed layer's counts (`n` per `reason`) of the records at or above the cuts that
+   * `realtimeRejectedTable` does not keep (speed.maxRejectedKept).
+   */
+  readonly realtimeNotKeptTable?: string;
+}
+
+/** The set of rejected records the `rejected` table stands for, counted. */
+export interface RejectedCounts {
+  /** Each rejected record once: archived below the batch cuts plus the speed layer's at or above them. */
+  readonly total: number;
+  readonly byReason: Readonly<Record<RejectReason, number>>;
+  /** Of `total`, the records above the cuts the speed layer counts but no longer keeps as rows. */
+  readonly notKept: number;
 }
 
 /**
@@ -41,6 +56,28 @@ export class MasterDatasetViews {
     for (const statement of sql) await connection.run(statement);
     this.lastSql = sql.join(';');
     return true;
+  }
+
+  /**
+   * Counts the records `rejected` stands for in ONE statement, so in one snapshot with the rows
+   * (a batch swap or a micro-batch commits wholly before or after it): `count(*) FROM rejected`
+   * plus the speed layer's not-kept counts. Equal to `count(*) FROM rejected` while the speed
+   * layer holds at most speed.maxRejectedKept records above the cuts.
+   */
+  async countRejected(connection: DuckDBConnection): Promise<RejectedCounts> {
+    const notKept = this.sources.realtimeNotKeptTable;
+    const reader = await connection.runAndReadAll(`SELECT reason, sum(n)::DOUBLE, sum(not_kept)::DOUBLE FROM (
+      SELECT reason, count(*) AS n, 0 AS not_kept FROM rejected GROUP BY ALL
+      ${notKept ? `UNION ALL SELECT reason, sum(n), sum(n) FROM ${notKept} GROUP BY ALL` : ''}) GROUP BY ALL`);
+    const byReason = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
+    let total = 0;
+    let notKeptTotal = 0;
+    for (const [reason, n, notKeptN] of reader.getRows() as [RejectReason, number, number][]) {
+      byReason[reason] = n;
+      total += n;
+      notKeptTotal += notKeptN;
+    }
+    return { total, byReason, notKept: notKeptTotal };
   }
 
   private async viewsSql(manifest: BatchManifest | undefined): Promise<string[]> {

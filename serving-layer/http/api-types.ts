@@ -78,7 +78,23 @@ export interface FreshnessStatus {
 }
 
 export interface RejectedStatus {
-  /** Records rejected since this process started (bad JSON, wrong types, missing timestamp). */
+  /**
+   * The rejected records (bad JSON, wrong types, missing timestamp…) the `rejected` table stands
+   * for, each once: archived below the batch cuts plus the speed layer's at or above them, counted
+   * in one snapshot with that table. Not a per-process counter: a restart keeps it.
+   */
+  readonly total: number;
+  readonly byReason: Readonly<Record<string, number>>;
+  /**
+   * Of `total`, the records above the cuts the speed layer counts but no longer keeps as rows
+   * (beyond speed.maxRejectedKept): `count(*) FROM rejected` is `total - notKept`. They are rows
+   * again once a batch version covers them (read from the archived rejected files).
+   */
+  readonly notKept: number;
+}
+
+/** Lines `POST /v1/events` refused as malformed since this process started; never stored. */
+export interface RefusedAtIngestStatus {
   readonly total: number;
   readonly byReason: Readonly<Record<string, number>>;
 }
@@ -135,6 +151,8 @@ export interface StatusInfo {
   readonly lag: LagStatus;
   readonly freshness: FreshnessStatus;
   readonly rejected: RejectedStatus;
+  /** Single-node `POST /v1/events` only (zero elsewhere): not part of `rejected`. */
+  readonly refusedAtIngest: RefusedAtIngestStatus;
   /** Every live process of the cluster (just this one in single-node mode). */
   readonly members: readonly MemberInfo[];
   /** On archiver nodes. */

@@ -1,11 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Counter, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/observability/logger.ts';
 import { LocalLog } from '../../core/source/local-log.ts';
 import { createEventIngest } from './event-ingest.ts';
+import { IngestRefusals } from './ingest-refusals.ts';
 
 const schema = { timestampField: 'ts', fields: [{ name: 'ts', type: 'TIMESTAMP' as const }, { name: 'page', type: 'VARCHAR' as const }] };
 const dirs: string[] = [];
@@ -17,8 +18,8 @@ describe('createEventIngest', () => {
     dirs.push(dir);
     const log = await LocalLog.open(dir, { logger: createLogger('t', { level: 'error' }) });
     const registry = new Registry();
-    const counter = new Counter({ name: 'rejected_total', help: 'x', labelNames: ['reason'], registers: [registry] });
-    const ingest = createEventIngest(log, schema, counter);
+    const refusals = new IngestRefusals(registry);
+    const ingest = createEventIngest(log, schema, refusals);
     const body = [
       '{"ts": "2026-11-21T09:00:00Z", "page": "/a"}',
       '{"ts": "2026-11-21T09:00:01Z", "page": 5}',
@@ -32,8 +33,12 @@ describe('createEventIngest', () => {
     expect(result.errors.map((e) => [e.line, e.reason])).toEqual([[2, 'wrong_type'], [4, 'invalid_json'], [5, 'missing_timestamp']]);
     const stored = (await log.read(0)).map((r) => JSON.parse(r.value!.toString()).page);
     expect(stored).toEqual(['/a', '/c']);
-    expect((await counter.get()).values.map((v) => [v.labels.reason, v.value]).sort()).toEqual([['invalid_json', 1], ['missing_timestamp', 1], ['wrong_type', 1]]);
     expect(await ingest('garbage only')).toEqual({ accepted: 0, rejected: 1, errors: [{ line: 1, reason: 'invalid_json', message: expect.any(String) }] });
+    // Refused lines are counted (status's refusedAtIngest and the metric), every reason shown from 0.
+    expect(refusals.counted()).toMatchObject({ total: 4, byReason: { invalid_json: 2, missing_timestamp: 1, wrong_type: 1, empty: 0 } });
+    const exposition = await registry.metrics();
+    expect(exposition).toContain('lambda_ingest_refused_records_total{reason="invalid_json"} 2');
+    expect(exposition).toContain('lambda_ingest_refused_records_total{reason="bad_timestamp"} 0');
     await log.close();
   });
 });

@@ -61,7 +61,8 @@ export const FIXTURE_STATUS: StatusInfo = {
   batch: { version: 3, cuts: { '0': 20_000, '1': 10_000 }, publishedAtMs: 1_763_715_000_000, ageMs: 95_000, nextRunAtMs: null, lastError: null },
   lag: { records: 42, byPartition: { '0': 40, '1': 2 } },
   freshness: { realtimeUpdatedAtMs: 1_763_715_600_000, realtimeAgeMs: 800 },
-  rejected: { total: 7, byReason: { invalid_json: 4, missing_timestamp: 3 } },
+  rejected: { total: 7, byReason: { invalid_json: 4, missing_timestamp: 3 }, notKept: 0 },
+  refusedAtIngest: { total: 0, byReason: {} },
   members: [
     { id: 'node-a', roles: ['speed', 'batch', 'serving', 'archiver'], url: 'http://127.0.0.1:8080', isMaster: true, partitions: [0, 1] },
     { id: 'node-b', roles: ['serving'], url: 'http://127.0.0.1:8081', isMaster: false, partitions: [] },
