@@ -8,6 +8,7 @@ import type { RecordSource } from '../../core/source/record-source.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { BatchHandoff } from '../../serving-layer/engine/batch-handoff.ts';
 import { MasterDatasetViews, type RejectedCounts } from '../../serving-layer/engine/master-dataset-views.ts';
+import { registerRejectedGauge } from '../../serving-layer/engine/rejected-gauge.ts';
 import { MaterializedViews } from '../../serving-layer/engine/materialized-views.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { lockDownDatabase } from '../../serving-layer/query/lock-down-database.ts';
@@ -71,6 +72,7 @@ export class RealtimeServing {
     });
     const handoff = new BatchHandoff({ database, realtime: speed, masterViews, storageDir: layout.rootDir, logger });
     const node = new RealtimeServing(options, database, speed, handoff, masterViews, alerting);
+    registerRejectedGauge(options.metrics, () => node.rejectedCounts());
     // Alert windows fold each micro-batch in its transaction; evaluation follows each commit
     // without holding the speed layer up (coalesced while one runs).
     speed.addListener(alerting.realtimeListener());

@@ -119,6 +119,7 @@ describe('rejected records on a single node', () => {
     expect(metrics).toContain(`lambda_ingest_refused_records_total{reason="missing_timestamp"} ${sent.refusedHere / 2}`);
     const speedRejected = [...metrics.matchAll(/^lambda_speed_rejected_records_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
     expect(speedRejected).toBe(sent.malformedOffsets.length);
+    expect(metrics).toContain(`lambda_rejected_records{reason="invalid_json"} ${sent.malformedOffsets.length / MALFORMED.length}`);
 
     // The batch cut has passed the first rounds' records: those come from the archived files.
     const cut = (await status(node.url!)).batch.cuts['0'] ?? 0;
@@ -130,6 +131,11 @@ describe('rejected records on a single node', () => {
     await expectAgreeAcrossSwaps(sent);
     await sendRound(sent);
     await expectAgreeAcrossSwaps(sent);
+    // After the restart the speed layer's counter counts only what this process read (above the
+    // cut it started at); the gauge is status's number.
+    const after = await (await fetch(`${node.url}/metrics`)).text();
+    const gauge = [...after.matchAll(/^lambda_rejected_records\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(gauge).toBe(sent.malformedOffsets.length);
 
     // Refused lines are nowhere in SQL, neither as rejected records nor as events.
     const url = node.url!;
