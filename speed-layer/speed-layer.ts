@@ -81,6 +81,11 @@ export interface SpeedLayerStatus {
   readonly partitions: readonly PartitionStatus[];
   readonly stalledPartitions: number;
   readonly microBatches: MicroBatchStats;
+  /**
+   * What this speed layer rejected since it started, like `lambda_speed_rejected_records_total`
+   * (from the cut it started at, handed over or not). Not the `rejected` table's count: the
+   * serving layer counts that (MasterDatasetViews.countRejected).
+   */
   readonly rejected: { readonly table: string; readonly total: number; readonly byReason: Readonly<Record<RejectReason, number>> };
   readonly realtimeRows: Readonly<Record<string, number>>;
   readonly lastError: string | undefined;

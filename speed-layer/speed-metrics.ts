@@ -60,7 +60,7 @@ export class SpeedMetrics {
     // A speed layer created again in the same process (a restart) takes the metrics over.
     for (const name of METRIC_NAMES) registry.removeSingleMetric(name);
     this.records = new Counter({ name: 'lambda_speed_records_total', help: 'Records processed by the speed layer, by outcome', labelNames: ['outcome'], registers });
-    this.rejected = new Counter({ name: 'lambda_speed_rejected_records_total', help: 'Records rejected by the speed layer, by reason', labelNames: ['reason'], registers });
+    this.rejected = new Counter({ name: 'lambda_speed_rejected_records_total', help: "Records this process's speed layer rejected since it started (from the batch cut it started at), by reason", labelNames: ['reason'], registers });
     this.microBatches = new Counter({ name: 'lambda_speed_micro_batches_total', help: 'Micro-batches committed', registers });
     this.failures = new Counter({ name: 'lambda_speed_micro_batch_failures_total', help: 'Micro-batch attempts that failed and were retried', registers });
     this.skipped = new Counter({ name: 'lambda_speed_skipped_offsets_total', help: 'Offsets deleted from the log before the speed layer read them', registers });
