@@ -55,6 +55,7 @@ export class ChartPlot {
       ...this.size(),
       series,
       legend: { show: false },
+      axes: [{ space: 80 }, {}], // time labels such as 10:05am need ~70 px each
       cursor: { drag: { x: false, y: false } },
       // The x axis reaches the end of the window still filling, so its shaded band is visible.
       scales: { x: { time: true, range: (u, min, max) => [min, this.xMaxSeconds(max)] } },
