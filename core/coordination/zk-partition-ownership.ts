@@ -74,6 +74,9 @@ export class ZkPartitionOwnership implements PartitionOwnership {
   }
 
   async assertOwned(partition: number): Promise<void> {
+    if (!this.held.has(partition)) {
+      throw new CoordinationError(`this node no longer holds the lock of partition ${partition}`, { context: { partition, lock: this.lockPath(partition) } });
+    }
     // Refused at once while disconnected rather than after the call's timeout: the answer could
     // only be "not confirmed", and a stop with ZooKeeper gone must not wait for it per segment.
     if (this.suspended) {

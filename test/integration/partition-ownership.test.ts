@@ -125,12 +125,15 @@ describe('partition ownership through ZooKeeper (rendezvous hashing, one lock pe
     victim.gate = new Promise<void>((resolve) => (open = resolve));
     const settledFrom = timeline.length;
     await server.expireSession(client.sessionId, client.sessionPassword);
-    await waitFor('the victim to hear its session expired', () => timeline.slice(settledFrom).some((e) => e.node === victim.id && e.event === 'released'));
-    // While it winds the partitions' work down (writes in flight), none of them passes the fence,
-    // though another node may already hold them.
-    for (const p of held) await expect(victim.ownership.assertOwned(p)).rejects.toThrow(/no longer holds the lock/);
-    open();
-    delete victim.gate;
+    try {
+      await waitFor('the victim to hear its session expired', () => timeline.slice(settledFrom).some((e) => e.node === victim.id && e.event === 'released'));
+      // While it winds the partitions' work down (writes in flight), none of them passes the
+      // fence, though another node may already hold them.
+      for (const p of held) await expect(victim.ownership.assertOwned(p)).rejects.toThrow(/no longer holds the lock/);
+    } finally {
+      open();
+      delete victim.gate;
+    }
     // The victim comes back with a new session and takes its share again.
     await expectSettledOn(nodes, null);
     // Once it knew, it let go of each partition before it worked on it again.
