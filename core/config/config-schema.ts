@@ -111,6 +111,8 @@ const serving = z.strictObject({
   maxRows: z.number().int().min(1).default(100_000),
   memoryLimit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'write a size such as 512MB or 2GB').default('1GB'),
   token: z.string().min(8, 'a bearer token must be at least 8 characters').optional(),
+  /** Needed to change views and alerts over HTTP (`lambda apply`); serving.token alone only reads. */
+  adminToken: z.string().min(8, 'a bearer token must be at least 8 characters').optional(),
   /**
    * How long `alert_history` keeps transitions (default 30 days). Older rows are pruned about
    * hourly, except notifications a sink has not acknowledged yet (the outbox) and the newest row

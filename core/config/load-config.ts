@@ -21,6 +21,8 @@ export interface LoadedConfig {
   readonly views: readonly CompiledView[];
   /** Where it was read from, for messages. */
   readonly file?: string;
+  /** The document as written (before defaults and units), so its views and alerts can be swapped. */
+  readonly raw: Readonly<Record<string, unknown>>;
 }
 
 export async function loadConfigFile(file: string): Promise<LoadedConfig> {
@@ -58,7 +60,8 @@ export function validateConfig(raw: unknown, options: { file?: string } = {}): L
     issues.push({ path: 'zookeeper', message: 'a cluster (zookeeper) needs source.kafka; remove zookeeper to run single-node' });
   }
   if (issues.length > 0) throw new ConfigError(issues, options);
-  return { config, schema, views: definitions.map((d) => compileView(d, schema)), ...(options.file ? { file: options.file } : {}) };
+  const rawDocument = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+  return { config, schema, views: definitions.map((d) => compileView(d, schema)), ...(options.file ? { file: options.file } : {}), raw: rawDocument };
 }
 
 function toConfigIssue(issue: z.core.$ZodIssue): ConfigIssue {
