@@ -8,6 +8,8 @@ import { registerBatchCommand } from './commands/batch-command.ts';
 import { registerDemoCommand } from './commands/demo-command.ts';
 import { registerQueryCommand } from './commands/query-command.ts';
 import { registerStatusCommand } from './commands/status-command.ts';
+import { registerApplyCommand } from './commands/apply-command.ts';
+import { registerGetCommand } from './commands/get-command.ts';
 
 const program = new Command()
   .name('lambda')
@@ -43,6 +45,8 @@ registerQueryCommand(program);
 registerStatusCommand(program);
 registerBatchCommand(program);
 registerDemoCommand(program);
+registerApplyCommand(program);
+registerGetCommand(program);
 
 try {
   await program.parseAsync(process.argv);

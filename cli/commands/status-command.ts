@@ -41,6 +41,7 @@ export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): st
     ['node', `${status.nodeId ?? '—'} (${status.mode ?? 'unknown mode'})${status.isMaster ? ', batch master' : ''}`],
     ['roles', list(status.roles)],
     ['batch', batchLine(status)],
+    ...(status.definitions ? [['definitions', definitionsLine(status.definitions)] as [string, string]] : []),
     ['lag', status.lag ? `${count(status.lag.records)} records${partitions(status.lag.byPartition)}` : '—'],
     ['freshness', status.freshness ? `realtime updated ${ago(status.freshness.realtimeAgeMs)}` : '—'],
     ['rejected', status.rejected ? `${status.rejected.total}${reasons(status.rejected.byReason)}${notKept(status.rejected.notKept)}` : '—'],
@@ -51,8 +52,11 @@ export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): st
   let out = lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
   const members = status.members ?? [];
   out += `\n\nmembers (${members.length})\n`;
-  const memberTable = table(['id', 'master', 'roles', 'url', 'archives']);
-  for (const m of members) memberTable.push([m.id, m.isMaster ? 'yes' : '', list(m.roles), m.url ?? '—', m.partitions?.length ? m.partitions.map((p) => `p${p}`).join(' ') : '—']);
+  const memberTable = table(['id', 'master', 'roles', 'url', 'archives', 'definitions']);
+  for (const m of members) {
+    const definitions = m.definitionsVersion === null || m.definitionsVersion === undefined ? '—' : `v${m.definitionsVersion}`;
+    memberTable.push([m.id, m.isMaster ? 'yes' : '', list(m.roles), m.url ?? '—', m.partitions?.length ? m.partitions.map((p) => `p${p}`).join(' ') : '—', definitions]);
+  }
   out += `${memberTable.toString()}\n\nviews (${views.length})\n`;
   const viewTable = table(['view', 'window', 'columns', 'batch version', 'realtime updated', 'age']);
   for (const v of views) {
@@ -66,6 +70,13 @@ export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): st
     ]);
   }
   return `${out}${viewTable.toString()}\n`;
+}
+
+/** Whether this node runs the published definitions (phase 1 of issue 16: a restart moves it). */
+function definitionsLine(definitions: NonNullable<StatusInfo['definitions']>): string {
+  const { version, running } = definitions;
+  if (version === null) return `this node runs v${running}; the published version is unknown (ZooKeeper did not answer)`;
+  return version === running ? `v${version}, which this node runs` : `v${version} published; this node runs v${running} (restart it to run v${version})`;
 }
 
 function archiving(archiver: NonNullable<StatusInfo['archiver']>): string {

@@ -1,6 +1,9 @@
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import type { BatchManifestStore } from '../../core/coordination/batch-manifest-store.ts';
 import type { BatchRunRequests } from '../../core/coordination/batch-run-requests.ts';
+import type { DefinitionsStore } from '../../core/coordination/definitions-store.ts';
+import { LocalDefinitionsStore } from '../../core/coordination/local-definitions-store.ts';
+import { ZkDefinitionsStore } from '../../core/coordination/zk-definitions-store.ts';
 import { ZkLeaderElection } from '../../core/coordination/leader-election.ts';
 import type { LeaderElection } from '../../core/coordination/leadership.ts';
 import { LocalBatchManifestStore } from '../../core/coordination/local-batch-manifest-store.ts';
@@ -23,6 +26,8 @@ export interface Coordination {
   readonly manifestStore: BatchManifestStore;
   readonly runRequests: BatchRunRequests;
   readonly members: MemberRegistry;
+  /** The views and alerts the cluster runs (`<root>/definitions`, or definitions.json single-node). */
+  readonly definitions: DefinitionsStore;
   /** Which archiver archives which partition: ZooKeeper locks in a cluster, this process single-node. */
   archiverOwnership(partitionCount: () => Promise<number>): PartitionOwnership;
   /** The ZooKeeper session, in a cluster. */
@@ -40,6 +45,7 @@ export async function createCoordination(loaded: LoadedConfig, layout: StorageLa
       manifestStore: new LocalBatchManifestStore(layout),
       runRequests: new LocalBatchRunRequests(layout, logger),
       members: new LocalMemberRegistry(),
+      definitions: new LocalDefinitionsStore(layout),
       archiverOwnership: (partitionCount) => new LocalPartitionOwnership(memberId, partitionCount),
       close: async () => undefined,
     };
@@ -54,6 +60,7 @@ export async function createCoordination(loaded: LoadedConfig, layout: StorageLa
     manifestStore: new ZkBatchManifestStore(session, root, logger),
     runRequests: new ZkBatchRunRequests(session, root, logger),
     members,
+    definitions: new ZkDefinitionsStore(session, root, logger),
     archiverOwnership: (partitionCount) => new ZkPartitionOwnership({ session, path: `${root}/archivers`, nodeId: memberId, partitionCount, logger }),
     session,
     root,

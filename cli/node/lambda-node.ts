@@ -19,6 +19,8 @@ import { IngestRefusals } from '../../serving-layer/ingest/ingest-refusals.ts';
 import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
 import { archiverGroupId, createCoordination, startupCall, type Coordination } from './coordination.ts';
 import { adoptLegacyAlertStore } from './legacy-alert-store.ts';
+import { adoptPublishedDefinitions, warnWhenBehind } from './node-definitions.ts';
+import { DefinitionsAdmin } from '../../core/definitions/definitions-admin.ts';
 import { NodeStatus } from './node-status.ts';
 import { RealtimeServing } from './realtime-serving.ts';
 import { openRecordSource } from './record-source.ts';
@@ -98,15 +100,20 @@ export class LambdaNode {
   }
 
   private async startRoles(roles: Set<Role>): Promise<void> {
-    const { loaded, logger } = this.options;
-    const { config } = loaded;
+    const { logger } = this.options;
+    const fileConfig = this.options.loaded;
+    // Views and alerts aside, the file is the config: they come from the published definitions.
+    const { config } = fileConfig;
     const metrics = createMetricsRegistry();
     const layout = new StorageLayout(resolve(config.storage.dir));
-    const localDir = nodeLocalDir(loaded, this.memberId);
+    const localDir = nodeLocalDir(fileConfig, this.memberId);
     await mkdir(localDir, { recursive: true });
-    const coordination: Coordination = await createCoordination(loaded, layout, this.memberId, logger);
+    const coordination: Coordination = await createCoordination(fileConfig, layout, this.memberId, logger);
     this.stops.push({ step: 'coordination (ZooKeeper session)', stop: () => coordination.close() });
-    const member = { id: this.memberId, roles: [...roles], url: null, host: hostname(), pid: process.pid, startedAtMs: Date.now() };
+    const { loaded, version: definitionsVersion } = await adoptPublishedDefinitions(fileConfig, coordination.definitions, logger);
+    const stopDefinitionsWatch = warnWhenBehind(coordination.definitions, definitionsVersion, logger);
+    this.stops.push({ step: 'definitions watch', stop: async () => stopDefinitionsWatch() });
+    const member = { id: this.memberId, roles: [...roles], url: null, host: hostname(), pid: process.pid, startedAtMs: Date.now(), definitionsVersion };
     // Claimed before any work is taken: a second node with this id stops here (not retriable);
     // a ZooKeeper slow to answer a starting node is waited for.
     await startupCall(() => coordination.members.register(member));
@@ -146,13 +153,15 @@ export class LambdaNode {
     }
     const serving = roles.has('serving') && realtime ? realtime : undefined;
     const refusals = localLog && serving ? new IngestRefusals(metrics) : undefined;
-    const status = new NodeStatus({ memberId: this.memberId, roles: [...roles], coordination, realtime, batch, archiver, ownership, loaded, logger, refusals });
+    const status = new NodeStatus({ memberId: this.memberId, roles: [...roles], coordination, realtime, batch, archiver, ownership, loaded, logger, refusals, definitionsVersion });
     const runner = serving ? new QueryRunner(serving.database.instance, { timeoutMs: config.serving.queryTimeout, maxRows: config.serving.maxRows }) : undefined;
     // Every node answers health, status and metrics; SQL, views, alerts and the console need the serving role.
     this.http = createHttpServer({
       host: config.serving.host,
       port: this.options.port ?? config.serving.port,
       ...(config.serving.token ? { token: config.serving.token } : {}),
+      ...(config.serving.adminToken ? { adminToken: config.serving.adminToken } : {}),
+      definitions: new DefinitionsAdmin(coordination.definitions, loaded),
       logger,
       status: async () => status.status(),
       health: () => ({ status: this.phase, nodeId: this.memberId, roles: [...roles] }),

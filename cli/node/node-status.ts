@@ -29,6 +29,8 @@ export interface NodeStatusSources {
   readonly ownership: PartitionOwnership;
   /** Lines refused by `POST /v1/events`, where this node answers it. */
   readonly refusals?: IngestRefusals;
+  /** The definitions version this process runs. */
+  readonly definitionsVersion: number;
 }
 
 /** `GET /v1/status` and `GET /v1/views`, assembled from whichever layers this process runs. */
@@ -52,6 +54,7 @@ export class NodeStatus {
       this.sources.ownership.holders().catch((error: unknown) => this.unavailable('archiver partitions', error, new Map<number, string>())),
     ]);
     const archiver = this.sources.archiver ? await this.sources.archiver.status() : undefined;
+    const published = await coordination.definitions.current().catch((error: unknown) => this.unavailable('definitions', error, undefined));
     const rejected = realtime ? await realtime.rejectedCounts() : { total: 0, byReason: {}, notKept: 0 };
     return {
       nodeId: this.sources.memberId,
@@ -73,10 +76,12 @@ export class NodeStatus {
       freshness: { realtimeUpdatedAtMs, realtimeAgeMs: realtimeUpdatedAtMs === null ? null : now - realtimeUpdatedAtMs },
       rejected,
       refusedAtIngest: this.sources.refusals?.counted() ?? { total: 0, byReason: {} },
+      definitions: { version: published?.version ?? null, running: this.sources.definitionsVersion },
       members: members.map((m) => ({
         id: m.id,
         roles: m.roles as Role[],
         url: m.url,
+        definitionsVersion: m.definitionsVersion ?? null,
         isMaster: m.id === leaderId,
         partitions: [...holders].filter(([, holder]) => holder === m.id).map(([p]) => p).sort((a, b) => a - b),
       })),

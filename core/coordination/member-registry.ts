@@ -13,6 +13,8 @@ export const memberSchema = z.object({
   host: z.string(),
   pid: z.number().int(),
   startedAtMs: z.number(),
+  /** The definitions version this process runs (absent from members older than issue 16). */
+  definitionsVersion: z.number().int().optional(),
 });
 export type Member = z.infer<typeof memberSchema>;
 

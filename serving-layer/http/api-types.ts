@@ -105,6 +105,8 @@ export interface MemberInfo {
   /** The member's HTTP address (every node has one). */
   readonly url: string | null;
   readonly isMaster: boolean;
+  /** The definitions version the member runs; null for a member that does not say. */
+  readonly definitionsVersion?: number | null;
   /** Partitions whose archiving this member holds the lock of (archivers only). */
   readonly partitions: readonly number[];
 }
@@ -153,6 +155,11 @@ export interface StatusInfo {
   readonly rejected: RejectedStatus;
   /** Single-node `POST /v1/events` only (zero elsewhere): not part of `rejected`. */
   readonly refusedAtIngest: RefusedAtIngestStatus;
+  /**
+   * `version`: the definitions published now (null when unreadable); `running`: the version this
+   * node runs. They differ until the node is restarted (issue 16, phase 1).
+   */
+  readonly definitions?: { readonly version: number | null; readonly running: number };
   /** Every live process of the cluster (just this one in single-node mode). */
   readonly members: readonly MemberInfo[];
   /** On archiver nodes. */

@@ -12,8 +12,10 @@ const BEARER = /^Bearer\s+(.+)$/i;
  * HttpOnly, SameSite=Strict cookie for the console's own requests and assets.
  * Tokens are compared as SHA-256 digests with timingSafeEqual: constant time, any length.
  */
-export function bearerAuth(token: string): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+export function bearerAuth(token: string, adminToken?: string): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
   const expected = digest(token);
+  // The admin token reads too: `lambda apply` sends one token.
+  const admin = adminToken === undefined ? undefined : digest(adminToken);
   return async (request, reply) => {
     const fromQuery = (request.query as Record<string, unknown> | undefined)?.access_token;
     const presented =
@@ -25,11 +27,37 @@ export function bearerAuth(token: string): (request: FastifyRequest, reply: Fast
         'www-authenticate': 'Bearer realm="lambda"',
       });
     }
-    if (!timingSafeEqual(digest(presented), expected)) {
+    const presentedDigest = digest(presented);
+    if (!timingSafeEqual(presentedDigest, expected) && !(admin && timingSafeEqual(presentedDigest, admin))) {
       throw new HttpError(401, 'the bearer token is wrong', { 'www-authenticate': 'Bearer realm="lambda", error="invalid_token"' });
     }
     if (presented === fromQuery) {
       reply.setCookie(TOKEN_COOKIE, presented, { httpOnly: true, sameSite: 'strict', path: '/' });
+    }
+  };
+}
+
+/**
+ * What changes definitions (DESIGN.md, "Definitions are cluster state"): with serving.adminToken
+ * set, that token in the Authorization header (not the console's cookie, which a page could
+ * make the browser send); with only serving.token set, nothing, since a query token must not
+ * change what every node runs; with no token at all, anyone who can reach the node, as for SQL.
+ */
+export function adminAuth(options: { token?: string; adminToken?: string }): (request: FastifyRequest) => Promise<void> {
+  const admin = options.adminToken === undefined ? undefined : digest(options.adminToken);
+  return async (request) => {
+    if (admin === undefined) {
+      if (options.token === undefined) return;
+      throw new HttpError(403, 'changing definitions needs serving.adminToken, which this node does not set; serving.token only reads');
+    }
+    const presented = BEARER.exec(request.headers.authorization ?? '')?.[1]?.trim();
+    if (presented === undefined) {
+      throw new HttpError(401, 'changing definitions needs the admin token (serving.adminToken): send Authorization: Bearer <admin token>', {
+        'www-authenticate': 'Bearer realm="lambda"',
+      });
+    }
+    if (!timingSafeEqual(digest(presented), admin)) {
+      throw new HttpError(403, 'this token cannot change definitions; that needs the admin token (serving.adminToken)');
     }
   };
 }

@@ -6,7 +6,9 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../../core/observability/logger.ts';
 import type { RunQuery } from '../query/query-result.ts';
 import type { HealthInfo, StatusInfo, ViewInfo } from './api-types.ts';
-import { bearerAuth } from './bearer-auth.ts';
+import type { DefinitionsAdmin } from '../../core/definitions/definitions-admin.ts';
+import { adminAuth, bearerAuth } from './bearer-auth.ts';
+import { registerDefinitionsRoutes } from './definitions-routes.ts';
 import { registerEventsRoute, type Ingest } from './events-route.ts';
 import { HttpError, toHttpError } from './http-error.ts';
 import { queryMetrics, type QueryMetrics } from './query-metrics.ts';
@@ -19,6 +21,10 @@ export interface HttpServerOptions {
   readonly port: number;
   /** serving.token: when set, every route (console and /metrics included) requires it. */
   readonly token?: string;
+  /** serving.adminToken: what changing definitions requires (see adminAuth); it also reads. */
+  readonly adminToken?: string;
+  /** `GET /v1/definitions` and the routes that change them; without it they answer 404. */
+  readonly definitions?: DefinitionsAdmin;
   readonly logger: Logger;
   /** SQL and the views, on nodes with the serving role; without them those routes answer 404. */
   readonly query?: RunQuery;
@@ -57,8 +63,8 @@ export interface HttpServer {
 
 /**
  * The serving layer's HTTP API (DESIGN.md, "Interfaces"). Every error is `{"error": "…"}` with
- * 400 bad SQL or body, 401 token, 403 refused statement, 404, 408 timeout, 413 body too large,
- * 503 retriable, 500 otherwise; a 500 never carries a stack trace, which goes to the log instead.
+ * 400 bad SQL or body, 401 token, 403 refused statement or token, 404, 408 timeout, 409 conflicting
+ * change, 413 body too large, 503 retriable, 500 otherwise; a 500 never carries a stack trace, which goes to the log instead.
  * `stop()` lets requests in flight finish (a query at most serving.queryTimeout).
  */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
@@ -76,7 +82,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
   if (options.token !== undefined) {
     void app.register(fastifyCookie);
-    app.addHook('onRequest', bearerAuth(options.token));
+    app.addHook('onRequest', bearerAuth(options.token, options.adminToken));
   }
   // Bodies of any type but JSON reach the handlers as text (so `curl -d` works); handlers validate.
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
@@ -135,6 +141,7 @@ function registerRoutes(app: FastifyInstance, options: HttpServerOptions, metric
   const alerts = options.alerts;
   if (alerts) app.get('/v1/alerts', async () => alerts());
   app.get('/metrics', async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.metrics()));
+  if (options.definitions) registerDefinitionsRoutes(app, options.definitions, adminAuth(options));
   if (options.ingest) registerEventsRoute(app, options.ingest, options.eventsBodyLimitBytes ?? 16 * 1024 * 1024);
   if (options.console) registerConsole(app, options.console);
 }

@@ -1,5 +1,15 @@
 import { LambdaError, QueryError, type QueryErrorKind } from '../../core/errors/index.ts';
+import type { ApplyOutcome } from '../../core/definitions/definitions-admin.ts';
 import type { StatusInfo, ViewInfo } from './api-types.ts';
+
+/** The body of `GET /v1/definitions`. */
+export interface DefinitionsDocument {
+  /** 0 when nothing is published yet. */
+  readonly version: number;
+  readonly publishedAtMs: number | null;
+  readonly views: Record<string, unknown>;
+  readonly alerts: Record<string, unknown>;
+}
 import type { QueryResult } from '../query/query-result.ts';
 import { MEDIA_TYPES, type ResultFormat } from '../query/result-formats.ts';
 
@@ -9,7 +19,7 @@ export interface ServingClientOptions {
   readonly token?: string;
 }
 
-const KIND_BY_STATUS: Readonly<Record<number, QueryErrorKind>> = { 400: 'bad_request', 401: 'refused', 403: 'refused', 404: 'bad_request', 408: 'timeout', 413: 'bad_request' };
+const KIND_BY_STATUS: Readonly<Record<number, QueryErrorKind>> = { 400: 'bad_request', 401: 'refused', 403: 'refused', 404: 'bad_request', 408: 'timeout', 409: 'refused', 413: 'bad_request' };
 
 /** A client of the serving HTTP API (`lambda query`, `lambda status`); errors carry the node's message. */
 export class ServingClient {
@@ -38,6 +48,16 @@ export class ServingClient {
 
   async views(): Promise<ViewInfo[]> {
     return (JSON.parse(await this.request('/v1/views')) as { views: ViewInfo[] }).views;
+  }
+
+  /** `GET /v1/definitions`: the current set as published, with its version. */
+  async definitions(): Promise<DefinitionsDocument> {
+    return JSON.parse(await this.request('/v1/definitions')) as DefinitionsDocument;
+  }
+
+  /** `PUT /v1/definitions`: the whole set; a 409 when `expectedVersion` is no longer current. */
+  async applyDefinitions(body: { views: unknown; alerts: unknown; expectedVersion?: number; dryRun?: boolean }): Promise<ApplyOutcome> {
+    return JSON.parse(await this.request('/v1/definitions', { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })) as ApplyOutcome;
   }
 
   private async request(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<string> {
