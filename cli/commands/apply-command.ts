@@ -21,7 +21,7 @@ export function registerApplyCommand(program: Command): void {
       .addOption(new Option('--admin-token <token>', 'serving.adminToken of the node (else --token)').env('LAMBDA_ADMIN_TOKEN')),
   ).action(async (options: { file: string; dryRun?: boolean; url?: string; config?: string; token?: string; adminToken?: string }) => {
     const file = await readDefinitionsFile(options.file);
-    const token = options.adminToken ?? options.token;
+    const token = options.adminToken || options.token;
     const client = new ServingClient({ url: await nodeUrl(options), ...(token ? { token } : {}) });
     const outcome = await client.applyDefinitions({
       views: file.views,

@@ -1,0 +1,190 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { ALL_ROLES, LambdaNode } from '../../cli/node/lambda-node.ts';
+import { parseConfig } from '../../core/config/load-config.ts';
+import { createLogger } from '../../core/observability/logger.ts';
+import type { StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
+import { scenarioConfigYaml } from './fixtures/exactness-scenario.ts';
+
+const run = promisify(execFile);
+const LAMBDA = new URL('../../cli/lambda.mjs', import.meta.url).pathname;
+const QUERY_TOKEN = 'query-token-123';
+const ADMIN_TOKEN = 'admin-token-456';
+
+/** The scenario's two views, an alert on one, and both tokens. */
+function configYaml(dir: string): string {
+  return `${scenarioConfigYaml(dir).replace('serving: {port: 0}', `serving: {port: 0, token: ${QUERY_TOKEN}, adminToken: ${ADMIN_TOKEN}}`)}alerts:
+  big_spender:
+    view: revenue_by_country
+    condition: "revenue > 1000"
+`;
+}
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+async function call(url: string, method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<Answer> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+async function lambda(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [LAMBDA, ...args], { env: { ...process.env, LAMBDA_URL: '', LAMBDA_TOKEN: '', LAMBDA_ADMIN_TOKEN: '', LOG_LEVEL: 'warn' } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const CHECKOUT_VIEW = { window: '1m', dimensions: ['country'], filter: "page = '/checkout'", measures: { checkouts: 'count(*)' } };
+
+describe('definitions on a single node: HTTP, lambda apply and lambda get', () => {
+  let dir: string;
+  let configFile: string;
+  let node: LambdaNode;
+  let url: string;
+  const logger = createLogger('test', { level: 'error' });
+  const start = async () => {
+    node = await LambdaNode.start({ loaded: parseConfig(configYaml(dir), { file: configFile }), roles: [...ALL_ROLES], logger });
+    url = node.url!;
+  };
+  const version = async () => (await call(url, 'GET', '/v1/definitions', { token: QUERY_TOKEN })).body['version'];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lambda-definitions-'));
+    configFile = join(dir, 'lambda.yaml');
+    writeFileSync(configFile, configYaml(dir));
+    await start();
+  }, 60_000);
+
+  afterAll(async () => {
+    await node?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("seeds the store from the config file: version 1, the views and alerts as written", async () => {
+    const { status, body } = await call(url, 'GET', '/v1/definitions', { token: QUERY_TOKEN });
+    expect(status).toBe(200);
+    expect(body['version']).toBe(1);
+    expect(Object.keys(body['views'] as object)).toEqual(['page_traffic', 'revenue_by_country']);
+    expect((body['views'] as Record<string, { window: string }>)['page_traffic']!.window).toBe('1 minute');
+    expect(body['alerts']).toEqual({ big_spender: { view: 'revenue_by_country', condition: 'revenue > 1000' } });
+    expect(existsSync(join(dir, 'definitions.json'))).toBe(true);
+  });
+
+  it('changes need the admin token: none is 401, the query token 403, the admin token 200', async () => {
+    const put = (token?: string) => call(url, 'PUT', '/v1/views/checkouts', { ...(token ? { token } : {}), body: CHECKOUT_VIEW });
+    expect((await put()).status).toBe(401);
+    const asReader = await put(QUERY_TOKEN);
+    expect(asReader.status).toBe(403);
+    expect(asReader.body['error']).toMatch(/admin token \(serving\.adminToken\)/);
+    expect(await version()).toBe(1);
+    const asAdmin = await put(ADMIN_TOKEN);
+    expect(asAdmin.status).toBe(200);
+    expect(asAdmin.body).toMatchObject({ version: 2, previousVersion: 1, applied: true, diff: { views: { added: ['checkouts'], changed: [], removed: [] } } });
+    // The admin token reads as well.
+    expect((await call(url, 'GET', '/v1/definitions', { token: ADMIN_TOKEN })).body['version']).toBe(2);
+  });
+
+  it('refuses a bad definition with 400 naming the key path, and changes nothing', async () => {
+    const before = await call(url, 'GET', '/v1/definitions', { token: QUERY_TOKEN });
+    const badMeasure = await call(url, 'PUT', '/v1/views/broken', { token: ADMIN_TOKEN, body: { measures: { total: 'sum(no_such_field)' } } });
+    expect(badMeasure.status).toBe(400);
+    expect(badMeasure.body['error']).toMatch(/views\.broken\.measures\.total: .*no_such_field/);
+    const badAlert = await call(url, 'PUT', '/v1/alerts/nowhere', { token: ADMIN_TOKEN, body: { view: 'no_such_view', condition: 'true' } });
+    expect(badAlert.status).toBe(400);
+    expect(badAlert.body['error']).toMatch(/alerts\.nowhere\.view: unknown view "no_such_view"/);
+    // Removing a view an alert still watches would leave the alert dangling.
+    const dangling = await call(url, 'DELETE', '/v1/views/revenue_by_country', { token: ADMIN_TOKEN });
+    expect(dangling.status).toBe(400);
+    expect(dangling.body['error']).toMatch(/alerts\.big_spender\.view/);
+    expect((await call(url, 'DELETE', '/v1/alerts/no_such_alert', { token: ADMIN_TOKEN })).status).toBe(404);
+    expect(await call(url, 'GET', '/v1/definitions', { token: QUERY_TOKEN })).toEqual(before);
+  });
+
+  it('of two changes made against one version, one wins and the other gets 409', async () => {
+    const current = (await call(url, 'GET', '/v1/definitions', { token: QUERY_TOKEN })).body;
+    const change = (alertName: string) =>
+      call(url, 'PUT', '/v1/definitions', {
+        token: ADMIN_TOKEN,
+        body: { views: current['views'], alerts: { ...(current['alerts'] as object), [alertName]: { view: 'checkouts', condition: 'checkouts > 10' } }, expectedVersion: current['version'] },
+      });
+    const answers = await Promise.all([change('many_checkouts_a'), change('many_checkouts_b')]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    expect(answers.find((a) => a.status === 409)!.body['error']).toMatch(/changed meanwhile: this change was made against version 2, but they are at version 3 now/);
+    const winner = answers.find((a) => a.status === 200)!.body['diff'] as { alerts: { added: string[] } };
+    expect(Object.keys((await call(url, 'GET', '/v1/definitions', { token: QUERY_TOKEN })).body['alerts'] as object).sort()).toEqual(['big_spender', ...winner.alerts.added].sort());
+  });
+
+  it('lambda apply --dry-run prints the diff and changes nothing; lambda apply applies it; lambda get prints it back', async () => {
+    const current = (await call(url, 'GET', '/v1/definitions', { token: QUERY_TOKEN })).body as { version: number; views: Record<string, Record<string, unknown>> };
+    const file = join(dir, 'defs.yaml');
+    // page_traffic changed (a measure less), revenue_by_country removed (with its alert), checkouts kept, by_page added.
+    const { users: _users, ...pageMeasures } = current.views['page_traffic']!['measures'] as Record<string, string>;
+    writeFileSync(
+      file,
+      `views:
+  page_traffic: ${JSON.stringify({ ...current.views['page_traffic'], measures: pageMeasures })}
+  checkouts: ${JSON.stringify(CHECKOUT_VIEW)}
+  by_page: {window: 5m, dimensions: [page], measures: {hits: "count(*)"}}
+`,
+    );
+    const dry = await lambda('apply', '-f', file, '--dry-run', '--url', url, '--admin-token', ADMIN_TOKEN);
+    expect(dry.stderr).toBe('');
+    const winnerAlert = Object.keys((await call(url, 'GET', '/v1/definitions', { token: QUERY_TOKEN })).body['alerts'] as object).find((n) => n !== 'big_spender')!;
+    expect(dry.stdout).toBe(
+      `+ view by_page\n~ view page_traffic\n- view revenue_by_country\n- alert big_spender\n- alert ${winnerAlert}\ndry run: nothing applied; the definitions stay at version ${current.version}\n`,
+    );
+    expect(await version()).toBe(current.version);
+
+    const asReader = await lambda('apply', '-f', file, '--url', url, '--token', QUERY_TOKEN);
+    expect(asReader.code).toBe(1);
+    expect(asReader.stderr).toMatch(/403 .*admin token/);
+
+    const applied = await lambda('apply', '-f', file, '--url', url, '--admin-token', ADMIN_TOKEN);
+    expect(applied.stdout).toContain(`applied: definitions version ${current.version + 1} (was ${current.version})`);
+
+    const got = await lambda('get', 'definitions', '--url', url, '--token', QUERY_TOKEN);
+    expect(got.stdout).toMatch(new RegExp(`^# definitions version ${current.version + 1}, published `));
+    const printed = parseYaml(got.stdout) as { version: number; views: Record<string, unknown>; alerts: Record<string, unknown> };
+    expect(printed.version).toBe(current.version + 1);
+    expect(Object.keys(printed.views)).toEqual(['page_traffic', 'checkouts', 'by_page']);
+    expect(printed.alerts).toEqual({});
+    // Applied again as printed: nothing to do.
+    const getFile = join(dir, 'got.yaml');
+    writeFileSync(getFile, got.stdout);
+    expect((await lambda('apply', '-f', getFile, '--url', url, '--admin-token', ADMIN_TOKEN)).stdout).toBe(`no changes\nnothing to apply; the definitions stay at version ${current.version + 1}\n`);
+  }, 60_000);
+
+  it('status shows the published version and the one this node runs; after a restart it runs the published set, not its file', async () => {
+    const published = (await version()) as number;
+    const status = (await call(url, 'GET', '/v1/status', { token: QUERY_TOKEN })).body as unknown as StatusInfo;
+    expect(status.definitions).toEqual({ version: published, running: 1 });
+    expect(status.members.map((m) => m.definitionsVersion)).toEqual([1]);
+    await node.stop();
+    await start();
+    const restarted = (await call(url, 'GET', '/v1/status', { token: QUERY_TOKEN })).body as unknown as StatusInfo;
+    expect(restarted.definitions).toEqual({ version: published, running: published });
+    expect(restarted.members.map((m) => m.definitionsVersion)).toEqual([published]);
+    const views = ((await call(url, 'GET', '/v1/views', { token: QUERY_TOKEN })).body['views'] as ViewInfo[]).map((v) => v.name);
+    expect(views.sort()).toEqual(['by_page', 'checkouts', 'page_traffic']);
+    const pageTraffic = ((await call(url, 'GET', '/v1/views', { token: QUERY_TOKEN })).body['views'] as ViewInfo[]).find((v) => v.name === 'page_traffic')!;
+    expect(pageTraffic.measures.map((m) => m.name)).not.toContain('users');
+  }, 60_000);
+});
