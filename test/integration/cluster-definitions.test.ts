@@ -1,0 +1,93 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LambdaProcess } from '../harness/index.ts';
+import type { StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
+import { ClusterRig } from './fixtures/cluster-rig.ts';
+import { waitForLogLine } from './fixtures/node-status.ts';
+
+async function send(node: LambdaProcess, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${node.url}${path}`, {
+    method,
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(20_000),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+const viewNames = async (node: LambdaProcess) => (await node.getJson<{ views: ViewInfo[] }>('/v1/views')).views.map((v) => v.name).sort();
+
+/**
+ * Two `lambda start` processes on one ZooKeeper: the definitions are cluster state. Both start
+ * at once from the same file (one seeds, both run version 1); a change made on either is seen by
+ * both; two changes made at once on the two nodes against one version: one wins; a node restarted
+ * with a file that disagrees runs the published set (phase 1: a restart is what moves a node).
+ */
+describe('definitions in a cluster', () => {
+  let rig: ClusterRig;
+  let nodes: LambdaProcess[];
+  let passed = 0;
+
+  beforeAll(async () => {
+    rig = await ClusterRig.start({ name: 'definitions' });
+    nodes = await rig.startNodes([{ nodeId: 'node-1' }, { nodeId: 'node-2' }]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await rig?.stop({ keepDir: passed < 3 });
+  });
+
+  it('two nodes started at once from one file: the definitions are seeded once, and both run version 1', async () => {
+    for (const node of nodes) {
+      const definitions = await node.getJson<{ version: number; views: object }>('/v1/definitions');
+      expect(definitions.version).toBe(1);
+      expect(Object.keys(definitions.views)).toEqual(['page_traffic', 'revenue_by_country']);
+      const status = await node.getJson<StatusInfo>('/v1/status');
+      expect(status.definitions).toEqual({ version: 1, running: 1 });
+      expect(status.members.map((m) => [m.id, m.definitionsVersion])).toEqual([['node-1', 1], ['node-2', 1]]);
+    }
+    const seeded = nodes.flatMap((n) => n.logLines().filter((l) => l.msg === "seeded the definitions from this node's config file"));
+    expect(seeded).toHaveLength(1);
+    passed++;
+  }, 60_000);
+
+  it('two changes made at once on the two nodes against version 1: one wins, the other is told so; both nodes say a restart is due', async () => {
+    const sinceMs = Date.now();
+    const current = await nodes[0]!.getJson<{ views: Record<string, unknown>; alerts: Record<string, unknown> }>('/v1/definitions');
+    const withView = (name: string) => ({ views: { ...current.views, [name]: { window: '1m', dimensions: ['page'], measures: { hits: 'count(*)' } } }, alerts: current.alerts, expectedVersion: 1 });
+    const answers = await Promise.all([send(nodes[0]!, 'PUT', '/v1/definitions', withView('hits_a')), send(nodes[1]!, 'PUT', '/v1/definitions', withView('hits_b'))]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    expect(answers.find((a) => a.status === 409)!.body['error']).toMatch(/made against version 1, but they are at version 2 now/);
+    const winner = answers[0]!.status === 200 ? 'hits_a' : 'hits_b';
+    for (const node of nodes) {
+      expect(Object.keys((await node.getJson<{ views: object }>('/v1/definitions')).views)).toEqual(['page_traffic', 'revenue_by_country', winner]);
+      await waitForLogLine(node, 'definitions version 2 published; this node runs 1; restart it to run 2', sinceMs, 15_000);
+      expect((await node.getJson<StatusInfo>('/v1/status')).definitions).toEqual({ version: 2, running: 1 });
+      // Phase 1: nothing changes on a running node.
+      expect(await viewNames(node)).toEqual(['page_traffic', 'revenue_by_country']);
+    }
+    passed++;
+  }, 60_000);
+
+  it("a node restarted with a file that disagrees runs the published definitions, logging the difference", async () => {
+    const published = await nodes[0]!.getJson<{ version: number; views: Record<string, unknown> }>('/v1/definitions');
+    const winner = Object.keys(published.views).find((name) => name.startsWith('hits_'))!;
+    // The file lists a view of its own (appended to its views: map, the last section).
+    const ownFile = join(rig.dir, 'node-2-own.yaml');
+    writeFileSync(ownFile, `${readFileSync(rig.configFile, 'utf8')}  file_only:\n    window: 1m\n    measures: {n: "count(*)"}\n`);
+    const node2 = nodes[1]!;
+    const restartedAtMs = Date.now();
+    await node2.stop();
+    // The same node id and local dir, started on its own file (its log in a file of its own).
+    const restarted = await rig.startNode({ nodeId: 'node-2', configFile: ownFile, logName: 'node-2-restarted.log' });
+    const differs = await waitForLogLine(restarted, "this node's config file differs from the published definitions (version 2)", restartedAtMs, 5_000);
+    expect(differs.msg).toContain(`Published vs file: views added ${winner}; removed file_only`);
+    expect(await viewNames(restarted)).toEqual(['page_traffic', 'revenue_by_country', winner].sort());
+    const status = await restarted.getJson<StatusInfo>('/v1/status');
+    expect(status.definitions).toEqual({ version: 2, running: 2 });
+    expect(status.members.map((m) => [m.id, m.definitionsVersion])).toEqual([['node-1', 1], ['node-2', 2]]);
+    // Its file seeded nothing: the published set is unchanged.
+    expect(await restarted.getJson('/v1/definitions')).toEqual(published);
+    passed++;
+  }, 90_000);
+});
