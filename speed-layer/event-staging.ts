@@ -1,4 +1,4 @@
-import { BIGINT, BOOLEAN, DuckDBDataChunk, INTEGER, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { BIGINT, BOOLEAN, DuckDBDataChunk, INTEGER, TIMESTAMP, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import { ColumnChunkWriter } from '../core/duckdb/column-chunk-writer.ts';
 import { DUCKDB_TYPES } from '../core/duckdb/column-types.ts';
 import { CanonicalEventReader, ROW_BYTES, writeInt64 } from '../core/events/canonical-event-reader.ts';
@@ -12,8 +12,8 @@ export interface StagedEventCounts {
 }
 
 /**
- * The decoded-events table of one micro-batch (`_row`, `_partition`, `_offset`, the schema's
- * fields, `_fast`, `_general`), and the JavaScript way into it: records in the canonical form
+ * The decoded-events table of one micro-batch (`_row`, `_partition`, `_offset`, `_kafka_ts`, the
+ * schema's fields, `_fast`, `_general`), and the JavaScript way into it: records in the canonical form
  * (CanonicalEventReader) go from their bytes straight into the table's columns, a data chunk at a
  * time, with no JSON text for DuckDB to read. Records the reader declines are the caller's to
  * stage raw, for the SQL decoder (whose rows join the same table).
@@ -29,6 +29,8 @@ export class EventStaging {
   private readonly partitions: Int32Array<ArrayBuffer>;
   /** `_offset` as int64, in int32 pairs. */
   private readonly offsets: Int32Array<ArrayBuffer>;
+  /** `_kafka_ts` as int64 microseconds, in int32 pairs. */
+  private readonly kafkaTs: Int32Array<ArrayBuffer>;
   private readonly trues: Uint8Array<ArrayBuffer>;
   private readonly falses: Uint8Array<ArrayBuffer>;
   private readonly qualified: string;
@@ -47,10 +49,11 @@ export class EventStaging {
   ) {
     const capacity = this.writer.maxRows;
     this.reader = CanonicalEventReader.supports(schema) ? new CanonicalEventReader(schema, capacity) : undefined;
-    this.chunk = DuckDBDataChunk.create([INTEGER, INTEGER, BIGINT, ...schema.fields.map((f) => DUCKDB_TYPES[f.type]), BOOLEAN, BOOLEAN]);
+    this.chunk = DuckDBDataChunk.create([INTEGER, INTEGER, BIGINT, TIMESTAMP, ...schema.fields.map((f) => DUCKDB_TYPES[f.type]), BOOLEAN, BOOLEAN]);
     this.rows = new Int32Array(capacity);
     this.partitions = new Int32Array(capacity);
     this.offsets = new Int32Array(capacity * 2);
+    this.kafkaTs = new Int32Array(capacity * 2);
     this.trues = new Uint8Array(capacity).fill(1);
     this.falses = new Uint8Array(capacity);
     this.qualified = `${quoteIdent(catalog)}.main.${quoteIdent(table)}`;
@@ -60,7 +63,7 @@ export class EventStaging {
   async begin(): Promise<void> {
     const fields = this.schema.fields.map((f) => `${quoteIdent(f.name)} ${f.type}`);
     await this.connection.run(
-      `CREATE OR REPLACE TABLE ${this.qualified} (_row INTEGER, _partition INTEGER, _offset BIGINT, ${fields.join(', ')}, _fast BOOLEAN, _general BOOLEAN)`,
+      `CREATE OR REPLACE TABLE ${this.qualified} (_row INTEGER, _partition INTEGER, _offset BIGINT, _kafka_ts TIMESTAMP, ${fields.join(', ')}, _fast BOOLEAN, _general BOOLEAN)`,
     );
     this.pending = 0;
     this.total = 0;
@@ -73,13 +76,14 @@ export class EventStaging {
    * Adds the record `text[start..end)` (UTF-8, as the caller vouches) as row `row` of the
    * micro-batch if the reader takes it; false leaves it to the caller.
    */
-  add(text: Uint8Array, start: number, end: number, row: number, partition: number, offset: number): boolean {
+  add(text: Uint8Array, start: number, end: number, row: number, partition: number, offset: number, kafkaTsMs: number): boolean {
     const { reader } = this;
     if (!reader || !reader.read(text, start, end, this.pending)) return false;
     const at = this.pending;
     this.rows[at] = row;
     this.partitions[at] = partition;
     writeInt64(this.offsets, at, offset);
+    writeInt64(this.kafkaTs, at, Math.trunc(kafkaTsMs) * 1000);
     const ms = reader.timestampsMs[at]!;
     if (!(this.newestMs[partition]! >= ms)) this.newestMs[partition] = ms;
     this.total++;
@@ -116,14 +120,15 @@ export class EventStaging {
     writer.writeLayout(chunk, 0, this.rows.buffer, 4, pending);
     writer.writeLayout(chunk, 1, this.partitions.buffer, 4, pending);
     writer.writeLayout(chunk, 2, this.offsets.buffer, 8, pending);
+    writer.writeLayout(chunk, 3, this.kafkaTs.buffer, 8, pending);
     reader.columns.forEach((column, f) => {
-      writer.writeLayout(chunk, 3 + f, column.data, ROW_BYTES[column.type], pending, column.nulls);
+      writer.writeLayout(chunk, 4 + f, column.data, ROW_BYTES[column.type], pending, column.nulls);
       // A row past `pending` is a record declined after its long string was noted.
-      for (const [row, bytes] of column.longStrings) if (row < pending) writer.assignUtf8(chunk, 3 + f, row, bytes);
+      for (const [row, bytes] of column.longStrings) if (row < pending) writer.assignUtf8(chunk, 4 + f, row, bytes);
     });
     const fields = reader.columns.length;
-    writer.writeLayout(chunk, 3 + fields, this.trues.buffer, 1, pending);
-    writer.writeLayout(chunk, 4 + fields, this.falses.buffer, 1, pending);
+    writer.writeLayout(chunk, 4 + fields, this.trues.buffer, 1, pending);
+    writer.writeLayout(chunk, 5 + fields, this.falses.buffer, 1, pending);
     this.appender.appendDataChunk(chunk);
     reader.clearLongStrings();
     this.pending = 0;

@@ -1,4 +1,4 @@
-import type { DuckDBConnection, DuckDBInstance, DuckDBListValue } from '@duckdb/node-api';
+import { DuckDBTimestampValue, type DuckDBConnection, type DuckDBInstance, type DuckDBListValue } from '@duckdb/node-api';
 import { randomBytes } from 'node:crypto';
 import type { FieldType } from '../core/config/config-schema.ts';
 import { createEventDecoder, type RejectReason } from '../core/events/decode-event.ts';
@@ -24,7 +24,7 @@ export interface RejectedRecord {
 }
 
 export interface DecodedMicroBatch {
-  /** The good events (schema fields, `_partition`, `_offset`) as a relation for the partial SQL. */
+  /** The good events (schema fields, `_partition`, `_offset`, `_kafka_ts`) as a relation for the partial SQL. */
   readonly relation: string;
   /** The table behind `relation`, kept until `release`. */
   readonly slot: number;
@@ -182,7 +182,7 @@ export class MicroBatchDecoder {
    * lane rows then stay in the table as placeholders, neither fast nor left to the slow path.
    */
   private decodeSql(staging: RawStaging, table: string): string {
-    const passthrough = ['_row', '_partition', '_offset'];
+    const passthrough = ['_row', '_partition', '_offset', '_kafka_ts'];
     const qualified = this.qualified(table);
     const lane = canonicalLaneSql(this.schema, staging.relation(), { rawColumn: 'raw', passthrough });
     const ts = quoteIdent(this.schema.timestampField);
@@ -233,6 +233,7 @@ export class MicroBatchDecoder {
         appender.appendInteger(row);
         appender.appendInteger(record.partition);
         appender.appendBigInt(BigInt(record.offset));
+        appender.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.trunc(record.timestampMs)) * 1000n));
         appendFieldValues(appender, this.fieldTypes, result.event.values);
         appender.appendBoolean(true);
         appender.appendBoolean(false);

@@ -17,7 +17,7 @@ const PIECE_RECORDS = 64;
 /**
  * Copies the records EventStaging does not read into DuckDB for the SQL decoder: value bytes as
  * text (checked UTF-8, never a JavaScript string; NULL when null or not UTF-8), `_row` the
- * record's index in the micro-batch, offsets as DOUBLE (exact below 2^53).
+ * record's index in the micro-batch, offsets and Kafka timestamps (ms) as DOUBLE (exact below 2^53).
  *
  * An all-ASCII run goes in as pieces of PIECE_RECORDS values as they lie in the packed bytes, one
  * call per piece, and each record says where its value is (`_piece`, `_start`, `_length`): for
@@ -25,13 +25,14 @@ const PIECE_RECORDS = 64;
  * stage each value in `raw` (`_piece` -1). `load` runs on a connection of its own.
  */
 export class RawStaging {
-  private readonly chunk = DuckDBDataChunk.create([INTEGER, INTEGER, DOUBLE, INTEGER, INTEGER, INTEGER, VARCHAR]);
+  private readonly chunk = DuckDBDataChunk.create([INTEGER, INTEGER, DOUBLE, DOUBLE, INTEGER, INTEGER, INTEGER, VARCHAR]);
   private readonly pieceChunk = DuckDBDataChunk.create([INTEGER, VARCHAR]);
   private readonly writer = new ColumnChunkWriter();
   /** The record chunk's columns, in table order, filled row by row before a chunk is handed over. */
   private readonly rows = new Int32Array(CHUNK_ROWS);
   private readonly partitions = new Int32Array(CHUNK_ROWS);
   private readonly offsets = new Float64Array(CHUNK_ROWS);
+  private readonly kafkaTsMs = new Float64Array(CHUNK_ROWS);
   private readonly pieces = new Int32Array(CHUNK_ROWS);
   private readonly starts = new Int32Array(CHUNK_ROWS);
   private readonly lengths = new Int32Array(CHUNK_ROWS);
@@ -55,7 +56,7 @@ export class RawStaging {
 
   /** The staged records as a relation with `raw` as text: NULL for a null value or invalid UTF-8. */
   relation(): string {
-    return `(SELECT r._row, r._partition, r._offset::BIGINT AS _offset,
+    return `(SELECT r._row, r._partition, r._offset::BIGINT AS _offset, make_timestamp(r._kafka_ts::BIGINT * 1000) AS _kafka_ts,
         CASE WHEN r._piece < 0 THEN r.raw WHEN r._length >= 0 THEN substr(p.text, r._start, r._length) END AS raw
       FROM ${this.qualified} r LEFT JOIN ${this.qualifiedPieces} p ON p._piece = r._piece)`;
   }
@@ -66,7 +67,7 @@ export class RawStaging {
    */
   resetSql(): string {
     return [
-      `CREATE OR REPLACE TABLE ${this.qualified} (_row INTEGER, _partition INTEGER, _offset DOUBLE, _piece INTEGER, _start INTEGER, _length INTEGER, raw VARCHAR)`,
+      `CREATE OR REPLACE TABLE ${this.qualified} (_row INTEGER, _partition INTEGER, _offset DOUBLE, _kafka_ts DOUBLE, _piece INTEGER, _start INTEGER, _length INTEGER, raw VARCHAR)`,
       `CREATE OR REPLACE TABLE ${this.qualifiedPieces} (_piece INTEGER, text VARCHAR)`,
     ].join(';\n');
   }
@@ -110,7 +111,7 @@ export class RawStaging {
           if (row % RECORDS_PER_TURN === RECORDS_PER_TURN - 1) await yieldToEventLoop();
           const start = valueEnd(packed, i - 1);
           const isNull = packed.ends[i]! < 0;
-          if (readable && !isNull && events.add(packed.bytes, start, valueEnd(packed, i), row, partition, packed.offsets[i]!)) continue;
+          if (readable && !isNull && events.add(packed.bytes, start, valueEnd(packed, i), row, partition, packed.offsets[i]!, packed.timestampsMs[i]!)) continue;
           if (at === CHUNK_ROWS) {
             this.appendChunk(appender, at);
             at = 0;
@@ -118,6 +119,7 @@ export class RawStaging {
           this.rows[at] = row;
           this.partitions[at] = partition;
           this.offsets[at] = packed.offsets[i]!;
+          this.kafkaTsMs[at] = Math.trunc(packed.timestampsMs[i]!);
           if (ascii) {
             // The records of one window of the run share a piece, made when the first of them is staged here.
             const window = Math.floor((i - run.from) / PIECE_RECORDS);
@@ -170,10 +172,11 @@ export class RawStaging {
     writer.write(chunk, 0, 'INTEGER', this.rows, 0, rows);
     writer.write(chunk, 1, 'INTEGER', this.partitions, 0, rows);
     writer.write(chunk, 2, 'DOUBLE', this.offsets, 0, rows);
-    writer.write(chunk, 3, 'INTEGER', this.pieces, 0, rows);
-    writer.write(chunk, 4, 'INTEGER', this.starts, 0, rows);
-    writer.write(chunk, 5, 'INTEGER', this.lengths, 0, rows);
-    writer.writeUtf8(chunk, 6, this.raws, 0, rows);
+    writer.write(chunk, 3, 'DOUBLE', this.kafkaTsMs, 0, rows);
+    writer.write(chunk, 4, 'INTEGER', this.pieces, 0, rows);
+    writer.write(chunk, 5, 'INTEGER', this.starts, 0, rows);
+    writer.write(chunk, 6, 'INTEGER', this.lengths, 0, rows);
+    writer.writeUtf8(chunk, 7, this.raws, 0, rows);
     appender.appendDataChunk(chunk);
   }
 

@@ -16,6 +16,7 @@ import { PartitionProgress, type PartitionStatus } from './partition-progress.ts
 import { nextOffsets, runLength, splitRun, totalLength, type RecordRun } from './record-run.ts';
 import { RealtimeState } from './realtime-state.ts';
 import { REJECTED_REALTIME_TABLE, RejectedRecords } from './rejected-records.ts';
+import { EventsTail, type EventsTailSource, type EventsTailStatus } from './events-tail.ts';
 import { SerialLock } from '../core/duckdb/serial-lock.ts';
 import { SpeedMetrics, type MicroBatchStats } from './speed-metrics.ts';
 import { inTransaction } from '../core/duckdb/in-transaction.ts';
@@ -88,6 +89,8 @@ export interface SpeedLayerStatus {
    */
   readonly rejected: { readonly table: string; readonly total: number; readonly byReason: Readonly<Record<RejectReason, number>> };
   readonly realtimeRows: Readonly<Record<string, number>>;
+  /** The tail of `events` this speed layer keeps (EventsTail), and whether `events` lags the views. */
+  readonly eventsTail: EventsTailStatus;
   readonly lastError: string | undefined;
 }
 
@@ -123,6 +126,7 @@ export class SpeedLayer {
     readonly views: readonly BoundView[],
     private readonly realtime: RealtimeState,
     private readonly rejected: RejectedRecords,
+    private readonly tail: EventsTail,
     private readonly decoder: MicroBatchDecoder,
     private readonly progress: PartitionProgress,
     private readonly logger: Logger,
@@ -131,6 +135,7 @@ export class SpeedLayer {
     this.metrics = new SpeedMetrics(options.metrics, {
       partitions: () => this.progress.status(),
       realtimeRows: () => this.realtime.rowCounts(),
+      eventsTail: () => this.tail.status(),
     });
     this.batcher = new MicroBatcher<RecordRun, PreparedMicroBatch>({
       intervalMs: speed.interval,
@@ -162,6 +167,7 @@ export class SpeedLayer {
       const speed = loaded.config.speed;
       const realtime = await RealtimeState.create(connection, views, { blockSize: speed.blockSize });
       const rejected = await RejectedRecords.create(connection, { topic: options.source.topic, maxKept: speed.maxRejectedKept, blockSize: speed.blockSize });
+      const tail = await EventsTail.create(connection, loaded.schema, speed.maxEventsTail);
       decoder = await MicroBatchDecoder.create(options.instance, loaded.schema);
       // An empty micro-batch through both stages: the first real one then does not pay for loading
       // DuckDB's JSON functions and binding the view SQL (about a second on a loaded machine).
@@ -170,7 +176,8 @@ export class SpeedLayer {
       decoder.release(empty);
       const progress = new PartitionProgress({ stallTimeoutMs: options.stallTimeoutMs ?? Math.max(10_000, 10 * speed.interval) });
       if (manifest) progress.raiseCuts(cutsOf(manifest));
-      return new SpeedLayer(options, connection, views, realtime, rejected, decoder, progress, logger);
+      if (manifest) tail.frontier.raiseCuts(cutsOf(manifest));
+      return new SpeedLayer(options, connection, views, realtime, rejected, tail, decoder, progress, logger);
     } catch (error) {
       await decoder?.close();
       connection.closeSync();
@@ -185,6 +192,11 @@ export class SpeedLayer {
 
   get topic(): string {
     return this.options.source.topic;
+  }
+
+  /** The tail of `events` above the archive, for the serving layer's `events` view. */
+  get eventsTail(): EventsTailSource {
+    return this.tail;
   }
 
   /** Starts reading. Resolves once subscribed (the consumer group may still be forming). */
@@ -241,9 +253,9 @@ export class SpeedLayer {
    * tables; it must not commit), deletes the realtime blocks and rejected records below the
    * version's cuts and runs the listeners' `batchAppliedInTransaction`. Waits for the micro-batch
    * in progress; records below the new cuts that arrive later are dropped. Rolled back entirely
-   * if anything throws.
+   * if anything throws; `committed` runs after the commit, before the next micro-batch.
    */
-  async applyBatch(manifest: BatchManifest, swapBatchTables: (connection: DuckDBConnection) => Promise<void>): Promise<void> {
+  async applyBatch(manifest: BatchManifest, swapBatchTables: (connection: DuckDBConnection) => Promise<void>, committed?: () => void): Promise<void> {
     checkHandoff(manifest, { topic: this.topic, blockSize: this.options.loaded.config.speed.blockSize, cutExclusive: (p) => this.progress.cutExclusive(p) });
     const cuts = cutsOf(manifest);
     await this.lock.runExclusive(async () => {
@@ -260,6 +272,9 @@ export class SpeedLayer {
         throw error;
       }
       this.progress.raiseCuts(cuts);
+      this.tail.frontier.raiseCuts(cuts);
+      // Before the next micro-batch: `events` splitting at the new cuts is what it continues.
+      committed?.();
       this.batchVersion = manifest.version;
       for (const l of this.listeners) {
         try {
@@ -286,6 +301,7 @@ export class SpeedLayer {
       microBatches: this.metrics.microBatchStats(),
       rejected: { table: REJECTED_REALTIME_TABLE, total: Object.values(byReason).reduce((a, b) => a + b, 0), byReason },
       realtimeRows: Object.fromEntries(this.realtime.rowCounts()),
+      eventsTail: this.tail.status(),
       lastError: this.lastError,
     };
   }
@@ -333,11 +349,15 @@ export class SpeedLayer {
       if (this.state === 'stopped') return;
       const startedMs = performance.now();
       const decoded = await this.decodedAboveCuts(received, prepared);
+      if (this.tail.pruneDue()) await this.pruneTail();
       const decodedMs = performance.now();
+      const withEvents = new Set(decoded?.newestEventMs.keys());
+      const admitted = this.tail.frontier.admitted(withEvents, decoded?.goodCount ?? 0, this.tail.tailRows);
       if (decoded) {
         try {
           await inTransaction(this.connection, async () => {
             if (decoded.goodCount > 0) await this.realtime.addEvents(decoded.relation);
+            if (decoded.goodCount > 0) await this.tail.append(decoded.relation, admitted, admitted.size === withEvents.size);
             await this.rejected.add(decoded.rejected);
             const events = decoded.goodCount > 0 ? decoded.relation : undefined;
             for (const l of this.listeners) await l.microBatchInTransaction?.(this.connection, events);
@@ -350,7 +370,9 @@ export class SpeedLayer {
       // Committed: from here on nothing may throw, or the batcher would process it again.
       const committedMs = performance.now();
       if (decoded) this.decoder.release(decoded);
-      this.progress.commit(nextOffsets(received), decoded?.newestEventMs ?? new Map());
+      const next = nextOffsets(received);
+      this.progress.commit(next, decoded?.newestEventMs ?? new Map());
+      this.tail.frontier.committed(next, withEvents, admitted);
       this.rejected.countCommitted(decoded?.rejected ?? []);
       this.metrics.microBatchCommitted(prepared.decodeMs + committedMs - startedMs, decoded?.goodCount ?? 0, decoded?.rejected ?? []);
       this.lastError = undefined;
@@ -388,10 +410,20 @@ export class SpeedLayer {
     }
   }
 
+  /** Drops tail rows `events` no longer reads; a failure is logged (they are filtered out anyway). */
+  private async pruneTail(): Promise<void> {
+    try {
+      await this.tail.prune();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'pruning the events tail failed');
+    }
+  }
+
   private async recount(): Promise<void> {
     try {
       await this.realtime.recount();
       await this.rejected.recount();
+      await this.tail.recount();
     } catch (error) {
       this.logger.warn({ err: error }, 'cannot recount realtime rows');
     }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EventsTailStatus } from './events-tail.ts';
 import type { RejectedRecord } from './micro-batch-decoder.ts';
 import type { PartitionStatus } from './partition-progress.ts';
 
@@ -14,6 +15,9 @@ const METRIC_NAMES = [
   'lambda_speed_freshness_seconds',
   'lambda_speed_stalled_partitions',
   'lambda_speed_realtime_rows',
+  'lambda_speed_events_tail_rows',
+  'lambda_speed_events_lagging',
+  'lambda_speed_events_lag_records',
 ] as const;
 
 /** Records per second are averaged over this much recent time. */
@@ -22,6 +26,7 @@ const RATE_WINDOW_MS = 10_000;
 export interface SpeedMetricsSources {
   readonly partitions: () => readonly PartitionStatus[];
   readonly realtimeRows: () => ReadonlyMap<string, number>;
+  readonly eventsTail: () => EventsTailStatus;
 }
 
 /** Figures of the micro-batches so far, for status. */
@@ -114,6 +119,18 @@ export class SpeedMetrics {
         for (const [view, rows] of sources.realtimeRows()) this.set({ view }, rows);
       },
     });
+    const tailGauge = (name: string, help: string, value: (tail: EventsTailStatus) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect(this: Gauge) {
+          this.set(value(sources.eventsTail()));
+        },
+      });
+    tailGauge('lambda_speed_events_tail_rows', 'Accepted events kept for `events` above the archive (at most speed.maxEventsTail)', (t) => t.tailRows);
+    tailGauge('lambda_speed_events_lagging', '1 while `events` lacks accepted events the views hold (the tail hit speed.maxEventsTail)', (t) => (t.lagging ? 1 : 0));
+    tailGauge('lambda_speed_events_lag_records', 'Offsets the views hold and `events` does not yet', (t) => t.lagRecords);
   }
 
   microBatchCommitted(durationMs: number, accepted: number, rejected: readonly RejectedRecord[]): void {

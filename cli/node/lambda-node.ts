@@ -168,7 +168,12 @@ export class LambdaNode {
       metrics,
       ...(serving && runner
         ? {
-            query: (sql, options) => runner.run(sql, options),
+            query: async (sql, options) => {
+              // Lagging at the start or the end: the query's snapshot lies between the two.
+              const laggingBefore = serving.speed.eventsTail.lagging();
+              const result = await runner.run(sql, options);
+              return { ...result, eventsLagging: laggingBefore || serving.speed.eventsTail.lagging() };
+            },
             views: async () => status.views(),
             alerts: async () => serving.alerting.api({}),
             console: consoleAssets,

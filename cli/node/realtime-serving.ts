@@ -63,6 +63,7 @@ export class RealtimeServing {
     speed.addListener(await MaterializedViews.create(database.adminConnection, database.bound));
     const masterViews = new MasterDatasetViews({
       layout, topic: source.topic, schema: loaded.schema, realtimeRejectedTable: REJECTED_REALTIME_TABLE, realtimeNotKeptTable: REJECTED_NOT_KEPT_TABLE,
+      eventsTail: speed.eventsTail,
     });
     // Alerting attaches its own DuckDB file to the database: before the lockdown.
     const alerting = await Alerting.start({
@@ -76,7 +77,7 @@ export class RealtimeServing {
     // Alert windows fold each micro-batch in its transaction; evaluation follows each commit
     // without holding the speed layer up (coalesced while one runs).
     speed.addListener(alerting.realtimeListener());
-    await masterViews.refresh(database.adminConnection, manifest);
+    masterViews.committed(await masterViews.refresh(database.adminConnection, manifest));
     // Users may read the project's own Parquet (through `events`), nothing else on the machine.
     await lockDownDatabase(database.adminConnection, {
       allowedDirectories: [layout.masterDir(source.topic), layout.rejectedDir(source.topic), layout.batchDir()],

@@ -6,7 +6,7 @@ import type { Logger } from '../../core/observability/logger.ts';
 import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
 import type { BoundView } from '../../core/views/bind-views.ts';
 import { batchTable } from '../../core/views/view-tables.ts';
-import type { MasterDatasetViews } from './master-dataset-views.ts';
+import type { MasterDatasetViews, MasterViewsRefresh } from './master-dataset-views.ts';
 import type { ServingDatabase } from './serving-database.ts';
 
 /**
@@ -16,7 +16,8 @@ import type { ServingDatabase } from './serving-database.ts';
  * cuts and lets its listeners re-materialize. Rolled back entirely if any of it throws.
  */
 export interface RealtimeHandoff {
-  applyBatch(manifest: BatchManifest, inTransaction: (connection: DuckDBConnection) => Promise<void>): Promise<void>;
+  /** `committed` runs after the commit, still serialised with the micro-batches. */
+  applyBatch(manifest: BatchManifest, inTransaction: (connection: DuckDBConnection) => Promise<void>, committed?: () => void): Promise<void>;
 }
 
 export interface BatchHandoffOptions {
@@ -62,7 +63,8 @@ export class BatchHandoff {
 
   /** `events`/`rejected` pick up newly archived files, in the queue (the split uses the applied cuts). */
   refreshFiles(): Promise<void> {
-    const refresh = async () => void (await this.options.masterViews.refresh(this.options.database.adminConnection, this.applied));
+    const { masterViews, database } = this.options;
+    const refresh = async () => masterViews.committed(await masterViews.refresh(database.adminConnection, this.applied));
     return this.enqueue(refresh, 'refreshing events/rejected from the master dataset failed');
   }
 
@@ -79,10 +81,15 @@ export class BatchHandoff {
     try {
       const staged = await stageBatchVersion(connection, manifest, database.bound, this.options.storageDir);
       try {
-        await realtime.applyBatch(manifest, async (tx) => {
-          await staged.swap(tx);
-          await masterViews.refresh(tx, manifest);
-        });
+        let refreshed: MasterViewsRefresh | undefined;
+        await realtime.applyBatch(
+          manifest,
+          async (tx) => {
+            await staged.swap(tx);
+            refreshed = await masterViews.refresh(tx, manifest);
+          },
+          () => masterViews.committed(refreshed!),
+        );
       } finally {
         await staged.discard(connection);
       }

@@ -3,10 +3,19 @@ import { cutExclusive, type BatchManifest } from '../../core/batch/batch-manifes
 import { REJECT_REASONS, type RejectReason } from '../../core/events/decode-event.ts';
 import { quoteLiteral } from '../../core/sql/identifiers.ts';
 import { emptyRelationSql, masterRelationSql } from '../../core/storage/master-relation-sql.ts';
-import { readMasterChains, rejectedFilesOf } from '../../core/storage/segment-chain.ts';
+import { readMasterChains, rejectedFilesOf, type PartitionChain } from '../../core/storage/segment-chain.ts';
 import { REJECTED_COLUMNS } from '../../core/storage/segment-columns.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
 import type { EventSchema } from '../../core/views/view-definition.ts';
+
+/** The speed layer's tail of `events` (speed-layer/events-tail.ts), as this module needs it. */
+export interface EventsTailSplits {
+  readonly table: string;
+  /** Per partition, where `events` may split between archive and tail. */
+  splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number): Map<number, number>;
+  /** `events` splits at `splits` now (its view committed). */
+  splitApplied(splits: ReadonlyMap<number, number>): void;
+}
 
 /** The columns of the `rejected` table users query. */
 const REJECTED_VIEW_COLUMNS = ['topic', '_partition', '_offset', '_kafka_ts', 'reason', 'message', 'raw'] as const;
@@ -22,6 +31,15 @@ export interface MasterDatasetSources {
    * `realtimeRejectedTable` does not keep (speed.maxRejectedKept).
    */
   readonly realtimeNotKeptTable?: string;
+  /** The speed layer's tail of accepted events not archived yet, when it runs here. */
+  readonly eventsTail?: EventsTailSplits;
+}
+
+/** What a `refresh` wrote; hand it to `committed` once its transaction committed. */
+export interface MasterViewsRefresh {
+  readonly changed: boolean;
+  /** Per partition, `events` reads the archive below it and the tail at or above it. */
+  readonly splits: ReadonlyMap<number, number>;
 }
 
 /** The set of rejected records the `rejected` table stands for, counted. */
@@ -36,26 +54,35 @@ export interface RejectedCounts {
 /**
  * The `events` and `rejected` tables of the SQL endpoint (DESIGN.md, "Interfaces"):
  *
- *   events    every archived record, read from the master dataset's chain of Parquet files
- *             (each (partition, offset) once, whatever overlapping leftovers a crash left)
+ *   events    every accepted event the views hold: per partition, the archive (the master
+ *             dataset's chain of Parquet files, each (partition, offset) once whatever
+ *             overlapping leftovers a crash left) below a split, and the speed layer's tail at
+ *             or above it. The split is the archive's end, but never past what the speed layer
+ *             consumed (EventsTail), so `events` and the views count the same events.
  *   rejected  archived rejected records below the batch cuts, plus the speed layer's rejected
  *             records at or above them: each bad record once, as the views count records
  *
  * Both are SQL views naming their files one by one, so they are re-created when the files
- * change (`refresh`), and inside the batch swap transaction when the cuts move.
+ * change (`refresh`), and inside the batch swap transaction when the cuts move. The tail drops
+ * rows below a split only after the view reading past them committed (`committed`).
  */
 export class MasterDatasetViews {
   private lastSql = '';
 
   constructor(private readonly sources: MasterDatasetSources) {}
 
-  /** Re-creates the views if their files or the cuts changed; returns whether it did. */
-  async refresh(connection: DuckDBConnection, manifest: BatchManifest | undefined): Promise<boolean> {
-    const sql = await this.viewsSql(manifest);
-    if (sql.join(';') === this.lastSql) return false;
+  /** Re-creates the views if their files, the cuts or the splits changed. */
+  async refresh(connection: DuckDBConnection, manifest: BatchManifest | undefined): Promise<MasterViewsRefresh> {
+    const { sql, splits } = await this.viewsSql(manifest);
+    if (sql.join(';') === this.lastSql) return { changed: false, splits };
     for (const statement of sql) await connection.run(statement);
     this.lastSql = sql.join(';');
-    return true;
+    return { changed: true, splits };
+  }
+
+  /** The views of `refresh` committed: the tail may forget what lies below the splits. */
+  committed(refresh: MasterViewsRefresh): void {
+    this.sources.eventsTail?.splitApplied(refresh.splits);
   }
 
   /**
@@ -80,11 +107,10 @@ export class MasterDatasetViews {
     return { total, byReason, notKept: notKeptTotal };
   }
 
-  private async viewsSql(manifest: BatchManifest | undefined): Promise<string[]> {
+  private async viewsSql(manifest: BatchManifest | undefined): Promise<{ sql: string[]; splits: Map<number, number> }> {
     const { layout, topic, schema } = this.sources;
     const chains = await readMasterChains(layout, topic);
-    const segments = [...chains.values()].flatMap((c) => c.items.filter((i) => i.kind === 'segment').map((i) => i.path));
-    const events = masterRelationSql(schema, { wholeFiles: segments, cutFiles: [] });
+    const { sql: events, splits } = this.eventsSql(chains, manifest);
 
     const parts: string[] = [];
     for (const chain of chains.values()) {
@@ -102,6 +128,34 @@ export class MasterDatasetViews {
       REJECTED_VIEW_COLUMNS.map((name) => ({ name, type: REJECTED_COLUMNS.find((c) => c.name === name || c.name === `_${name}`)!.type })),
     );
     const rejected = parts.length > 0 ? `(${parts.join(' UNION ALL ')})` : emptyRejected;
-    return [`CREATE OR REPLACE VIEW events AS SELECT * FROM ${events}`, `CREATE OR REPLACE VIEW rejected AS SELECT * FROM ${rejected}`];
+    return { sql: [`CREATE OR REPLACE VIEW events AS SELECT * FROM ${events}`, `CREATE OR REPLACE VIEW rejected AS SELECT * FROM ${rejected}`], splits };
+  }
+
+  /**
+   * Per partition the segments below its split (files reaching past it read up to it) and the
+   * tail from it on; without a tail, every archived segment.
+   */
+  private eventsSql(chains: ReadonlyMap<number, PartitionChain>, manifest: BatchManifest | undefined): { sql: string; splits: Map<number, number> } {
+    const { schema, eventsTail } = this.sources;
+    const segmentsOf = (chain: PartitionChain) => chain.items.filter((i) => i.kind === 'segment');
+    if (!eventsTail) {
+      const wholeFiles = [...chains.values()].flatMap((c) => segmentsOf(c).map((i) => i.path));
+      return { sql: masterRelationSql(schema, { wholeFiles, cutFiles: [] }), splits: new Map() };
+    }
+    const archiveEnd = new Map([...chains.values()].map((c) => [c.partition, c.endOffsetExclusive]));
+    const splits = eventsTail.splitsFor(archiveEnd, (p) => cutExclusive(manifest, p));
+    const wholeFiles: string[] = [];
+    const cutFiles: { path: string; partition: number; cutExclusive: number }[] = [];
+    for (const chain of chains.values()) {
+      const split = splits.get(chain.partition) ?? 0;
+      for (const item of segmentsOf(chain)) {
+        if (item.endOffsetExclusive <= split) wholeFiles.push(item.path);
+        else if (item.firstOffset < split) cutFiles.push({ path: item.path, partition: chain.partition, cutExclusive: split });
+      }
+    }
+    const archived = masterRelationSql(schema, { wholeFiles, cutFiles });
+    const cases = [...splits].filter(([, split]) => split > 0).map(([p, split]) => `WHEN ${p} THEN ${split}`);
+    const tailFilter = cases.length > 0 ? ` WHERE _offset >= CASE _partition ${cases.join(' ')} ELSE 0 END` : '';
+    return { sql: `(SELECT * FROM ${archived} UNION ALL BY NAME SELECT * FROM ${eventsTail.table}${tailFilter})`, splits };
   }
 }

@@ -93,6 +93,20 @@ export interface RejectedStatus {
   readonly notKept: number;
 }
 
+/** The `events` table: the archive plus the speed layer's tail of accepted events above it. */
+export interface EventsStatus {
+  /** Accepted events the speed layer keeps above the archive (at most speed.maxEventsTail). */
+  readonly tailRows: number;
+  readonly maxTailRows: number;
+  /**
+   * True while `events` lacks accepted events the views hold: the tail was full, and the records
+   * after it are in `events` again once the archive reaches them.
+   */
+  readonly lagging: boolean;
+  /** Offsets (accepted and rejected records) the views hold and `events` does not yet. */
+  readonly lagRecords: number;
+}
+
 /** Lines `POST /v1/events` refused as malformed since this process started; never stored. */
 export interface RefusedAtIngestStatus {
   readonly total: number;
@@ -153,6 +167,8 @@ export interface StatusInfo {
   readonly lag: LagStatus;
   readonly freshness: FreshnessStatus;
   readonly rejected: RejectedStatus;
+  /** Where this node's speed layer runs (serving nodes). */
+  readonly events?: EventsStatus;
   /** Single-node `POST /v1/events` only (zero elsewhere): not part of `rejected`. */
   readonly refusedAtIngest: RefusedAtIngestStatus;
   /**

@@ -17,7 +17,8 @@ const FORMAT_BY_MEDIA_TYPE = new Map(Object.entries(MEDIA_TYPES).map(([format, t
 /**
  * `POST /v1/query` `{"sql": "…"}` → `{"columns": [{"name", "type"}], "rows": [[…]], "truncated"}`,
  * or CSV / NDJSON when the Accept header prefers them. `X-Lambda-Truncated` says in every format
- * whether the rows were cut at serving.maxRows. A client that disconnects cancels its query.
+ * whether the rows were cut at serving.maxRows, and `eventsLagging` / `X-Lambda-Events-Lagging`
+ * whether `events` lagged the views (see QueryResult). A client that disconnects cancels its query.
  */
 export function registerQueryRoute(app: FastifyInstance, query: RunQuery, metrics: QueryMetrics): void {
   app.post('/v1/query', async (request, reply) => {
@@ -32,9 +33,11 @@ export function registerQueryRoute(app: FastifyInstance, query: RunQuery, metric
       metrics.rowsReturned.inc(result.rows.length);
       if (result.truncated) metrics.truncated.inc();
       reply.header('x-lambda-truncated', String(result.truncated)).header('x-lambda-row-count', String(result.rows.length));
+      if (result.eventsLagging !== undefined) reply.header('x-lambda-events-lagging', String(result.eventsLagging));
       if (format === 'csv') return reply.type(`${MEDIA_TYPES.csv}; charset=utf-8; header=present`).send(renderCsv(result));
       if (format === 'ndjson') return reply.type(MEDIA_TYPES.ndjson).send(renderNdjson(result));
-      return reply.type(MEDIA_TYPES.json).send(JSON.stringify({ columns: result.columns, rows: result.rows, truncated: result.truncated }));
+      const lagging = result.eventsLagging === undefined ? {} : { eventsLagging: result.eventsLagging };
+      return reply.type(MEDIA_TYPES.json).send(JSON.stringify({ columns: result.columns, rows: result.rows, truncated: result.truncated, ...lagging }));
     } catch (error) {
       const kind = error instanceof QueryError ? error.kind : 'internal';
       endTimer({ outcome: kind });

@@ -13,6 +13,11 @@ export interface QueryResult {
   readonly rows: readonly (readonly JsonValue[])[];
   /** True when the query produced more than `maxRows` rows; only the first `maxRows` are here. */
   readonly truncated: boolean;
+  /**
+   * True when `events` lacked accepted events the views held at some point of the query (the
+   * speed layer's tail was full: speed.maxEventsTail); absent where no speed layer runs.
+   */
+  readonly eventsLagging?: boolean;
 }
 
 export interface QueryOptions {

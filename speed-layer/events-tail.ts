@@ -1,0 +1,127 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { inTransaction } from '../core/duckdb/in-transaction.ts';
+import { quoteIdent } from '../core/sql/identifiers.ts';
+import { masterSegmentColumns } from '../core/storage/segment-columns.ts';
+import type { EventSchema } from '../core/views/view-definition.ts';
+import { TailFrontier } from './tail-frontier.ts';
+import { rewriteTableSql } from './table-rewrite.ts';
+
+/**
+ * The accepted events the speed layer committed that the archive may not hold yet, with the
+ * master dataset's columns: the serving layer's `events` reads it above each partition's split
+ * (MasterDatasetViews). Disposable like realtime state: a restart replays it from the cuts.
+ */
+export const EVENTS_TAIL_TABLE = 'realtime_events_tail';
+
+/** What the serving layer's `events` view needs of the tail. */
+export interface EventsTailSource {
+  readonly table: string;
+  /** Per partition, where `events` may split for an archive ending at `archiveEnd[p]` (see TailFrontier). */
+  splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number): Map<number, number>;
+  /** `events` now splits at `splits` (its view committed). */
+  splitApplied(splits: ReadonlyMap<number, number>): void;
+  /** Whether `events` lacks accepted events the views hold (the tail hit speed.maxEventsTail). */
+  lagging(): boolean;
+}
+
+/** The tail's figures, for status and metrics. */
+export interface EventsTailStatus {
+  readonly table: string;
+  readonly tailRows: number;
+  readonly maxRows: number;
+  readonly lagging: boolean;
+  /** Offsets the views hold and `events` does not, over all partitions (records and rejected ones). */
+  readonly lagRecords: number;
+}
+
+/**
+ * The table behind the tail and its bookkeeping (TailFrontier). Writes run on the speed layer's
+ * connection, serialised with its micro-batches: `append` inside a micro-batch's transaction,
+ * `prune` in a transaction of its own.
+ */
+export class EventsTail implements EventsTailSource {
+  readonly table = EVENTS_TAIL_TABLE;
+  readonly frontier: TailFrontier;
+  private rows = 0;
+  /** The splits the table was last pruned at. */
+  private pruned = new Map<number, number>();
+
+  private constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly createSql: string,
+    private readonly columns: string,
+    readonly maxRows: number,
+  ) {
+    this.frontier = new TailFrontier(maxRows);
+  }
+
+  static async create(connection: DuckDBConnection, schema: EventSchema, maxRows: number): Promise<EventsTail> {
+    const columns = masterSegmentColumns(schema);
+    const createSql = `CREATE TABLE ${EVENTS_TAIL_TABLE} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`;
+    await connection.run(`DROP TABLE IF EXISTS ${EVENTS_TAIL_TABLE}`);
+    await connection.run(createSql);
+    return new EventsTail(connection, createSql, columns.map((c) => quoteIdent(c.name)).join(', '), maxRows);
+  }
+
+  get tailRows(): number {
+    return this.rows;
+  }
+
+  splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number): Map<number, number> {
+    return this.frontier.splitsFor(archiveEndExclusive, cutsExclusive);
+  }
+
+  splitApplied(splits: ReadonlyMap<number, number>): void {
+    this.frontier.splitApplied(splits);
+  }
+
+  lagging(): boolean {
+    return this.frontier.lagOffsets() > 0;
+  }
+
+  status(): EventsTailStatus {
+    const lagRecords = this.frontier.lagOffsets();
+    return { table: this.table, tailRows: this.rows, maxRows: this.maxRows, lagging: lagRecords > 0, lagRecords };
+  }
+
+  /**
+   * Appends the events of `admitted` partitions from `events` (a relation with the master
+   * columns); in the caller's transaction. One INSERT … SELECT: DuckDB copies the columns.
+   */
+  async append(events: string, admitted: ReadonlySet<number>, allPartitions: boolean): Promise<void> {
+    if (admitted.size === 0) return;
+    const where = allPartitions ? '' : ` WHERE _partition IN (${[...admitted].join(', ')})`;
+    const result = await this.connection.run(`INSERT INTO ${this.table} SELECT ${this.columns} FROM ${events}${where}`);
+    this.rows += result.rowsChanged;
+  }
+
+  /** Whether rows below the applied splits may be dropped (they are read by no `events` any more). */
+  pruneDue(): boolean {
+    for (const [partition, split] of this.frontier.splits()) if (split > (this.pruned.get(partition) ?? 0)) return true;
+    return false;
+  }
+
+  /**
+   * Drops the rows below the applied splits by rebuilding the table (see rewriteTableSql), in a
+   * transaction of its own. A query that started before still reads its own snapshot.
+   */
+  async prune(): Promise<void> {
+    const splits = this.frontier.splits();
+    const cases = [...splits].filter(([, split]) => split > 0).map(([p, split]) => `WHEN ${p} THEN ${split}`);
+    try {
+      if (cases.length > 0) {
+        const kept = `SELECT * FROM ${this.table} WHERE _offset >= CASE _partition ${cases.join(' ')} ELSE 0 END`;
+        await inTransaction(this.connection, () => this.connection.run(rewriteTableSql(this.table, this.createSql, kept)));
+      }
+      this.pruned = splits;
+    } finally {
+      await this.recount();
+    }
+  }
+
+  /** Re-reads the row count (after a rewrite or a rollback). */
+  async recount(): Promise<void> {
+    const reader = await this.connection.runAndReadAll(`SELECT count(*)::DOUBLE FROM ${this.table}`);
+    this.rows = reader.getRows()[0]![0] as number;
+  }
+}
