@@ -49,7 +49,8 @@ export class ZkDefinitionsStore implements DefinitionsStore {
         const currentVersion = (await this.current().catch(() => undefined))?.version;
         throw new ConflictError(conflictMessage(expectedVersion, currentVersion), { context: { expectedVersion, currentVersion } });
       }
-      if (error instanceof CoordinationError && error.retriable) {
+      // A lost connection or session: retrying is safe, since a change already applied now conflicts.
+      if (error instanceof CoordinationError) {
         throw new CoordinationError(
           `cannot publish definitions version ${published.version}: ZooKeeper did not answer (${error.message}); the set is replaced whole or not at all, and lambda get definitions shows which`,
           { retriable: true, cause: error, context: { path: this.path, version: published.version } },

@@ -2,7 +2,7 @@ import type { LoadedConfig } from '../config/load-config.ts';
 import { validateConfig } from '../config/load-config.ts';
 import type { DefinitionsStore } from '../coordination/definitions-store.ts';
 import { conflictMessage } from '../coordination/definitions-store.ts';
-import { ConflictError, LambdaError } from '../errors/index.ts';
+import { ConflictError, CoordinationError, LambdaError } from '../errors/index.ts';
 import { diffDefinitions, isEmptyDiff, type ComparableDefinitions, type DefinitionsDiff } from './definitions-diff.ts';
 import type { Definitions, PublishedDefinitions } from './definitions.ts';
 import { loadWithDefinitions } from './validate-definitions.ts';
@@ -46,7 +46,7 @@ export class DefinitionsAdmin {
   }
 
   async apply(definitions: Definitions, options: ApplyOptions = {}): Promise<ApplyOutcome> {
-    const current = await this.store.current();
+    const current = await this.readCurrent();
     const currentVersion = current?.version ?? 0;
     const expectedVersion = options.expectedVersion ?? currentVersion;
     if (expectedVersion !== currentVersion) throw new ConflictError(conflictMessage(expectedVersion, currentVersion), { context: { expectedVersion, currentVersion } });
@@ -59,18 +59,31 @@ export class DefinitionsAdmin {
 
   /** Adds or replaces one view or alert, leaving the others as they are. */
   async put(kind: DefinitionKind, name: string, definition: unknown, options: ApplyOptions = {}): Promise<ApplyOutcome> {
-    const current = await this.store.current();
+    const current = await this.readCurrent();
     const definitions = current?.definitions ?? { views: {}, alerts: {} };
     return this.apply({ ...definitions, [kind]: { ...definitions[kind], [name]: definition } }, { expectedVersion: current?.version ?? 0, ...options });
   }
 
   /** Removes one view or alert; an alert still watching a removed view is refused (400, its key path). */
   async remove(kind: DefinitionKind, name: string, options: ApplyOptions = {}): Promise<ApplyOutcome> {
-    const current = await this.store.current();
+    const current = await this.readCurrent();
     const entries = current?.definitions[kind] ?? {};
     if (!Object.hasOwn(entries, name)) throw new UnknownDefinitionError(`no ${kind === 'views' ? 'view' : 'alert'} named "${name}" in the current definitions (version ${current?.version ?? 0})`);
     const rest = Object.fromEntries(Object.entries(entries).filter(([key]) => key !== name));
     return this.apply({ ...current!.definitions, [kind]: rest }, { expectedVersion: current!.version, ...options });
+  }
+
+  /**
+   * The current set. ZooKeeper unreachable or between sessions: a retriable error saying that
+   * nothing was changed, which is certain since nothing was sent yet.
+   */
+  private async readCurrent(): Promise<PublishedDefinitions | undefined> {
+    try {
+      return await this.store.current();
+    } catch (error) {
+      if (!(error instanceof CoordinationError)) throw error;
+      throw new CoordinationError(`cannot read the current definitions, so nothing was changed: ${error.message}`, { retriable: true, cause: error });
+    }
   }
 
   /** The published set as the schema normalizes it, so the diff ignores spelling (`60s` = `1m`). */
