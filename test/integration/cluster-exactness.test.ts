@@ -48,21 +48,21 @@ zookeeper: {connect: "${zookeeper.connectString}", root: /lambda/${topic.replace
   it('answers every view, events and rejected exactly while batches are recomputed and swapped in, and across a restart; rejects each malformed record once', async () => {
     await runExactnessScenario(
       {
-      url: node.url!,
-      partitions: 4,
-      refusesMalformed: false,
-      async restart() {
-        await node.stop();
-        node = await LambdaNode.start({ loaded, roles: [...ALL_ROLES], logger });
-        return node.url!;
-      },
-      async send(lines) {
-        // One partition per request (see the harness test on kafkajs acks), keyed round-robin.
-        for (let partition = 0; partition < 4; partition++) {
-          const messages = lines.filter((_, i) => i % 4 === partition).map((value) => ({ value, partition }));
-          await producer.send({ topic, acks: -1, messages });
-        }
-      },
+        url: node.url!,
+        partitions: 4,
+        refusesMalformed: false,
+        async restart() {
+          await node.stop();
+          node = await LambdaNode.start({ loaded, roles: [...ALL_ROLES], logger });
+          return node.url!;
+        },
+        async send(lines) {
+          // One partition per request (see the harness test on kafkajs acks), keyed round-robin.
+          for (let partition = 0; partition < 4; partition++) {
+            const messages = lines.filter((_, i) => i % 4 === partition).map((value) => ({ value, partition }));
+            await producer.send({ topic, acks: -1, messages });
+          }
+        },
       },
       { restartAfterRound: 3 },
     );

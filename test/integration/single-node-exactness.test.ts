@@ -26,23 +26,23 @@ describe('single-node mode, end to end', () => {
   it('answers every view, events and rejected exactly while batches are recomputed and swapped in, and across a restart', async () => {
     await runExactnessScenario(
       {
-      url: node.url!,
-      partitions: 1,
-      refusesMalformed: true,
-      async restart() {
-        await node.stop();
-        node = await start();
-        return node.url!;
-      },
-      async send(lines) {
-        const response = await fetch(`${node.url!}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: lines.join('\n') });
-        const result = (await response.json()) as { accepted: number; rejected: number; errors: { line: number }[] };
-        expect(response.status).toBe(200);
-        // Malformed lines are answered per line; the good lines around them are kept.
-        expect(result.rejected).toBe(3);
-        expect(result.accepted).toBe(lines.length - 3);
-        expect(result.errors.map((e) => e.line)).toEqual([101, 102, 103]);
-      },
+        url: node.url!,
+        partitions: 1,
+        refusesMalformed: true,
+        async restart() {
+          await node.stop();
+          node = await start();
+          return node.url!;
+        },
+        async send(lines) {
+          const response = await fetch(`${node.url!}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: lines.join('\n') });
+          const result = (await response.json()) as { accepted: number; rejected: number; errors: { line: number }[] };
+          expect(response.status).toBe(200);
+          // Malformed lines are answered per line; the good lines around them are kept.
+          expect(result.rejected).toBe(3);
+          expect(result.accepted).toBe(lines.length - 3);
+          expect(result.errors.map((e) => e.line)).toEqual([101, 102, 103]);
+        },
       },
       { restartAfterRound: 3 },
     );
