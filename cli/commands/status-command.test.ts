@@ -74,4 +74,13 @@ describe('lambda status', () => {
     expect(text).toContain('archiving  p0<1200 p3<40 (archived below); 7 offsets lost to retention');
     expect(text).toContain('views (0)');
   });
+
+  it('prints the published definitions version, the one this node runs, and each member\'s', () => {
+    const members = FIXTURE_STATUS.members.map((m, i) => ({ ...m, definitionsVersion: i === 0 ? 4 : 3 }));
+    const behind = renderStatus({ ...FIXTURE_STATUS, definitions: { version: 4, running: 3 }, members }, []);
+    expect(behind).toContain('definitions  v4 published; this node runs v3 (restart it to run v4)');
+    expect(behind).toMatch(/│ node-a │ .*│ v4 +│/);
+    expect(behind).toMatch(/│ node-b │ .*│ v3 +│/);
+    expect(renderStatus({ ...FIXTURE_STATUS, definitions: { version: 4, running: 4 } }, [])).toContain('definitions  v4, which this node runs');
+  });
 });
