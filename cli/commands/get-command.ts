@@ -1,4 +1,4 @@
-import { Argument, type Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { ServingClient } from '../../serving-layer/http/serving-client.ts';
 import { nodeUrl } from './node-url.ts';
@@ -13,9 +13,11 @@ export function registerGetCommand(program: Command): void {
     program
       .command('get')
       .description("print the cluster's current definitions (views and alerts) as YAML, with their version")
-      .addArgument(new Argument('<what>', 'what to print').choices(['definitions'])),
-  ).action(async (_what: string, options: { url?: string; config?: string; token?: string }) => {
-    const client = new ServingClient({ url: await nodeUrl(options), ...(options.token ? { token: options.token } : {}) });
+      .addArgument(new Argument('<what>', 'what to print').choices(['definitions']))
+      .addOption(new Option('--admin-token <token>', 'serving.adminToken of the node: shows the webhook secrets a reader sees redacted').env('LAMBDA_ADMIN_TOKEN')),
+  ).action(async (_what: string, options: { url?: string; config?: string; token?: string; adminToken?: string }) => {
+    const token = options.adminToken || options.token;
+    const client = new ServingClient({ url: await nodeUrl(options), ...(token ? { token } : {}) });
     const { version, publishedAtMs, views, alerts } = await client.definitions();
     const published = publishedAtMs === null ? 'not published yet' : `published ${new Date(publishedAtMs).toISOString()}`;
     process.stdout.write(`# definitions version ${version}, ${published}\n# edit and run: lambda apply -f <this file> (refused if another change came first)\n`);

@@ -2,7 +2,8 @@ import type { LoadedConfig } from '../config/load-config.ts';
 import { validateConfig } from '../config/load-config.ts';
 import type { DefinitionsStore } from '../coordination/definitions-store.ts';
 import { conflictMessage } from '../coordination/definitions-store.ts';
-import { ConflictError, CoordinationError, LambdaError } from '../errors/index.ts';
+import { ConfigError, ConflictError, CoordinationError, LambdaError } from '../errors/index.ts';
+import { redactedSecrets } from './redact-definitions.ts';
 import { diffDefinitions, isEmptyDiff, type ComparableDefinitions, type DefinitionsDiff } from './definitions-diff.ts';
 import type { Definitions, PublishedDefinitions } from './definitions.ts';
 import { loadWithDefinitions } from './validate-definitions.ts';
@@ -50,6 +51,8 @@ export class DefinitionsAdmin {
     const currentVersion = current?.version ?? 0;
     const expectedVersion = options.expectedVersion ?? currentVersion;
     if (expectedVersion !== currentVersion) throw new ConflictError(conflictMessage(expectedVersion, currentVersion), { context: { expectedVersion, currentVersion } });
+    const secrets = redactedSecrets(definitions);
+    if (secrets.length > 0) throw new ConfigError(secrets);
     const next = await loadWithDefinitions(this.base, definitions);
     const diff = diffDefinitions(current ? this.normalized(current.definitions) : undefined, next.config);
     if (options.dryRun || (current && isEmptyDiff(diff))) return { version: currentVersion, previousVersion: currentVersion, applied: false, diff };

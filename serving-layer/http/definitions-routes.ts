@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UnknownDefinitionError, type ApplyOptions, type DefinitionKind, type DefinitionsAdmin } from '../../core/definitions/definitions-admin.ts';
 import { definitionsSchema } from '../../core/definitions/definitions.ts';
+import { redactDefinitions } from '../../core/definitions/redact-definitions.ts';
 import { ConfigError, ConflictError } from '../../core/errors/index.ts';
 import { HttpError } from './http-error.ts';
 
@@ -20,7 +21,8 @@ const changeQuery = z.object({
 });
 
 /**
- * `GET /v1/definitions` (any reader) and, behind `requireAdmin`: `PUT /v1/definitions` (the
+ * `GET /v1/definitions` (any reader; secrets of webhook sinks only to who passes `requireAdmin`)
+ * and, behind `requireAdmin`: `PUT /v1/definitions` (the
  * whole set, as `lambda apply` sends it), `PUT`/`DELETE /v1/views/{name}` and
  * `/v1/alerts/{name}` (one entry; `?expectedVersion=N&dryRun=true` optional). Bodies are JSON or
  * YAML. Answers: 200 with `{version, previousVersion, applied, diff}`; 400 naming each key path
@@ -28,9 +30,12 @@ const changeQuery = z.object({
  * against a version that is no longer current; 503 when ZooKeeper does not answer.
  */
 export function registerDefinitionsRoutes(app: FastifyInstance, admin: DefinitionsAdmin, requireAdmin: (request: FastifyRequest) => Promise<void>): void {
-  app.get('/v1/definitions', async () => {
+  app.get('/v1/definitions', async (request) => {
     const current = await admin.current();
-    return { version: current?.version ?? 0, publishedAtMs: current?.publishedAtMs ?? null, ...(current?.definitions ?? { views: {}, alerts: {} }) };
+    const definitions = current?.definitions ?? { views: {}, alerts: {} };
+    // Whoever may change the definitions sees their secrets; a reader gets them redacted.
+    const mayChange = await requireAdmin(request).then(() => true, () => false);
+    return { version: current?.version ?? 0, publishedAtMs: current?.publishedAtMs ?? null, ...(mayChange ? definitions : redactDefinitions(definitions)) };
   });
   const change = { preHandler: requireAdmin };
   app.put('/v1/definitions', change, async (request) => {

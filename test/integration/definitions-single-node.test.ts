@@ -22,6 +22,7 @@ function configYaml(dir: string): string {
   big_spender:
     view: revenue_by_country
     condition: "revenue > 1000"
+    notify: [{webhook: "http://127.0.0.1:9/hook?key=hook-secret", headers: {authorization: "Bearer header-secret"}}]
 `;
 }
 
@@ -84,8 +85,22 @@ describe('definitions on a single node: HTTP, lambda apply and lambda get', () =
     expect(body['version']).toBe(1);
     expect(Object.keys(body['views'] as object)).toEqual(['page_traffic', 'revenue_by_country']);
     expect((body['views'] as Record<string, { window: string }>)['page_traffic']!.window).toBe('1 minute');
-    expect(body['alerts']).toEqual({ big_spender: { view: 'revenue_by_country', condition: 'revenue > 1000' } });
+    // A reader sees the webhook's secrets redacted; the admin sees them, as applied.
+    expect(body['alerts']).toEqual({
+      big_spender: { view: 'revenue_by_country', condition: 'revenue > 1000', notify: [{ webhook: 'http://127.0.0.1:9/hook?<redacted>', headers: { authorization: '<redacted>' } }] },
+    });
+    const asAdmin = (await call(url, 'GET', '/v1/definitions', { token: ADMIN_TOKEN })).body['alerts'] as Record<string, { notify: unknown }>;
+    expect(asAdmin['big_spender']!.notify).toEqual([{ webhook: 'http://127.0.0.1:9/hook?key=hook-secret', headers: { authorization: 'Bearer header-secret' } }]);
     expect(existsSync(join(dir, 'definitions.json'))).toBe(true);
+  });
+
+  it("refuses a reader's redacted copy applied back, naming where the secret was", async () => {
+    const asReader = (await call(url, 'GET', '/v1/definitions', { token: QUERY_TOKEN })).body;
+    const answer = await call(url, 'PUT', '/v1/definitions', { token: ADMIN_TOKEN, body: { views: asReader['views'], alerts: asReader['alerts'] } });
+    expect(answer.status).toBe(400);
+    expect(answer.body['error']).toMatch(/alerts\.big_spender\.notify\.0\.webhook: holds <redacted>/);
+    expect(answer.body['error']).toMatch(/alerts\.big_spender\.notify\.0\.headers\.authorization: holds <redacted>/);
+    expect(await version()).toBe(1);
   });
 
   it('changes need the admin token: none is 401, the query token 403, the admin token 200', async () => {
@@ -119,7 +134,8 @@ describe('definitions on a single node: HTTP, lambda apply and lambda get', () =
   });
 
   it('of two changes made against one version, one wins and the other gets 409', async () => {
-    const current = (await call(url, 'GET', '/v1/definitions', { token: QUERY_TOKEN })).body;
+    // Read as the admin: a reader's copy has the webhook's secrets redacted, and is refused.
+    const current = (await call(url, 'GET', '/v1/definitions', { token: ADMIN_TOKEN })).body;
     const change = (alertName: string) =>
       call(url, 'PUT', '/v1/definitions', {
         token: ADMIN_TOKEN,
