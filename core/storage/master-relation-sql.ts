@@ -7,6 +7,11 @@ import { masterSegmentColumns } from './segment-columns.ts';
 export interface SegmentSelection {
   readonly wholeFiles: readonly string[];
   readonly cutFiles: readonly { readonly path: string; readonly partition: number; readonly cutExclusive: number }[];
+  /**
+   * Every file has the same columns in the same order: DuckDB then need not read each file's
+   * schema to unify them by name (union_by_name costs a quarter of a short query over 100 files).
+   */
+  readonly sameSchema?: boolean;
 }
 
 /** An empty relation with exactly these columns and types. */
@@ -14,8 +19,8 @@ export function emptyRelationSql(columns: readonly ColumnType[]): string {
   return `(SELECT ${columns.map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`).join(', ')} WHERE false)`;
 }
 
-function readParquet(files: readonly string[]): string {
-  return `read_parquet([${files.map(quoteLiteral).join(', ')}], union_by_name = true)`;
+function readParquet(files: readonly string[], sameSchema: boolean): string {
+  return `read_parquet([${files.map(quoteLiteral).join(', ')}]${sameSchema ? '' : ', union_by_name = true'})`;
 }
 
 /**
@@ -27,10 +32,10 @@ function readParquet(files: readonly string[]): string {
 export function masterRelationSql(schema: EventSchema, selection: SegmentSelection): string {
   const columns = masterSegmentColumns(schema);
   const parts: string[] = [];
-  if (selection.wholeFiles.length > 0) parts.push(`SELECT * FROM ${readParquet(selection.wholeFiles)}`);
+  if (selection.wholeFiles.length > 0) parts.push(`SELECT * FROM ${readParquet(selection.wholeFiles, selection.sameSchema ?? false)}`);
   if (selection.cutFiles.length > 0) {
     const below = selection.cutFiles.map((f) => `(_partition = ${f.partition} AND _offset < ${f.cutExclusive})`);
-    parts.push(`SELECT * FROM ${readParquet(selection.cutFiles.map((f) => f.path))} WHERE ${[...new Set(below)].join(' OR ')}`);
+    parts.push(`SELECT * FROM ${readParquet(selection.cutFiles.map((f) => f.path), selection.sameSchema ?? false)} WHERE ${[...new Set(below)].join(' OR ')}`);
   }
   if (parts.length === 0) return emptyRelationSql(columns);
   return `(${parts.join(' UNION ALL BY NAME ')})`;

@@ -68,12 +68,14 @@ export interface RejectedCounts {
  */
 export class MasterDatasetViews {
   private lastSql = '';
+  /** Each segment's columns (name and Parquet type, in order), read once: segments never change. */
+  private readonly columnsByPath = new Map<string, string>();
 
   constructor(private readonly sources: MasterDatasetSources) {}
 
   /** Re-creates the views if their files, the cuts or the splits changed. */
   async refresh(connection: DuckDBConnection, manifest: BatchManifest | undefined): Promise<MasterViewsRefresh> {
-    const { sql, splits } = await this.viewsSql(manifest);
+    const { sql, splits } = await this.viewsSql(connection, manifest);
     if (sql.join(';') === this.lastSql) return { changed: false, splits };
     for (const statement of sql) await connection.run(statement);
     this.lastSql = sql.join(';');
@@ -107,10 +109,10 @@ export class MasterDatasetViews {
     return { total, byReason, notKept: notKeptTotal };
   }
 
-  private async viewsSql(manifest: BatchManifest | undefined): Promise<{ sql: string[]; splits: Map<number, number> }> {
+  private async viewsSql(connection: DuckDBConnection, manifest: BatchManifest | undefined): Promise<{ sql: string[]; splits: Map<number, number> }> {
     const { layout, topic, schema } = this.sources;
     const chains = await readMasterChains(layout, topic);
-    const { sql: events, splits } = this.eventsSql(chains, manifest);
+    const { sql: events, splits } = await this.eventsSql(connection, chains, manifest);
 
     const parts: string[] = [];
     for (const chain of chains.values()) {
@@ -131,11 +133,29 @@ export class MasterDatasetViews {
     return { sql: [`CREATE OR REPLACE VIEW events AS SELECT * FROM ${events}`, `CREATE OR REPLACE VIEW rejected AS SELECT * FROM ${rejected}`], splits };
   }
 
+  /** Whether the files have the same columns (read once per file, forgotten once it left the chains). */
+  private async sameColumns(connection: DuckDBConnection, files: readonly string[]): Promise<boolean> {
+    const unknown = files.filter((f) => !this.columnsByPath.has(f));
+    if (unknown.length > 0) {
+      const reader = await connection.runAndReadAll(
+        `SELECT file_name, string_agg(name || ' ' || coalesce(type, '') || ' ' || coalesce(logical_type::VARCHAR, ''), ', ') FROM parquet_schema([${unknown.map(quoteLiteral).join(', ')}]) GROUP BY file_name`,
+      );
+      for (const [file, columns] of reader.getRows() as [string, string][]) this.columnsByPath.set(file, columns);
+    }
+    const wanted = new Set(files);
+    for (const path of this.columnsByPath.keys()) if (!wanted.has(path)) this.columnsByPath.delete(path);
+    return new Set(files.map((f) => this.columnsByPath.get(f))).size <= 1;
+  }
+
   /**
    * Per partition the segments below its split (files reaching past it read up to it) and the
    * tail from it on; without a tail, every archived segment.
    */
-  private eventsSql(chains: ReadonlyMap<number, PartitionChain>, manifest: BatchManifest | undefined): { sql: string; splits: Map<number, number> } {
+  private async eventsSql(
+    connection: DuckDBConnection,
+    chains: ReadonlyMap<number, PartitionChain>,
+    manifest: BatchManifest | undefined,
+  ): Promise<{ sql: string; splits: Map<number, number> }> {
     const { schema, eventsTail } = this.sources;
     const segmentsOf = (chain: PartitionChain) => chain.items.filter((i) => i.kind === 'segment');
     if (!eventsTail) {
@@ -153,7 +173,8 @@ export class MasterDatasetViews {
         else if (item.firstOffset < split) cutFiles.push({ path: item.path, partition: chain.partition, cutExclusive: split });
       }
     }
-    const archived = masterRelationSql(schema, { wholeFiles, cutFiles });
+    const sameSchema = await this.sameColumns(connection, [...chains.values()].flatMap((c) => segmentsOf(c).map((i) => i.path)));
+    const archived = masterRelationSql(schema, { wholeFiles, cutFiles, sameSchema });
     const cases = [...splits].filter(([, split]) => split > 0).map(([p, split]) => `WHEN ${p} THEN ${split}`);
     const tailFilter = cases.length > 0 ? ` WHERE _offset >= CASE _partition ${cases.join(' ')} ELSE 0 END` : '';
     return { sql: `(SELECT * FROM ${archived} UNION ALL BY NAME SELECT * FROM ${eventsTail.table}${tailFilter})`, splits };

@@ -11,6 +11,9 @@
  *   state.
  * - serving.materialize.rebuild: rebuilding them at a batch handoff; baseline: one read of the
  *   whole view merged on read.
+ * - serving.events.last5m.p50 / p99: a query over the last 5 minutes of `events`, 10M archived
+ *   events (EVENTS_BENCH_ARCHIVED overrides) and 200k in the speed layer's tail; baseline: the
+ *   same rows in a plain DuckDB table (events-query.ts).
  * - serving.concurrent.qps / errors: 50 concurrent HTTP clients for 30 s (BENCH_SECONDS
  *   overrides) sending the dashboard query to the real HTTP server; baseline for qps: one client.
  */
@@ -25,6 +28,7 @@ import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts'
 import { createHttpServer } from '../../serving-layer/http/http-server.ts';
 import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
 import { percentile, printBenchLine } from './bench-report.ts';
+import { benchEventsQuery } from './events-query.ts';
 
 const PAGES = 50;
 const COUNTRIES = 20;
@@ -115,6 +119,7 @@ await materialized.batchAppliedInTransaction(admin);
 const rebuildMs = performance.now() - started;
 await admin.run('COMMIT');
 printBenchLine({ bench: 'serving.materialize.rebuild', value: rebuildMs, unit: 'ms', baseline: 'one read of the whole view merged on read', baselineValue: mergedReadMs });
+await benchEventsQuery({ loaded, admin, runner, archived: Number(process.env.EVENTS_BENCH_ARCHIVED ?? 10_000_000), tailRows: 200_000 });
 
 const logger = createLogger('bench', { level: 'error' });
 const http = createHttpServer({

@@ -75,7 +75,9 @@ function createDatabase(): Promise<DuckDBInstance> {
 function benchConfig(broker: KafkaTestBroker, topic: string, speed: { interval: string; maxBatchRecords: number }): LoadedConfig {
   const raw = parseYaml(readFileSync(new URL('../fixtures/foundation.yaml', import.meta.url), 'utf8')) as Record<string, any>;
   raw.source.kafka = { brokers: [...broker.brokers], topic };
-  raw.speed = { ...raw.speed, ...speed };
+  // SPEED_BENCH_MAX_EVENTS_TAIL: speed.maxEventsTail (0 keeps no tail of `events`), to see what the tail costs.
+  const maxEventsTail = process.env.SPEED_BENCH_MAX_EVENTS_TAIL;
+  raw.speed = { ...raw.speed, ...speed, ...(maxEventsTail === undefined ? {} : { maxEventsTail: Number(maxEventsTail) }) };
   return validateConfig(raw);
 }
 
