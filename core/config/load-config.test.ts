@@ -105,6 +105,7 @@ describe('parseConfig', () => {
       /window column/,
     ],
     ['zookeeper without kafka', (c) => delete c.source.kafka, 'zookeeper', /needs source.kafka/],
+    ['a view name that is not an identifier', (c) => (c.views['page-traffic'] = c.views.page_traffic), 'views.page-traffic', /"page-traffic": view name must be a plain SQL identifier/],
   ])('rejects %s with its key path', (_what, change, path, message) => {
     const issues = issuesOf(() => parseConfig(variant(change)));
     const issue = issues.find((i) => i.path === path);

@@ -69,6 +69,10 @@ function toConfigIssue(issue: z.core.$ZodIssue): ConfigIssue {
   if (issue.code === 'unrecognized_keys') {
     return { path: [...path, issue.keys[0] ?? ''].join('.'), message: `unknown key${issue.keys.length > 1 ? `s ${issue.keys.join(', ')}` : ''}` };
   }
+  // A bad record key (a view or alert name): zod says only "Invalid key in record"; its own issue says why.
+  if (issue.code === 'invalid_key') {
+    return { path: path.join('.'), message: `"${path.at(-1)}": ${issue.issues[0]?.message ?? issue.message}` };
+  }
   if (issue.code === 'invalid_type' && issue.input === undefined) {
     return { path: path.join('.'), message: 'is required' };
   }

@@ -203,4 +203,22 @@ describe('definitions on a single node: HTTP, lambda apply and lambda get', () =
     const pageTraffic = ((await call(url, 'GET', '/v1/views', { token: QUERY_TOKEN })).body['views'] as ViewInfo[]).find((v) => v.name === 'page_traffic')!;
     expect(pageTraffic.measures.map((m) => m.name)).not.toContain('users');
   }, 60_000);
+
+  it('takes a YAML body; a name that is not an identifier is a 400 naming it', async () => {
+    const put = (name: string) =>
+      fetch(`${url}/v1/views/${name}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/yaml' },
+        body: 'window: 10m\ndimensions: [country]\nmeasures:\n  orders: count(amount)\n',
+      });
+    const before = (await version()) as number;
+    const bad = await put('by-country');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/views\.by-country: "by-country": view name must be a plain SQL identifier/);
+    const good = await put('by_country');
+    expect(good.status).toBe(200);
+    expect(await good.json()).toMatchObject({ version: before + 1, diff: { views: { added: ['by_country'] } } });
+    const stored = (await call(url, 'GET', '/v1/definitions', { token: ADMIN_TOKEN })).body['views'] as Record<string, unknown>;
+    expect(stored['by_country']).toEqual({ window: '10m', dimensions: ['country'], measures: { orders: 'count(amount)' } });
+  });
 });
