@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../core/config/load-config.ts';
 import type { LambdaProcess } from '../harness/index.ts';
 import type { StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
 import { ClusterRig } from './fixtures/cluster-rig.ts';
@@ -26,10 +27,13 @@ const viewNames = async (node: LambdaProcess) => (await node.getJson<{ views: Vi
 describe('definitions in a cluster', () => {
   let rig: ClusterRig;
   let nodes: LambdaProcess[];
+  /** The views of the rig's config file, in its order: what seeds the definitions. */
+  let fileViews: string[];
   let passed = 0;
 
   beforeAll(async () => {
     rig = await ClusterRig.start({ name: 'definitions' });
+    fileViews = Object.keys(parseConfig(readFileSync(rig.configFile, 'utf8')).config.views);
     nodes = await rig.startNodes([{ nodeId: 'node-1' }, { nodeId: 'node-2' }]);
   }, 120_000);
 
@@ -41,7 +45,7 @@ describe('definitions in a cluster', () => {
     for (const node of nodes) {
       const definitions = await node.getJson<{ version: number; views: object }>('/v1/definitions');
       expect(definitions.version).toBe(1);
-      expect(Object.keys(definitions.views)).toEqual(['page_traffic', 'revenue_by_country']);
+      expect(Object.keys(definitions.views)).toEqual(fileViews);
       const status = await node.getJson<StatusInfo>('/v1/status');
       expect(status.definitions).toEqual({ version: 1, running: 1 });
       expect(status.members.map((m) => [m.id, m.definitionsVersion])).toEqual([['node-1', 1], ['node-2', 1]]);
@@ -60,11 +64,11 @@ describe('definitions in a cluster', () => {
     expect(answers.find((a) => a.status === 409)!.body['error']).toMatch(/made against version 1, but they are at version 2 now/);
     const winner = answers[0]!.status === 200 ? 'hits_a' : 'hits_b';
     for (const node of nodes) {
-      expect(Object.keys((await node.getJson<{ views: object }>('/v1/definitions')).views)).toEqual(['page_traffic', 'revenue_by_country', winner]);
+      expect(Object.keys((await node.getJson<{ views: object }>('/v1/definitions')).views)).toEqual([...fileViews, winner]);
       await waitForLogLine(node, 'definitions version 2 published; this node runs 1; restart it to run 2', sinceMs, 15_000);
       expect((await node.getJson<StatusInfo>('/v1/status')).definitions).toEqual({ version: 2, running: 1 });
       // Phase 1: nothing changes on a running node.
-      expect(await viewNames(node)).toEqual(['page_traffic', 'revenue_by_country']);
+      expect(await viewNames(node)).toEqual([...fileViews].sort());
     }
     passed++;
   }, 60_000);
@@ -82,7 +86,7 @@ describe('definitions in a cluster', () => {
     const restarted = await rig.startNode({ nodeId: 'node-2', configFile: ownFile, logName: 'node-2-restarted.log' });
     const differs = await waitForLogLine(restarted, "this node's config file differs from the published definitions (version 2)", restartedAtMs, 5_000);
     expect(differs.msg).toContain(`Published vs file: views added ${winner}; removed file_only`);
-    expect(await viewNames(restarted)).toEqual(['page_traffic', 'revenue_by_country', winner].sort());
+    expect(await viewNames(restarted)).toEqual([...fileViews, winner].sort());
     const status = await restarted.getJson<StatusInfo>('/v1/status');
     expect(status.definitions).toEqual({ version: 2, running: 2 });
     expect(status.members.map((m) => [m.id, m.definitionsVersion])).toEqual([['node-1', 1], ['node-2', 2]]);
