@@ -3,10 +3,10 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import type { DefinitionsAdmin } from '../../core/definitions/definitions-admin.ts';
 import type { Logger } from '../../core/observability/logger.ts';
 import type { RunQuery } from '../query/query-result.ts';
 import type { HealthInfo, StatusInfo, ViewInfo } from './api-types.ts';
-import type { DefinitionsAdmin } from '../../core/definitions/definitions-admin.ts';
 import { adminAuth, bearerAuth } from './bearer-auth.ts';
 import { registerDefinitionsRoutes } from './definitions-routes.ts';
 import { registerEventsRoute, type Ingest } from './events-route.ts';
@@ -64,7 +64,8 @@ export interface HttpServer {
 /**
  * The serving layer's HTTP API (DESIGN.md, "Interfaces"). Every error is `{"error": "…"}` with
  * 400 bad SQL or body, 401 token, 403 refused statement or token, 404, 408 timeout, 409 conflicting
- * change, 413 body too large, 503 retriable, 500 otherwise; a 500 never carries a stack trace, which goes to the log instead.
+ * change, 413 body too large, 503 retriable, 500 otherwise; a 500 never carries a stack trace,
+ * which goes to the log instead.
  * `stop()` lets requests in flight finish (a query at most serving.queryTimeout).
  */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
