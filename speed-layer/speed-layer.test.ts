@@ -103,6 +103,19 @@ describe('SpeedLayer on the local log', () => {
     expect(status.partitions[0]).toMatchObject({ lagRecords: 0, stalled: false, committedOffset: records.length });
   });
 
+  it('keeps each good event in the tail of `events` with its offset and Kafka timestamp, whichever route decoded it', async () => {
+    await startSpeed();
+    const records = generateRecords(2_000, { seed: 7, badEvery: 15 });
+    const chunkMs = (chunk: number) => 1_700_000_000_000 + chunk * 1_000;
+    for (let i = 0; i < records.length; i += 500) await log.append(records.slice(i, i + 500).map((r) => r.value ?? Buffer.alloc(0)), chunkMs(i / 500));
+    await waitFor('the speed layer to catch up', caughtUp);
+    const rows = (await serving.runAndReadAll('SELECT _partition, _offset::DOUBLE, epoch_ms(_kafka_ts)::DOUBLE, ts FROM realtime_events_tail ORDER BY _offset')).getRows();
+    const good = records.flatMap((r, offset) => (r.event ? [[0, offset, chunkMs(Math.floor(offset / 500)), r.event.tsMs]] : []));
+    expect(rows.map(([p, o, k]) => [p, o, k])).toEqual(good.map(([p, o, k]) => [p, o, k]));
+    expect(rows.map(([, , , ts]) => (ts as DuckDBTimestampValue).micros / 1000n)).toEqual(good.map(([, , , ts]) => BigInt(ts as number)));
+    expect(speed!.status().eventsTail).toMatchObject({ tailRows: good.length, lagging: false, lagRecords: 0 });
+  });
+
   it('drops realtime blocks below the published cut in the same transaction as the swap', async () => {
     await startSpeed();
     const records = generateRecords(2_000, { seed: 2, badEvery: 25 });
