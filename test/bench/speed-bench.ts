@@ -35,7 +35,9 @@ import { cpuMicros, kafkajsBaselineRun, threadCpuMicros, type ConsumeRun } from 
  *              topic. Latencies from the send call, which add the producer's queueing, on stderr.
  *   memory     RSS after N events (default 10M) over 10k keys, produced while consumed (the broker
  *              keeps ~5 MiB per partition), with a batch version applied every 1M events as the
- *              batch layer would; baseline: RSS before the speed layer started.
+ *              batch layer would; baseline: RSS before the speed layer started. No serving layer
+ *              runs here, so nothing prunes the tail of `events` (EventsTail): by the end it holds
+ *              speed.maxEventsTail rows (1M, ~90 MiB), where a node keeps seconds of events.
  *
  * SPEED_BENCH_EVENTS, SPEED_BENCH_MEMORY_EVENTS and SPEED_BENCH_ONLY (ingest|freshness|memory)
  * scale or select the runs; SPEED_BENCH_LOG_LEVEL=debug logs every micro-batch of the ingest runs
