@@ -6,6 +6,7 @@ import { writeFileDurably } from '../storage/durable-files.ts';
 import type { StorageLayout } from '../storage/storage-layout.ts';
 import type { BatchManifestStore } from './batch-manifest-store.ts';
 import type { Leadership } from './leadership.ts';
+import { pollVersioned } from './poll-versioned.ts';
 
 /**
  * Single-node mode's `batch/current`: `<storage.dir>/batch/current.json`, replaced atomically.
@@ -47,29 +48,6 @@ export class LocalBatchManifestStore implements BatchManifestStore {
   }
 
   watch(listener: (manifest: BatchManifest) => void): () => void {
-    let lastVersion = 0;
-    let polling = false;
-    const poll = async () => {
-      if (polling) return;
-      polling = true;
-      try {
-        const manifest = await this.current();
-        if (manifest && manifest.version > lastVersion && timer) {
-          lastVersion = manifest.version;
-          listener(manifest);
-        }
-      } catch {
-        // A torn read is impossible (atomic rename); anything else is retried on the next poll.
-      } finally {
-        polling = false;
-      }
-    };
-    let timer: NodeJS.Timeout | undefined = setInterval(() => void poll(), this.pollIntervalMs);
-    timer.unref();
-    void poll();
-    return () => {
-      clearInterval(timer);
-      timer = undefined;
-    };
+    return pollVersioned(() => this.current(), listener, this.pollIntervalMs);
   }
 }

@@ -5,6 +5,7 @@ import { ConflictError } from '../errors/index.ts';
 import { writeFileDurably } from '../storage/durable-files.ts';
 import type { StorageLayout } from '../storage/storage-layout.ts';
 import { conflictMessage, type DefinitionsStore } from './definitions-store.ts';
+import { pollVersioned } from './poll-versioned.ts';
 
 /**
  * Single-node mode's definitions: `<storage.dir>/definitions.json`, replaced atomically. Changes
@@ -46,29 +47,6 @@ export class LocalDefinitionsStore implements DefinitionsStore {
   }
 
   watch(listener: (published: PublishedDefinitions) => void): () => void {
-    let lastVersion = 0;
-    let polling = false;
-    const poll = async () => {
-      if (polling) return;
-      polling = true;
-      try {
-        const published = await this.current();
-        if (published && published.version > lastVersion && timer) {
-          lastVersion = published.version;
-          listener(published);
-        }
-      } catch {
-        // Replaced by rename, so never torn; anything else is retried on the next poll.
-      } finally {
-        polling = false;
-      }
-    };
-    let timer: NodeJS.Timeout | undefined = setInterval(() => void poll(), this.pollIntervalMs);
-    timer.unref();
-    void poll();
-    return () => {
-      clearInterval(timer);
-      timer = undefined;
-    };
+    return pollVersioned(() => this.current(), listener, this.pollIntervalMs);
   }
 }
