@@ -8,8 +8,9 @@ import type { ZkSession } from './zk-session.ts';
  * re-armed after each one-shot watch, after a reconnection and on a new session. One read runs at
  * a time; a change seen meanwhile triggers one more read, so the last state is never missed
  * (intermediate ones may be). A failed read is retried with backoff until it works or `stop`.
+ * `onMissing`, when given, hears that the node does not exist (or is empty) at a read.
  */
-export function watchZnode(session: ZkSession, path: string, onData: (data: Buffer) => void, logger: Logger): () => void {
+export function watchZnode(session: ZkSession, path: string, onData: (data: Buffer) => void, logger: Logger, onMissing?: () => void): () => void {
   let stopped = false;
   const stopping = new AbortController();
   let reading = false;
@@ -19,9 +20,12 @@ export function watchZnode(session: ZkSession, path: string, onData: (data: Buff
     if (node === null) {
       // Not there yet: watch for its creation; created meanwhile, read again.
       if ((await client.exists(path, () => void read())) !== null) again = true;
+      else if (!stopped) onMissing?.();
       return;
     }
-    if (node.data.length > 0 && !stopped) onData(node.data);
+    if (stopped) return;
+    if (node.data.length > 0) onData(node.data);
+    else onMissing?.();
   };
   const read = async (): Promise<void> => {
     if (stopped) return;
