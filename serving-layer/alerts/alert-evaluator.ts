@@ -6,9 +6,12 @@ import type { AlertMetrics } from './alert-metrics.ts';
 import { allStatesSql, judgeSql, newestBucketSql, restrictedStatesSql, valuesSql, windowStatesSql } from './alert-query.ts';
 import { notificationId, type AlertRecord, type NewAlertRecord } from './alert-record.ts';
 import type { AlertRule } from './alert-rule.ts';
+import { isSameRule, keysKeepMeaning } from './alert-rules-change.ts';
 import { INACTIVE, isActive, stepAlert, type AlertStatus, type InstanceState, type Transition } from './alert-state.ts';
 import type { AlertStore, DuckDBConnector } from './alert-store.ts';
+import type { UnboundRule } from './alerts-api.ts';
 import { bindAlertRule } from './bind-alert-rule.ts';
+import { endInstances } from './end-instances.ts';
 import type { AlertWindowCache } from './alert-window-cache.ts';
 import { observeNewestBucket, slidingWindow, windowEndBucketStartMs, type EventClock, type EventWindow } from './event-clock.ts';
 import { KeyTable } from './key-table.ts';
@@ -108,33 +111,25 @@ const NO_DATA = { conditionTrue: false, clearTrue: true, value: null } as const;
 export class AlertEvaluator {
   private readonly lock = new SerialLock();
   private closed = false;
+  /** Per view name and definition hash (see `clockKey`). */
   private readonly clocks = new Map<string, EventClock>();
   private last: { atMs: number; durationMs: number } | null = null;
   private waiting: { nowMs: number; report: Promise<EvaluationReport> } | undefined;
+  private runtimes: RuleRuntime[] = [];
+  /** Numbers the key tables of the runtimes, which come and go with the rules. */
+  private tableIds = 0;
 
   private constructor(
     private readonly options: AlertEvaluatorOptions,
     private readonly connection: DuckDBConnection,
-    private readonly runtimes: readonly RuleRuntime[],
   ) {}
 
   static async create(options: AlertEvaluatorOptions): Promise<AlertEvaluator> {
     const connection = await options.database.connect();
     try {
-      const runtimes: RuleRuntime[] = [];
-      for (const [i, rule] of options.rules.entries()) {
-        runtimes.push({
-          rule,
-          active: await KeyTable.create(connection, `__alert_active_${i}`),
-          wanted: await KeyTable.create(connection, `__alert_wanted_${i}`),
-          dimTypes: await bindAlertRule(connection, rule),
-          instances: new Map(),
-          lastWindow: undefined,
-          examined: undefined,
-        });
-      }
-      const evaluator = new AlertEvaluator(options, connection, runtimes);
-      await evaluator.restore();
+      const evaluator = new AlertEvaluator(options, connection);
+      for (const rule of options.rules) evaluator.runtimes.push(await evaluator.createRuntime(rule));
+      await evaluator.restore(evaluator.runtimes);
       return evaluator;
     } catch (error) {
       connection.closeSync();
@@ -143,7 +138,96 @@ export class AlertEvaluator {
   }
 
   get rules(): readonly AlertRule[] {
-    return this.options.rules;
+    return this.runtimes.map((r) => r.rule);
+  }
+
+  /**
+   * Evaluates `rules` from now on (a new definitions version), between two evaluations.
+   * - A rule whose alert config and view definition are both the same (isSameRule) keeps its
+   *   runtime untouched: instances, `for` timers, reminders, what it last examined.
+   * - A changed rule starts over from its view's current state. Its instances whose keys keep
+   *   their meaning (keysKeepMeaning) keep their state, so a firing one that still fires notifies
+   *   nothing and one that no longer matches resolves at the next evaluation as usual; the
+   *   others end now (endInstances, reason "rule changed: …").
+   * - A rule not in `rules` and named in `removed` ends its instances (reason "rule removed");
+   *   one not in `rules` but not removed (its view is backfilling) is only set aside, its
+   *   instances left as recorded.
+   * - A rule new here restores its instances from the store, as at start.
+   * A rule that does not bind over its view is left out and reported in `unbound` (logged).
+   * Returns the records appended (already handed to `onRecords`).
+   */
+  replaceRules(rules: readonly AlertRule[], removed: ReadonlySet<string>): Promise<{ records: AlertRecord[]; unbound: UnboundRule[] }> {
+    return this.lock.runExclusive(async () => {
+      const before = new Map(this.runtimes.map((r) => [r.rule.name, r]));
+      const next: RuleRuntime[] = [];
+      const restored: RuleRuntime[] = [];
+      const ending: NewAlertRecord[] = [];
+      const unbound: UnboundRule[] = [];
+      const nowMs = Date.now();
+      for (const rule of rules) {
+        const old = before.get(rule.name);
+        if (old && isSameRule(old.rule, rule)) {
+          next.push(old);
+          continue;
+        }
+        let runtime: RuleRuntime;
+        try {
+          runtime = await this.createRuntime(rule);
+        } catch (error) {
+          unbound.push({ name: rule.name, config: rule.config, message: (error as Error).message });
+          this.options.logger.error({ err: error, alert: rule.name }, 'alert rule cannot be evaluated over its view; left out until the next definitions');
+          continue;
+        }
+        next.push(runtime);
+        if (!old) restored.push(runtime);
+        else if (keysKeepMeaning(old.rule, rule)) await this.carry(old, runtime);
+        else ending.push(...endInstances(old.rule, old.instances.values(), 'rule changed: its view has other dimensions', nowMs));
+      }
+      const dropped = this.runtimes.filter((r) => !next.includes(r));
+      for (const old of dropped) if (removed.has(old.rule.name)) ending.push(...endInstances(old.rule, old.instances.values(), 'rule removed', nowMs));
+      const records = await this.options.store.append(ending);
+      this.runtimes = next;
+      await this.restore(restored);
+      for (const old of dropped) await this.dropRuntime(old, next);
+      this.forgetClocks();
+      this.countInstances();
+      this.options.onRecords?.(records);
+      return { records, unbound };
+    });
+  }
+
+  /** The key tables a rule's queries join against, and the types of its view's dimensions. */
+  private async createRuntime(rule: AlertRule): Promise<RuleRuntime> {
+    const id = this.tableIds++;
+    return {
+      rule,
+      active: await KeyTable.create(this.connection, `__alert_active_${id}`),
+      wanted: await KeyTable.create(this.connection, `__alert_wanted_${id}`),
+      dimTypes: await bindAlertRule(this.connection, rule),
+      instances: new Map(),
+      lastWindow: undefined,
+      examined: undefined,
+    };
+  }
+
+  /** `to` takes over the instances of `from` (the same rule, changed), as they are. */
+  private async carry(from: RuleRuntime, to: RuleRuntime): Promise<void> {
+    for (const [keyJson, instance] of from.instances) to.instances.set(keyJson, instance);
+    await to.active.add([...from.instances.values()].filter((i) => isActive(i.state)).map((i) => i.keyJson));
+  }
+
+  private async dropRuntime(runtime: RuleRuntime, kept: readonly RuleRuntime[]): Promise<void> {
+    await runtime.active.drop();
+    await runtime.wanted.drop();
+    const name = runtime.rule.name;
+    if (kept.some((r) => r.rule.name === name)) return;
+    for (const state of ['pending', 'firing', 'resolved']) this.options.metrics?.instances.remove({ alert: name, state });
+  }
+
+  /** Clocks of views no rule reads any more (or of a definition replaced since). */
+  private forgetClocks(): void {
+    const used = new Set(this.runtimes.map((r) => clockKey(r.rule.view)));
+    for (const key of this.clocks.keys()) if (!used.has(key)) this.clocks.delete(key);
   }
 
   get lastEvaluation(): { atMs: number; durationMs: number } | null {
@@ -199,7 +283,10 @@ export class AlertEvaluator {
   private async evaluateNow(nowMs: number): Promise<EvaluationReport> {
     const startedMs = performance.now();
     const snapshots = new Map<string, CacheSnapshot>();
-    for (const [view, cache] of this.options.windowCaches ?? []) if (cache.isReady) snapshots.set(view, cache.snapshot());
+    for (const { rule } of this.runtimes) {
+      const cache = this.cacheOf(rule.view);
+      if (cache?.isReady) snapshots.set(rule.view.definition.name, cache.snapshot());
+    }
     await this.advanceClocks(nowMs);
     const clockedMs = performance.now();
     const changes: Change[] = [];
@@ -331,7 +418,7 @@ export class AlertEvaluator {
   private examinedStatesSql(runtime: RuleRuntime, window: EventWindow | null, snapshot: CacheSnapshot | undefined): string {
     const states = this.statesSql(runtime.rule, window);
     const last = runtime.examined;
-    const cache = this.options.windowCaches?.get(runtime.rule.view.definition.name);
+    const cache = this.cacheOf(runtime.rule.view);
     if (!window || !snapshot || !last || !cache || last.generation !== snapshot.generation) return states;
     if (last.window.startMs !== window.startMs || last.window.endExclusiveMs !== window.endExclusiveMs) return states;
     if (!cache.fewChangedAfter(last.fold)) return states; // the semi-join would cost more than it saves
@@ -352,7 +439,7 @@ export class AlertEvaluator {
   /** The rule's window now; null for running totals; undefined while its view holds no data. */
   private windowOf(rule: AlertRule, nowMs: number): EventWindow | null | undefined {
     if (rule.bucketMs === null || rule.windowMs === null) return null;
-    const clock = this.clocks.get(rule.view.definition.name);
+    const clock = this.clocks.get(clockKey(rule.view));
     if (!clock) return undefined;
     const endBucketMs = windowEndBucketStartMs(clock, nowMs, rule.bucketMs, this.idleMs(rule.bucketMs));
     return slidingWindow(endBucketMs, rule.windowMs, rule.bucketMs);
@@ -360,8 +447,18 @@ export class AlertEvaluator {
 
   /** Where a windowed view's state is read from: its window cache once built, else its own tables. */
   private tablesOf(view: CompiledView): string[] | undefined {
-    const cache = this.options.windowCaches?.get(view.definition.name);
+    const cache = this.cacheOf(view);
     return cache?.isReady ? [...cache.tables] : undefined;
+  }
+
+  /**
+   * The view's window cache, if it holds this definition of it: right after a definitions change,
+   * the cache may already be the new definition's while a rule still runs over the old (or the
+   * other way round); such a rule reads the view's own tables.
+   */
+  private cacheOf(view: CompiledView): AlertWindowCache | undefined {
+    const cache = this.options.windowCaches?.get(view.definition.name);
+    return cache?.view.definitionHash === view.definitionHash ? cache : undefined;
   }
 
   private idleMs(bucketMs: number): number {
@@ -371,7 +468,7 @@ export class AlertEvaluator {
   /** One query per windowed view: has a bucket newer than the current window end appeared? */
   private async advanceClocks(nowMs: number): Promise<void> {
     const views = new Map<string, CompiledView>();
-    for (const { rule } of this.runtimes) if (rule.bucketMs !== null) views.set(rule.view.definition.name, rule.view);
+    for (const { rule } of this.runtimes) if (rule.bucketMs !== null) views.set(clockKey(rule.view), rule.view);
     for (const [name, view] of views) {
       const bucketMs = view.definition.windowMs!;
       const clock = this.clocks.get(name);
@@ -419,8 +516,10 @@ export class AlertEvaluator {
     }
   }
 
-  private async restore(): Promise<void> {
-    const byName = new Map(this.runtimes.map((r) => [r.rule.name, r]));
+  /** Restores the instances of `runtimes` from their newest records in the store. */
+  private async restore(runtimes: readonly RuleRuntime[]): Promise<void> {
+    if (runtimes.length === 0) return;
+    const byName = new Map(runtimes.map((r) => [r.rule.name, r]));
     const changes: Change[] = [];
     for (const record of await this.options.store.latestPerInstance()) {
       const runtime = byName.get(record.alert);
@@ -432,4 +531,9 @@ export class AlertEvaluator {
     await this.apply(changes);
     if (changes.length > 0) this.options.logger.info({ instances: changes.length }, 'restored alert instances from the alert store');
   }
+}
+
+/** Event clocks are per view definition: a view redefined (another bucket width, other data) starts a new one. */
+function clockKey(view: CompiledView): string {
+  return `${view.definition.name}\u0000${view.definitionHash}`;
 }

@@ -26,6 +26,11 @@ export interface AlertRecord {
   readonly atMs: number;
   readonly severity: string;
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * Why an instance ended other than by its condition (`rule removed`, `rule changed: …`); absent
+   * for what an evaluation recorded.
+   */
+  readonly reason?: string;
 }
 
 export type NewAlertRecord = Omit<AlertRecord, 'seq'>;
@@ -53,6 +58,8 @@ export interface NotificationPayload {
   readonly at: string;
   readonly severity: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** Only on a transition the rule's condition did not cause (see AlertRecord.reason). */
+  readonly reason?: string;
 }
 
 /** JSON written by DuckDB's to_json may hold NaN or ±Infinity for a DOUBLE; JSON has no such numbers. */
@@ -81,5 +88,6 @@ export function toPayload(record: AlertRecord): NotificationPayload {
     at: iso(record.atMs),
     severity: record.severity,
     labels: record.labels,
+    ...(record.reason !== undefined ? { reason: record.reason } : {}),
   };
 }

@@ -24,10 +24,10 @@ export interface AlertStoreOptions {
 const HISTORY_COLUMNS = `seq BIGINT PRIMARY KEY, id VARCHAR NOT NULL, alert VARCHAR NOT NULL, key JSON NOT NULL,
   state VARCHAR NOT NULL, reminder BOOLEAN NOT NULL, notify BOOLEAN NOT NULL, value JSON,
   window_start TIMESTAMP, window_end TIMESTAMP, since TIMESTAMP NOT NULL, severity VARCHAR NOT NULL,
-  labels JSON NOT NULL, recorded_at TIMESTAMP NOT NULL`;
+  labels JSON NOT NULL, recorded_at TIMESTAMP NOT NULL, reason VARCHAR`;
 
 const SELECT_RECORD = `seq, id, alert, key::VARCHAR, state, reminder, notify, value::VARCHAR, epoch_ms(window_start),
-  epoch_ms(window_end), epoch_ms(since), severity, labels::VARCHAR, epoch_ms(recorded_at)`;
+  epoch_ms(window_end), epoch_ms(since), severity, labels::VARCHAR, epoch_ms(recorded_at), reason`;
 
 /**
  * The durable record of every alert transition, in a DuckDB file attached to the serving
@@ -40,6 +40,8 @@ const SELECT_RECORD = `seq, id, alert, key::VARCHAR, state, reminder, notify, va
 export class AlertStore implements DeliveryWatermarks {
   private readonly lock = new SerialLock();
   private committedSeq: number;
+  /** The newest committed record, as a delivery position (what a sink added now starts after). */
+  private newest: DeliveryPosition;
 
   private constructor(
     private readonly connection: DuckDBConnection,
@@ -51,6 +53,7 @@ export class AlertStore implements DeliveryWatermarks {
     readonly openedAt: DeliveryPosition,
   ) {
     this.committedSeq = lastSeq;
+    this.newest = openedAt;
   }
 
   static async open(database: DuckDBConnector, options: AlertStoreOptions): Promise<AlertStore> {
@@ -61,6 +64,8 @@ export class AlertStore implements DeliveryWatermarks {
       const c = quoteIdent(catalog);
       await connection.run(`ATTACH IF NOT EXISTS ${quoteLiteral(options.file)} AS ${c}`);
       await connection.run(`CREATE TABLE IF NOT EXISTS ${c}.alert_history (${HISTORY_COLUMNS})`);
+      // A store written before rules could change in place has no reason column: added last, as appendRecord writes it.
+      await connection.run(`ALTER TABLE ${c}.alert_history ADD COLUMN IF NOT EXISTS reason VARCHAR`);
       await connection.run(`CREATE TABLE IF NOT EXISTS ${c}.alert_delivery (sink VARCHAR PRIMARY KEY, position JSON NOT NULL)`);
       await connection.run(`CREATE TABLE IF NOT EXISTS ${c}.alert_store (store_id VARCHAR NOT NULL)`);
       await connection.run(`INSERT INTO ${c}.alert_store SELECT ${quoteLiteral(randomUUID())} WHERE NOT EXISTS (FROM ${c}.alert_store)`);
@@ -85,6 +90,11 @@ export class AlertStore implements DeliveryWatermarks {
     return this.committedSeq;
   }
 
+  /** The newest committed record as a delivery position: a sink added now starts after it. */
+  get newestPosition(): DeliveryPosition {
+    return this.newest;
+  }
+
   private table(name: string): string {
     return `${quoteIdent(this.catalog)}.${name}`;
   }
@@ -103,7 +113,9 @@ export class AlertStore implements DeliveryWatermarks {
           appender.closeSync();
         }
       });
-      this.committedSeq = numbered.at(-1)!.seq;
+      const last = numbered.at(-1)!;
+      this.committedSeq = last.seq;
+      this.newest = { storeId: this.storeId, seq: last.seq, id: last.id, atMs: last.atMs };
       return numbered;
     });
   }
@@ -218,6 +230,8 @@ function appendRecord(appender: DuckDBAppender, r: AlertRecord): void {
   appender.appendVarchar(r.severity);
   appender.appendVarchar(JSON.stringify(r.labels));
   timestamp(r.atMs);
+  if (r.reason === undefined) appender.appendNull();
+  else appender.appendVarchar(r.reason);
   appender.endRow();
 }
 
@@ -226,7 +240,7 @@ function num(value: unknown): number | null {
 }
 
 function fromRow(row: unknown[]): AlertRecord {
-  const [seq, id, alert, keyJson, status, reminder, notify, valueJson, windowStart, windowEnd, since, severity, labels, at] = row;
+  const [seq, id, alert, keyJson, status, reminder, notify, valueJson, windowStart, windowEnd, since, severity, labels, at, reason] = row;
   const startMs = num(windowStart);
   const endMs = num(windowEnd);
   return {
@@ -243,5 +257,6 @@ function fromRow(row: unknown[]): AlertRecord {
     atMs: Number(at),
     severity: String(severity),
     labels: JSON.parse(String(labels)) as Record<string, string>,
+    ...(reason === null || reason === undefined ? {} : { reason: String(reason) }),
   };
 }

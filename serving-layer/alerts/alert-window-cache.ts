@@ -9,6 +9,9 @@ import { timestampSql } from './alert-query.ts';
 /** The column of `appended` numbering the fold that wrote a row. */
 const FOLD = '_fold';
 
+/** Numbers every build of every cache: a cache replaced by another of the same view never repeats a generation. */
+let builds = 0;
+
 /** Compaction starts once the appended rows reach this many, or a quarter of the merged rows. */
 const MIN_COMPACT_ROWS = 8_192;
 
@@ -39,6 +42,9 @@ export class AlertWindowCache {
   private foldSeq = 0;
   private committedFoldSeq = 0;
   private compacting: Promise<void> | undefined;
+  /** The compaction of the cache this one replaced, if it was running (see `replaces`). */
+  private predecessorCompacting: Promise<void> | undefined;
+  /** Changes with every rebuild; unique across caches (see `builds`). */
   private generation = 0;
   private readonly minCompactRows: number;
   private readonly maxChangedShare: number;
@@ -57,8 +63,15 @@ export class AlertWindowCache {
       readonly minCompactRows?: number;
       /** See `fewChangedAfter` (default 0.1; Infinity: always judge only what changed, for tests). */
       readonly maxChangedShare?: number;
+      /**
+       * The cache of the same view this one replaces (new rules): its compaction, which writes
+       * the same tables, is waited for before the first build.
+       */
+      readonly replaces?: AlertWindowCache;
     } = {},
   ) {
+    // Ignored here: a failed compaction of the old cache only left its rows where they were; the rebuild replaces them.
+    this.predecessorCompacting = options.replaces?.compacting?.catch(() => undefined);
     this.maxChangedShare = options.maxChangedShare ?? 0.1;
     this.minCompactRows = options.minCompactRows ?? MIN_COMPACT_ROWS;
     const name = view.definition.name;
@@ -93,6 +106,17 @@ export class AlertWindowCache {
   changedKeysSql(afterFold: number): string {
     const dims = this.view.definition.dimensions.map(quoteIdent);
     return `SELECT DISTINCT ${dims.length > 0 ? dims.join(', ') : '1 AS __one'} FROM ${this.appended} WHERE ${FOLD} > ${Math.trunc(afterFold)}`;
+  }
+
+  /** The tables' names are the view's: a cache with the same key is interchangeable with this one. */
+  get key(): string {
+    return `${this.view.definition.name}\u0000${this.view.definitionHash}\u0000${this.retainMs}\u0000${[...this.nulledStates].sort().join(',')}`;
+  }
+
+  /** Drops the tables (the view has no windowed rule any more), in the caller's transaction. */
+  async drop(connection: DuckDBConnection): Promise<void> {
+    await connection.run(`DROP TABLE IF EXISTS ${this.merged}`);
+    await connection.run(`DROP TABLE IF EXISTS ${this.appended}`);
   }
 
   /** True once built: the evaluator reads the window from here instead of the view's tables. */
@@ -134,6 +158,8 @@ export class AlertWindowCache {
     this.uncommitted = inCallerTransaction;
     if (this.stale) {
       await this.compacting;
+      await this.predecessorCompacting;
+      this.predecessorCompacting = undefined;
       if (inCallerTransaction) await this.rebuild(connection);
       else await inTransaction(connection, () => this.rebuild(connection));
       if (!inCallerTransaction) this.committed();
@@ -234,7 +260,7 @@ export class AlertWindowCache {
     await connection.run(`CREATE OR REPLACE TABLE ${this.appended} AS SELECT *, 0::BIGINT AS ${FOLD} FROM ${this.merged} LIMIT 0`);
     this.appendedRows = 0;
     this.foldRows = [];
-    this.generation++;
+    this.generation = ++builds;
     this.stale = false;
   }
 }

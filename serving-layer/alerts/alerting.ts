@@ -9,18 +9,36 @@ import { StandaloneLeaderElection } from '../../core/coordination/standalone-lea
 import type { ZkSession } from '../../core/coordination/zk-session.ts';
 import { holdsViewAsDefined, type BatchManifest } from '../../core/batch/batch-manifest.ts';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
+import { SerialLock } from '../../core/duckdb/serial-lock.ts';
 import type { Logger } from '../../core/observability/logger.ts';
 import { AlertEvaluator, type EvaluationReport } from './alert-evaluator.ts';
 import { AlertMetrics } from './alert-metrics.ts';
-import { resolveAlertRules, unusedSketchMeasures, type AlertRule } from './alert-rule.ts';
-import { sinkId, type AlertSink } from './alert-sink.ts';
+import { resolveServedRules, type AlertRule, type WaitingRule } from './alert-rule.ts';
+import { planRulesChange, type AlertRulesChange } from './alert-rules-change.ts';
+import type { AlertSink } from './alert-sink.ts';
 import { AlertStore, type DuckDBConnector } from './alert-store.ts';
-import { AlertWindowCache } from './alert-window-cache.ts';
-import { alertsResponse, type AlertsQuery, type AlertsResponse } from './alerts-api.ts';
+import type { AlertWindowCache } from './alert-window-cache.ts';
+import { alertsResponse, type AlertsQuery, type AlertsResponse, type UnboundRule } from './alerts-api.ts';
 import type { BackoffOptions } from './backoff.ts';
-import { createSink } from './create-sink.ts';
+import { CommitMarker } from './commit-marker.ts';
 import { ZkDeliveryWatermarks } from './delivery-watermarks.ts';
-import { NotificationOutbox, type SinkRoute } from './notification-outbox.ts';
+import { NotificationOutbox, type PlannedRoute } from './notification-outbox.ts';
+import { plannedRoutes } from './sink-routes.ts';
+import { windowCachesFor } from './window-caches-for.ts';
+
+export type { AlertRulesChange } from './alert-rules-change.ts';
+
+/** A new rule set staged in a transaction, waiting to be known committed (see CommitMarker). */
+interface StagedRules {
+  readonly token: number;
+  readonly rules: readonly AlertRule[];
+  readonly waiting: readonly WaitingRule[];
+  readonly removed: ReadonlySet<string>;
+  readonly routes: readonly PlannedRoute[];
+  /** The window caches before, put back if the transaction rolled back. */
+  readonly previousCaches: ReadonlyMap<string, AlertWindowCache>;
+  readonly change: AlertRulesChange;
+}
 
 export interface AlertingOptions {
   readonly loaded: LoadedConfig;
@@ -68,6 +86,16 @@ export interface AlertingOptions {
  */
 export class Alerting {
   private lastRequestedMs = 0;
+  /** The rule set the node runs, or will once the transaction that staged it committed. */
+  private target: { readonly running: readonly AlertRule[]; readonly waiting: readonly WaitingRule[] };
+  /** Rules whose view is backfilling, as evaluation has them (shown by the API). */
+  private waitingRules: readonly WaitingRule[];
+  private unboundRules: readonly UnboundRule[] = [];
+  /** One query at a time on `markerReader` (evaluations and API calls overlap). */
+  private readonly markerLock = new SerialLock();
+  private staged: StagedRules | undefined;
+  /** Rule sets known committed, taken up by the evaluator and outbox one after another. */
+  private adopting: Promise<void> = Promise.resolve();
   /** The batch version whose handoff committed last (see `realtimeListener`). */
   private appliedManifest: BatchManifest | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -78,16 +106,25 @@ export class Alerting {
     readonly evaluator: AlertEvaluator,
     readonly outbox: NotificationOutbox,
     private readonly election: LeaderElection,
-    private readonly windowCaches: ReadonlyMap<string, AlertWindowCache>,
+    /** Changed in place (the evaluator reads the same map) on the speed layer's serialised path. */
+    private readonly windowCaches: Map<string, AlertWindowCache>,
     private readonly logger: Logger,
     private readonly historyRetentionMs: number,
-  ) {}
+    private readonly marker: CommitMarker,
+    /** Reads the commit marker outside the speed layer's transactions. */
+    private readonly markerReader: DuckDBConnection,
+    private readonly options: AlertingOptions,
+    initial: { readonly running: readonly AlertRule[]; readonly waiting: readonly WaitingRule[] },
+  ) {
+    this.target = initial;
+    this.waitingRules = initial.waiting;
+  }
 
   static async start(options: AlertingOptions): Promise<Alerting> {
     const { loaded, logger } = options;
     const metrics = options.metrics ? new AlertMetrics(options.metrics) : undefined;
-    const rules = resolveAlertRules(loaded);
-    const routes = sinkRoutes(loaded, options);
+    const { rules, waiting } = resolveServedRules(loaded);
+    const routes = plannedRoutes(loaded.config.alerts, options).map((r) => ({ sink: r.createSink(), alerts: r.alerts }));
     const file = options.storageDir === ':memory:' ? ':memory:' : join(options.storageDir, 'alerts', 'alerts.duckdb');
     const store = await AlertStore.open(options.database, { file });
     const zookeeper = options.zookeeper;
@@ -101,9 +138,11 @@ export class Alerting {
       ...(options.takeoverSkewMs !== undefined ? { takeoverSkewMs: options.takeoverSkewMs } : {}),
       ...(metrics ? { metrics } : {}),
     });
-    const windowCaches = windowCachesFor(rules);
+    const { caches: windowCaches } = windowCachesFor(rules);
     let evaluator: AlertEvaluator | undefined;
+    const markerReader = await options.database.connect();
     try {
+      const marker = await CommitMarker.create(markerReader, '__alert_rules_commit');
       evaluator = await AlertEvaluator.create({
         database: options.database,
         rules,
@@ -120,13 +159,16 @@ export class Alerting {
         notLeader: () => void outbox.setOwner(false),
       });
       await election.start();
-      const alerting = new Alerting(store, evaluator, outbox, election, windowCaches, logger, options.historyRetentionMs ?? loaded.config.serving.alertHistoryRetention);
+      const retentionMs = options.historyRetentionMs ?? loaded.config.serving.alertHistoryRetention;
+      const alerting = new Alerting(store, evaluator, outbox, election, windowCaches, logger, retentionMs, marker, markerReader, options, { running: rules, waiting });
+      if (waiting.length > 0) logger.info({ waiting: waiting.map((w) => w.name) }, 'alert rules wait for their views to be served');
       alerting.startPruning(options.pruneEveryMs ?? 3_600_000);
       return alerting;
     } catch (error) {
       await outbox.close();
       await evaluator?.close();
       await store.close();
+      markerReader.closeSync();
       throw error;
     }
   }
@@ -138,6 +180,7 @@ export class Alerting {
    * realtime rows are written (`{ inTransaction: true }`, preferred), or right after the commit.
    */
   async afterMicroBatch(connection: DuckDBConnection, events: string | undefined, options: { readonly inTransaction?: boolean } = {}): Promise<void> {
+    await this.settleStaged(connection, true);
     for (const cache of this.windowCaches.values()) await cache.afterMicroBatch(connection, events, options);
   }
 
@@ -146,10 +189,89 @@ export class Alerting {
     for (const cache of this.windowCaches.values()) cache.markStale();
   }
 
-  /** Evaluates every rule; call after each micro-batch has been applied to realtime__<view>. */
-  evaluate(nowMs?: number): Promise<EvaluationReport> {
+  /**
+   * Evaluates every rule; call after each micro-batch has been applied to realtime__<view>.
+   * A rule set staged by `applyDefinitions` is taken up first once its transaction committed.
+   */
+  async evaluate(nowMs?: number): Promise<EvaluationReport> {
     this.lastRequestedMs = Date.now();
+    await this.settleStaged(this.markerReader, false);
+    await this.adopting;
     return this.evaluator.evaluate(nowMs);
+  }
+
+  /**
+   * Follows a new definitions version: `served.views` are the views the serving database serves
+   * now, `served.config.alerts` the rules. Call it on the speed layer's serialised write path,
+   * inside its open transaction on `connection` (where `microBatchInTransaction` runs), whenever
+   * the definitions change, and again whenever a changed or added view is swapped in (its
+   * CompiledView then has another `definitionHash`).
+   *
+   * Inside the transaction it only stages: the window caches are replaced where the rules or the
+   * view definitions need it (built from the view's state at the next micro-batch; a cache no rule
+   * reads is dropped, in the transaction) and a commit marker is written. Once the marker shows
+   * the transaction committed (checked at the next micro-batch, evaluation or call), the notify
+   * routes and the evaluator follow (AlertEvaluator.replaceRules says what happens to each rule's
+   * instances); if it rolled back, the caches are put back and nothing else changed.
+   * A rule on a view not in `served.views` waits (listed by `/v1/alerts`), and starts as at process
+   * start once a later call serves its view. Returns the change by rule name.
+   */
+  async applyDefinitions(connection: DuckDBConnection, served: Pick<LoadedConfig, 'config' | 'views'>): Promise<AlertRulesChange> {
+    await this.settleStaged(connection, true);
+    const next = resolveServedRules(served);
+    const change = planRulesChange({ running: this.target.running, waiting: this.target.waiting }, { running: next.rules, waiting: next.waiting });
+    const routes = plannedRoutes(served.config.alerts, this.options);
+    const previousCaches = new Map(this.windowCaches);
+    const { caches, dropped } = windowCachesFor(next.rules, this.windowCaches);
+    for (const cache of dropped) await cache.drop(connection);
+    const token = await this.marker.mark(connection);
+    this.replaceCaches(caches);
+    this.staged = { token, rules: next.rules, waiting: next.waiting, removed: new Set(change.removed), routes, previousCaches, change };
+    this.target = { running: next.rules, waiting: next.waiting };
+    this.logger.info({ ...change }, 'alert rules staged with the new definitions');
+    return change;
+  }
+
+  /**
+   * A staged rule set whose transaction committed is taken up; one whose transaction is known to
+   * have ended uncommitted (`ended`: asked on the speed layer's path, after it) is undone.
+   */
+  private async settleStaged(connection: DuckDBConnection, ended: boolean): Promise<void> {
+    const staged = this.staged;
+    if (!staged) return;
+    const committed = ended
+      ? await this.marker.committed(connection, staged.token)
+      : await this.markerLock.runExclusive(() => this.marker.committed(connection, staged.token));
+    if (committed) {
+      if (this.staged !== staged) return; // taken up meanwhile
+      this.staged = undefined;
+      this.adopt(staged);
+    } else if (ended && this.staged === staged) {
+      this.staged = undefined;
+      this.replaceCaches(staged.previousCaches);
+      this.target = { running: this.evaluator.rules, waiting: this.waitingRules };
+      this.logger.warn({ ...staged.change }, 'the transaction that changed the alert rules rolled back; the rules stay as they were');
+    }
+  }
+
+  /** The outbox, then the evaluator, follow `staged` (after the rule sets taken up before it). */
+  private adopt(staged: StagedRules): void {
+    this.adopting = this.adopting.then(async () => {
+      try {
+        await this.outbox.setRoutes(staged.routes, staged.removed);
+        const { records, unbound } = await this.evaluator.replaceRules(staged.rules, staged.removed);
+        this.waitingRules = staged.waiting;
+        this.unboundRules = unbound;
+        this.logger.info({ ...staged.change, ended: records.length }, 'alert rules follow the new definitions');
+      } catch (error) {
+        this.logger.error({ err: error }, 'alert rules could not follow the new definitions; the previous rules keep running');
+      }
+    });
+  }
+
+  private replaceCaches(caches: ReadonlyMap<string, AlertWindowCache>): void {
+    this.windowCaches.clear();
+    for (const [view, cache] of caches) this.windowCaches.set(view, cache);
   }
 
   /**
@@ -186,7 +308,8 @@ export class Alerting {
       // unless a view's batch state is (or was) left out for a definition that differs from this
       // node's (the batch handoff stages no batch rows then). Only that costs a rebuild, which would
       // otherwise hold the speed layer up at every batch version.
-      batchAppliedInTransaction: async (_connection, manifest) => {
+      batchAppliedInTransaction: async (connection, manifest) => {
+        await this.settleStaged(connection, true);
         if (!this.definitionsMatch(manifest) || (this.appliedManifest && !this.definitionsMatch(this.appliedManifest))) this.markWindowsStale();
       },
       batchAppliedCommitted: (manifest) => {
@@ -251,8 +374,10 @@ export class Alerting {
   }
 
   /** The body of `GET /v1/alerts` (query: `alert`, `state`). */
-  api(query: AlertsQuery = {}): Promise<AlertsResponse> {
-    return alertsResponse(this.evaluator, this.outbox, query);
+  async api(query: AlertsQuery = {}): Promise<AlertsResponse> {
+    await this.settleStaged(this.markerReader, false);
+    await this.adopting;
+    return alertsResponse(this.evaluator, this.outbox, query, { waiting: this.waitingRules, unbound: this.unboundRules });
   }
 
   /** True while this process delivers notifications. */
@@ -268,9 +393,11 @@ export class Alerting {
     await this.pruning?.catch(() => undefined);
     await this.outbox.setOwner(false);
     await this.election.close();
+    await this.adopting;
     await this.outbox.close();
     await this.evaluator.close();
     await this.store.close();
+    this.markerReader.closeSync();
   }
 }
 
@@ -285,35 +412,4 @@ function notifierElection(options: AlertingOptions): LeaderElection {
   if (!zookeeper) return new StandaloneLeaderElection(memberId);
   const path = `${zookeeper.root.replace(/\/$/, '')}/alerts/notifier`;
   return new ZkLeaderElection({ session: zookeeper.session, path, memberId, leaderName: 'alert notifier', logger: options.logger.child({ role: 'alert-notifier' }) });
-}
-
-/** One sink per distinct `notify` entry, shared by the alerts that list it. */
-function sinkRoutes(loaded: LoadedConfig, options: AlertingOptions): SinkRoute[] {
-  const routes = new Map<string, { sink: AlertSink; alerts: string[] }>();
-  for (const [name, alert] of Object.entries(loaded.config.alerts)) {
-    alert.notify.forEach((config, i) => {
-      if ('log' in config && !config.log) return;
-      const id = sinkId(config);
-      const route = routes.get(id);
-      if (route) {
-        if (!route.alerts.includes(name)) route.alerts.push(name);
-        return;
-      }
-      const sink = options.sinkOverrides?.get(id) ?? createSink(config, { logger: options.logger, ...(options.kafka ? { kafka: options.kafka } : {}) }, `alerts.${name}.notify.${i}`);
-      routes.set(id, { sink, alerts: [name] });
-    });
-  }
-  return [...routes.values()];
-}
-
-/** One cache per windowed view with rules, keeping the longest window (plus a bucket) of buckets. */
-function windowCachesFor(rules: readonly AlertRule[]): Map<string, AlertWindowCache> {
-  const caches = new Map<string, AlertWindowCache>();
-  for (const rule of rules) {
-    if (rule.bucketMs === null || rule.windowMs === null) continue;
-    const name = rule.view.definition.name;
-    const longest = Math.max(rule.windowMs, ...rules.filter((r) => r.view.definition.name === name).map((r) => r.windowMs ?? 0));
-    if (!caches.has(name)) caches.set(name, new AlertWindowCache(rule.view, longest + rule.bucketMs, { unusedMeasures: unusedSketchMeasures(rule.view, rules) }));
-  }
-  return caches;
 }

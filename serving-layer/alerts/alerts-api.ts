@@ -1,5 +1,14 @@
 import { parseJsonObject } from './alert-record.ts';
 import type { AlertEvaluator, AlertInstance } from './alert-evaluator.ts';
+import type { AlertConfig } from '../../core/config/config-schema.ts';
+import type { WaitingRule } from './alert-rule.ts';
+
+/** A configured rule the evaluator left out: it does not bind over its view (logged). */
+export interface UnboundRule {
+  readonly name: string;
+  readonly config: AlertConfig;
+  readonly message: string;
+}
 import type { AlertStatus } from './alert-state.ts';
 import type { SinkLaneStatus } from './sink-lane.ts';
 
@@ -14,6 +23,8 @@ export interface AlertsResponse {
 
 export interface RuleJson {
   readonly name: string;
+  /** `evaluating`; `waiting: view X is backfilling`; or `failed: …` when it does not bind over its view. */
+  readonly state: string;
   readonly view: string;
   readonly windowMs: number | null;
   readonly where: string | null;
@@ -68,16 +79,24 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * Builds the `GET /v1/alerts` answer: rules, the instances that are not inactive with their
  * current value (the window of the last evaluation), and delivery status.
  */
-export async function alertsResponse(evaluator: AlertEvaluator, notifier: NotifierStatusSource | undefined, query: AlertsQuery = {}): Promise<AlertsResponse> {
+export async function alertsResponse(
+  evaluator: AlertEvaluator,
+  notifier: NotifierStatusSource | undefined,
+  query: AlertsQuery = {},
+  idle: { readonly waiting?: readonly WaitingRule[]; readonly unbound?: readonly UnboundRule[] } = {},
+): Promise<AlertsResponse> {
   const all = evaluator.instances();
   const current = await evaluator.currentValues();
-  const rules = evaluator.rules
-    .filter((r) => query.alert === undefined || r.name === query.alert)
-    .map((rule): RuleJson => {
+  const notEvaluated = [
+    ...(idle.waiting ?? []).map((w) => idleRuleJson(w.name, w.config, `waiting: view ${w.config.view} is backfilling`)),
+    ...(idle.unbound ?? []).map((u) => idleRuleJson(u.name, u.config, `failed: ${u.message}`)),
+  ];
+  const evaluated = evaluator.rules.map((rule): RuleJson => {
       const counts = { pending: 0, firing: 0, resolved: 0 };
       for (const i of all) if (i.alert === rule.name && i.state.status !== 'inactive') counts[i.state.status]++;
       return {
         name: rule.name,
+        state: 'evaluating',
         view: rule.view.definition.name,
         windowMs: rule.windowMs,
         where: rule.where ?? null,
@@ -90,6 +109,7 @@ export async function alertsResponse(evaluator: AlertEvaluator, notifier: Notifi
         counts,
       };
     });
+  const rules = [...evaluated, ...notEvaluated].filter((r) => query.alert === undefined || r.name === query.alert);
   const instances = all
     .filter((i) => (query.alert === undefined || i.alert === query.alert) && (query.state === undefined || i.state.status === query.state))
     .sort((a, b) => STATE_ORDER[a.state.status] - STATE_ORDER[b.state.status] || b.state.sinceMs - a.state.sinceMs)
@@ -101,6 +121,24 @@ export async function alertsResponse(evaluator: AlertEvaluator, notifier: Notifi
     notifier: { delivering: notifier?.isOwner ?? false, sinks: (notifier?.status() ?? []).map(sinkJson) },
     rules,
     instances,
+  };
+}
+
+/** A rule that is configured but not evaluated, described from its config. */
+function idleRuleJson(name: string, config: AlertConfig, state: string): RuleJson {
+  return {
+    name,
+    state,
+    view: config.view,
+    windowMs: config.window ?? null,
+    where: config.where ?? null,
+    condition: config.condition,
+    clear: config.clear ?? null,
+    forMs: config.for,
+    repeatMs: config.repeat ?? null,
+    severity: config.severity,
+    labels: config.labels,
+    counts: { pending: 0, firing: 0, resolved: 0 },
   };
 }
 

@@ -43,6 +43,11 @@ export class KeyTable {
     }
   }
 
+  /** Drops the table (its rule is no longer evaluated). */
+  async drop(): Promise<void> {
+    await this.connection.run(`DROP TABLE IF EXISTS ${this.sql}`);
+  }
+
   async replace(keys: readonly string[]): Promise<void> {
     await this.connection.run(`DELETE FROM ${this.sql}`);
     await this.add(keys);

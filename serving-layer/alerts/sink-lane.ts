@@ -24,6 +24,12 @@ export interface SinkLaneOptions {
    * in the store only and are read back from it as the held ones are delivered.
    */
   readonly maxPendingInMemory?: number;
+  /**
+   * Where a sink with no delivery position starts (default: the store's newest record when it was
+   * opened). A sink added while running starts at what is recorded from then on, not with the
+   * history its alerts made before they notified it.
+   */
+  readonly startAfter?: DeliveryPosition;
   readonly logger: Logger;
   readonly metrics?: AlertMetrics;
 }
@@ -62,7 +68,7 @@ export interface SinkLaneStatus {
  * held ones are delivered, so a sink down for days costs no more memory than one down for a minute.
  */
 export class SinkLane {
-  private readonly alerts: ReadonlySet<string>;
+  private alerts: ReadonlySet<string>;
   private run: { readonly controller: AbortController; readonly done: Promise<void> } | undefined;
   private queue: AlertRecord[] = [];
   private loading = false;
@@ -84,6 +90,15 @@ export class SinkLane {
 
   get sinkId(): string {
     return this.options.sink.id;
+  }
+
+  /** The alerts routed here now (rules' `notify` changed); takes effect with the next offer or load. */
+  setAlerts(alerts: Iterable<string>): void {
+    this.alerts = new Set(alerts);
+  }
+
+  get alertNames(): ReadonlySet<string> {
+    return this.alerts;
   }
 
   start(): void {
@@ -110,6 +125,11 @@ export class SinkLane {
     await this.persistPosition();
   }
 
+  /** Closes the sink (after `stop`). */
+  close(): Promise<void> {
+    return this.options.sink.close();
+  }
+
   /** Newly recorded records (any alert, any kind); keeps this sink's notifications. */
   offer(records: readonly AlertRecord[]): void {
     if (!this.run) return;
@@ -128,7 +148,7 @@ export class SinkLane {
    */
   async undeliveredAfterSeq(): Promise<number> {
     const { store, watermarks, sink, takeoverSkewMs } = this.options;
-    const position = (await watermarks.read(sink.id)) ?? store.openedAt;
+    const position = (await watermarks.read(sink.id)) ?? this.options.startAfter ?? store.openedAt;
     return store.resumeAfterSeq(position, [...this.alerts], takeoverSkewMs);
   }
 
@@ -212,7 +232,7 @@ export class SinkLane {
       let position = await watermarks.read(sink.id);
       if (!position) {
         // A sink never delivered to starts with what is recorded from now on, not with history.
-        position = store.openedAt;
+        position = this.options.startAfter ?? store.openedAt;
         await watermarks.write(sink.id, position);
       }
       const afterSeq = await store.resumeAfterSeq(position, alerts, takeoverSkewMs);
