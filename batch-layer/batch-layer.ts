@@ -2,8 +2,11 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { rm } from 'node:fs/promises';
 import type { Registry } from 'prom-client';
 import type { BatchManifest } from '../core/batch/batch-manifest.ts';
+import { isRunning, type BatchProgress } from '../core/batch/batch-progress.ts';
+import { viewsToBackfill } from '../core/batch/views-to-backfill.ts';
 import type { LoadedConfig } from '../core/config/load-config.ts';
 import type { BatchManifestStore } from '../core/coordination/batch-manifest-store.ts';
+import type { BatchProgressStore } from '../core/coordination/batch-progress-store.ts';
 import type { BatchRunOutcome, BatchRunRequests } from '../core/coordination/batch-run-requests.ts';
 import type { LeaderElection, Leadership } from '../core/coordination/leadership.ts';
 import { CoordinationError } from '../core/errors/index.ts';
@@ -12,6 +15,7 @@ import type { StorageLayout } from '../core/storage/storage-layout.ts';
 import { bindViews } from '../core/views/bind-views.ts';
 import { BatchMetrics } from './batch-metrics.ts';
 import { BatchRunAborted } from './batch-run-aborted.ts';
+import { BatchRunProgress } from './batch-run-progress.ts';
 import { BatchScheduler } from './batch-scheduler.ts';
 import { recompute } from './recompute.ts';
 import { nextVersion, retainVersions } from './version-retention.ts';
@@ -32,6 +36,10 @@ export interface BatchLayerOptions {
   readonly schedule?: string;
   /** The master dataset's topic: the record source's (default: source.kafka.topic, else `events`). */
   readonly topic?: string;
+  /** Where the master publishes its runs' progress (`batch/progress`); none: kept for status only. */
+  readonly progressStore?: BatchProgressStore;
+  /** The definitions version `loaded` holds (default 0); later ones come through applyDefinitions. */
+  readonly definitionsVersion?: number;
 }
 
 export interface BatchLayerStatus {
@@ -46,6 +54,10 @@ export interface BatchLayerStatus {
   readonly lastRun?: BatchRunOutcome;
   readonly runsSucceeded: number;
   readonly runsFailed: number;
+  /** The definitions version the next run computes. */
+  readonly definitionsVersion: number;
+  /** The running run's progress, or the last run's (from the progress store when there is one). */
+  readonly progress?: BatchProgress;
   /** The version serving now (from the manifest store). */
   readonly published?: Pick<BatchManifest, 'version' | 'cuts' | 'eventsRead' | 'finishedAt' | 'durationMs' | 'producedBy'>;
 }
@@ -67,6 +79,9 @@ export class BatchLayer {
   private runsFailed = 0;
   private readonly runListeners = new Set<(outcome: BatchRunOutcome) => void>();
   private removeLeadershipListener: () => void = () => undefined;
+  /** What the next run computes; a run takes this snapshot when it starts and keeps it. */
+  private definitions: { readonly loaded: LoadedConfig; readonly version: number };
+  private lastProgress: BatchRunProgress | undefined;
 
   private constructor(
     private readonly options: BatchLayerOptions,
@@ -75,6 +90,7 @@ export class BatchLayer {
     private readonly connection: DuckDBConnection,
   ) {
     this.batchMetrics = new BatchMetrics(options.metrics);
+    this.definitions = { loaded: options.loaded, version: options.definitionsVersion ?? 0 };
   }
 
   /** Opens DuckDB and binds every view's SQL (a ConfigError names the key at fault). */
@@ -83,6 +99,9 @@ export class BatchLayer {
     const connection = await duckdb.connect();
     try {
       await bindViews(options.loaded, connection);
+      // DuckDB tracks a query's progress only with the progress bar on; it is never printed here.
+      await connection.run('SET enable_progress_bar = true');
+      await connection.run('SET enable_progress_bar_print = false');
     } catch (error) {
       connection.closeSync();
       if (!options.duckdb) duckdb.closeSync();
@@ -120,6 +139,29 @@ export class BatchLayer {
     if (this.ownsDuckdb) this.duckdb.closeSync();
   }
 
+  /**
+   * Makes the next runs compute `loaded`'s views (issue 16: definitions followed without a restart).
+   * They are bound in DuckDB first, on a connection of their own, and a ConfigError leaves the
+   * running definitions as they were. A run in progress finishes with the definitions it started
+   * with: aborting it would throw away its work on the views that did not change, and the run that
+   * follows it extends those from its result. If this process is master and the published version
+   * does not hold every view as defined, a backfill run starts now (or right after the running
+   * one). Versions at or below the running one are ignored (a watch may deliver one twice).
+   */
+  async applyDefinitions(loaded: LoadedConfig, version: number): Promise<void> {
+    const connection = await this.duckdb.connect();
+    try {
+      await bindViews(loaded, connection);
+    } finally {
+      connection.closeSync();
+    }
+    if (version <= this.definitions.version) return;
+    this.definitions = { loaded, version };
+    this.options.logger.info({ definitionsVersion: version, views: loaded.views.map((v) => v.definition.name) }, 'batch layer: following new definitions');
+    const leadership = this.options.election.leadership();
+    if (leadership) await this.backfillIfBehind(leadership);
+  }
+
   /** Runs a batch now if this process is master; otherwise asks the master through the run requests. */
   runNow(): Promise<BatchRunOutcome> {
     if (this.scheduler) return this.scheduler.runNow();
@@ -140,6 +182,7 @@ export class BatchLayer {
       this.options.manifestStore.current().catch((error: unknown) => this.options.logger.warn({ err: error, memberId: this.memberId }, 'status: cannot read the published manifest')),
     ]);
     const nextRunAt = this.scheduler?.nextRunAt();
+    const progress = await this.currentProgress();
     return {
       state: this.state,
       memberId: this.memberId,
@@ -151,6 +194,8 @@ export class BatchLayer {
       ...(this.lastRun ? { lastRun: this.lastRun } : {}),
       runsSucceeded: this.runsSucceeded,
       runsFailed: this.runsFailed,
+      definitionsVersion: this.definitions.version,
+      ...(progress ? { progress } : {}),
       ...(published
         ? {
             published: {
@@ -184,6 +229,8 @@ export class BatchLayer {
       const stopServing = this.options.runRequests?.serve(() => scheduler.runNow());
       this.stopServing = stopServing ?? (() => undefined);
       this.options.logger.info({ memberId: this.memberId, schedule: this.schedule }, 'batch master: schedule started');
+      // Definitions changed while no master ran (or while this one ran its predecessor's): backfill now.
+      void this.endStaleProgress().then(() => this.backfillIfBehind(leadership));
     });
   }
 
@@ -199,15 +246,69 @@ export class BatchLayer {
     this.stopping = previous.then(() => scheduler.stop());
   }
 
+  /**
+   * Starts a run at once when the published version lacks a view of the running definitions, or
+   * holds one under another definition. Never throws: a failure to look is logged, and the next
+   * scheduled run recomputes every view anyway.
+   */
+  private async backfillIfBehind(leadership: Leadership): Promise<void> {
+    try {
+      const manifest = await this.options.manifestStore.current();
+      const missing = viewsToBackfill(manifest, this.definitions.loaded.views);
+      const scheduler = this.scheduler;
+      if (missing.length === 0 || !scheduler || leadership.signal.aborted) return;
+      this.options.logger.info({ views: missing, definitionsVersion: this.definitions.version, publishedVersion: manifest?.version }, 'backfilling views the published batch version does not hold as defined');
+      void scheduler.runNow('definitions');
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'cannot check the published batch version against the definitions; the next scheduled run recomputes every view');
+    }
+  }
+
+  /** A record left running by a previous master that stopped mid-run: say that run is over. */
+  private async endStaleProgress(): Promise<void> {
+    const store = this.options.progressStore;
+    try {
+      const record = await store?.current();
+      if (store && record && isRunning(record) && record.producedBy !== this.memberId) {
+        await store.publish({ ...record, updatedAtMs: Date.now(), finishedAtMs: Date.now(), outcome: 'aborted', error: `batch master ${record.producedBy} stopped before finishing` });
+      }
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'cannot read the batch progress record');
+    }
+  }
+
+  private async currentProgress(): Promise<BatchProgress | undefined> {
+    const local = this.lastProgress?.snapshot();
+    const shared = await this.options.progressStore?.current().catch((error: unknown) => {
+      this.options.logger.warn({ err: error, memberId: this.memberId }, 'status: cannot read the batch progress');
+      return undefined;
+    });
+    return shared ?? local;
+  }
+
   /** One batch run for `leadership`'s term: recompute, publish (fenced), prune. */
   private async runOnce(leadership: Leadership): Promise<number> {
-    const { layout, loaded, manifestStore, logger } = this.options;
+    const { layout, manifestStore, logger } = this.options;
+    const { loaded, version: definitionsVersion } = this.definitions;
+    const startedAtMs = Date.now();
     const interrupt = () => this.connection.interrupt();
     leadership.signal.addEventListener('abort', interrupt);
+    let progress: BatchRunProgress | undefined;
     try {
       leadership.signal.throwIfAborted();
       const previous = await manifestStore.current();
       const version = await nextVersion(layout, previous?.version);
+      progress = new BatchRunProgress({
+        ...(this.options.progressStore ? { store: this.options.progressStore } : {}),
+        connection: this.connection,
+        logger,
+        definitionsVersion,
+        batchVersion: version,
+        producedBy: this.memberId,
+        startedAtMs,
+        mayWrite: () => !leadership.signal.aborted,
+      });
+      this.lastProgress = progress;
       const manifest = await recompute({
         connection: this.connection,
         layout,
@@ -219,6 +320,9 @@ export class BatchLayer {
         producedBy: this.memberId,
         ...(previous ? { previous } : {}),
         signal: leadership.signal,
+        // A backfill run: only the views the published version lacks are read in full.
+        extendUnchanged: viewsToBackfill(previous, loaded.views).length > 0,
+        listener: progress,
       });
       try {
         await manifestStore.publish(manifest, leadership);
@@ -233,10 +337,13 @@ export class BatchLayer {
       await retainVersions(layout, { keep: loaded.config.storage.keepVersions, publishedVersion: version }).catch((error: unknown) =>
         logger.warn({ err: error }, 'cannot remove old batch versions; retrying after the next run'),
       );
+      await progress.finish('published');
       return version;
     } catch (error) {
       // Whatever failed after the term ended failed because it ended (interrupted query, fence).
-      if (leadership.signal.aborted) throw new BatchRunAborted(leadership.signal.reason);
+      const aborted = leadership.signal.aborted;
+      await progress?.finish(aborted ? 'aborted' : 'failed', error instanceof Error ? error.message : String(error));
+      if (aborted) throw new BatchRunAborted(leadership.signal.reason);
       throw error;
     } finally {
       leadership.signal.removeEventListener('abort', interrupt);

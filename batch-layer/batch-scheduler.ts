@@ -70,11 +70,12 @@ export class BatchScheduler {
     await this.running;
   }
 
-  runNow(): Promise<BatchRunOutcome> {
-    if (!this.running) return this.execute('requested');
+  /** A run now, or one queued after the running one (shared: it keeps the first caller's reason). */
+  runNow(reason: BatchRunReason = 'requested'): Promise<BatchRunOutcome> {
+    if (!this.running) return this.execute(reason);
     this.queued ??= this.running.then(() => {
       this.queued = undefined;
-      return this.execute('requested');
+      return this.execute(reason);
     });
     return this.queued;
   }

@@ -15,6 +15,23 @@ import type { CompiledView } from '../core/views/view-compiler.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 import { batchCutExclusive, regressedCuts } from './batch-cut.ts';
 import { batchPartialSql, choosePartialPlan } from './batch-partial-sql.ts';
+import { deltaRelationSql, deltaShare, extendableStateFile, type SegmentRange } from './delta-source.ts';
+
+/** One view's step of a run, as told to a RecomputeListener before the first view starts. */
+export interface RecomputeStep {
+  readonly view: string;
+  /** About how much of the run's reading it does: 1 for a view computed over the whole history. */
+  readonly weight: number;
+  /** Extended from the previous version's state with the newer events only. */
+  readonly extended: boolean;
+}
+
+/** Hears where a run is (progress reports); called synchronously, must not throw. */
+export interface RecomputeListener {
+  planned(steps: readonly RecomputeStep[]): void;
+  viewStarted(view: string): void;
+  viewDone(view: string): void;
+}
 
 export interface RecomputeInput {
   /** A connection with the SQL macros installed (installSqlMacros). */
@@ -31,6 +48,14 @@ export interface RecomputeInput {
   readonly previous?: BatchManifest;
   /** Aborts between steps (e.g. when leadership is lost). */
   readonly signal?: AbortSignal;
+  /**
+   * Extend the views `previous` holds as defined with the events above its cuts, instead of
+   * recomputing them over the whole history (see extendableStateFile). For backfill runs, which
+   * exist for the views that changed: the others then cost only their new events. Scheduled runs
+   * leave it off and recompute everything, so that a wrong state never outlives the next one.
+   */
+  readonly extendUnchanged?: boolean;
+  readonly listener?: RecomputeListener;
 }
 
 /** The master-dataset files below the cuts, and the cuts, read once at the start of a run. */
@@ -38,6 +63,8 @@ export interface BatchInput {
   readonly cuts: Record<string, number>;
   readonly events: SegmentSelection;
   readonly rejected: SegmentSelection;
+  /** The event segments of `events`, with their offsets (for a delta above older cuts). */
+  readonly eventSegments: readonly SegmentRange[];
 }
 
 /** Chooses, per partition, the chain's files below the block-aligned cut. */
@@ -45,6 +72,7 @@ export async function selectBatchInput(layout: StorageLayout, topic: string, blo
   const cuts: Record<string, number> = {};
   const events = { wholeFiles: [] as string[], cutFiles: [] as SegmentSelection['cutFiles'][number][] };
   const rejected = { wholeFiles: [] as string[], cutFiles: [] as SegmentSelection['cutFiles'][number][] };
+  const eventSegments: SegmentRange[] = [];
   for (const chain of (await readMasterChains(layout, topic)).values()) {
     const cutExclusive = batchCutExclusive(chain, blockSize);
     if (cutExclusive === 0) continue;
@@ -53,6 +81,7 @@ export async function selectBatchInput(layout: StorageLayout, topic: string, blo
     for (const item of chain.items) {
       if (item.kind !== 'segment' || item.firstOffset >= cutExclusive) continue;
       const whole = item.endOffsetExclusive <= cutExclusive;
+      eventSegments.push({ path: item.path, partition: chain.partition, firstOffset: item.firstOffset, endOffsetExclusive: item.endOffsetExclusive });
       const rejectedFile = rejectedFiles.get(item);
       if (whole) events.wholeFiles.push(item.path);
       else events.cutFiles.push({ path: item.path, partition: chain.partition, cutExclusive });
@@ -60,7 +89,7 @@ export async function selectBatchInput(layout: StorageLayout, topic: string, blo
       else if (rejectedFile) rejected.cutFiles.push({ path: rejectedFile, partition: chain.partition, cutExclusive });
     }
   }
-  return { cuts, events, rejected };
+  return { cuts, events, rejected, eventSegments };
 }
 
 /**
@@ -68,7 +97,8 @@ export async function selectBatchInput(layout: StorageLayout, topic: string, blo
  * batch version N: one Parquet file per view holding the merged partial state per key (what the
  * serving layer loads into `batch__<view>`), and manifest.json. Everything is written into a temp
  * directory that is renamed to `batch/v<N>` only when complete, so a crash or an abort leaves no
- * partial version; the caller publishes the manifest.
+ * partial version; the caller publishes the manifest. With `extendUnchanged`, a view the previous
+ * version holds as defined is its previous state merged with the partial state of the newer events.
  */
 export async function recompute(input: RecomputeInput): Promise<BatchManifest> {
   const startedAt = new Date();
@@ -88,14 +118,26 @@ export async function recompute(input: RecomputeInput): Promise<BatchManifest> {
   await mkdir(tempDir, { recursive: true });
   try {
     const views: BatchManifest['views'] = {};
-    for (const view of input.views) {
+    const steps = await planSteps(input, batchInput);
+    input.listener?.planned(steps.map(({ view, weight, extended }) => ({ view, weight, extended })));
+    let delta: string | undefined;
+    for (const step of steps) {
       input.signal?.throwIfAborted();
+      const view = step.compiled;
       const name = view.definition.name;
       const fileName = `${name}.parquet`;
+      input.listener?.viewStarted(name);
       const plan = await choosePartialPlan(connection, layout.rootDir, view, input.previous);
-      const result = await connection.runAndReadAll(`COPY (${batchPartialSql(view, input.schema, source, plan)}) TO ${quoteLiteral(join(tempDir, fileName))} (FORMAT parquet)`);
+      let state: string;
+      if (step.previousFile) {
+        delta ??= await conformedRelation(connection, input.schema, deltaRelationSql(input.schema, batchInput.eventSegments, input.previous!.cuts, batchInput.cuts));
+        const both = `(SELECT * FROM read_parquet(${quoteLiteral(step.previousFile)}) UNION ALL BY NAME (${batchPartialSql(view, input.schema, delta, plan)}))`;
+        state = view.mergeSql(both);
+      } else state = batchPartialSql(view, input.schema, source, plan);
+      const result = await connection.runAndReadAll(`COPY (${state}) TO ${quoteLiteral(join(tempDir, fileName))} (FORMAT parquet)`);
       await fsyncPath(join(tempDir, fileName));
       views[name] = { definitionHash: view.definitionHash, file: relative(layout.rootDir, join(finalDir, fileName)), rows: Number(result.getRows()[0]?.[0] ?? 0) };
+      input.listener?.viewDone(name);
     }
     input.signal?.throwIfAborted();
     const eventsRead = (await countRows(connection, source)) + (await countRows(connection, rejectedSource(batchInput.rejected)));
@@ -125,8 +167,27 @@ export async function recompute(input: RecomputeInput): Promise<BatchManifest> {
   }
 }
 
+interface PlannedStep extends RecomputeStep {
+  readonly compiled: CompiledView;
+  readonly previousFile?: string;
+}
+
+/** Which views are extended from the previous version and which recomputed, with their weights. */
+async function planSteps(input: RecomputeInput, batchInput: BatchInput): Promise<PlannedStep[]> {
+  const share = input.previous ? Math.max(0.01, deltaShare(input.previous.cuts, batchInput.cuts)) : 1;
+  const steps: PlannedStep[] = [];
+  for (const compiled of input.views) {
+    const previousFile = input.extendUnchanged ? await extendableStateFile(input.layout.rootDir, input.previous, input.topic, compiled) : undefined;
+    steps.push({ view: compiled.definition.name, compiled, extended: previousFile !== undefined, weight: previousFile ? share : 1, ...(previousFile ? { previousFile } : {}) });
+  }
+  return steps;
+}
+
 async function conformedSource(connection: DuckDBConnection, schema: EventSchema, selection: SegmentSelection): Promise<string> {
-  const relation = masterRelationSql(schema, selection);
+  return conformedRelation(connection, schema, masterRelationSql(schema, selection));
+}
+
+async function conformedRelation(connection: DuckDBConnection, schema: EventSchema, relation: string): Promise<string> {
   const present = await describeQuery(connection, `SELECT * FROM ${relation}`);
   return conformRelationSql(relation, schema, present);
 }

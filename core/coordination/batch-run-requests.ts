@@ -1,5 +1,5 @@
-/** Why a batch run happened. */
-export type BatchRunReason = 'scheduled' | 'requested';
+/** Why a batch run happened; `definitions`: a backfill of views the published version lacks (issue 16). */
+export type BatchRunReason = 'scheduled' | 'requested' | 'definitions';
 
 /** How a batch run ended. Failures are reported, not thrown: the previous version keeps serving. */
 export interface BatchRunOutcome {

@@ -1,0 +1,248 @@
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchLayer } from '../../batch-layer/batch-layer.ts';
+import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
+import type { BatchProgress } from '../../core/batch/batch-progress.ts';
+import { batchViewFile } from '../../core/batch/batch-version-files.ts';
+import { loadConfigFile, validateConfig, type LoadedConfig } from '../../core/config/load-config.ts';
+import type { BatchRunOutcome } from '../../core/coordination/batch-run-requests.ts';
+import type { BatchProgressStore } from '../../core/coordination/batch-progress-store.ts';
+import { ZkLeaderElection } from '../../core/coordination/leader-election.ts';
+import { ZkBatchManifestStore } from '../../core/coordination/zk-batch-manifest-store.ts';
+import { ZkBatchProgressStore } from '../../core/coordination/zk-batch-progress-store.ts';
+import { ZkSession } from '../../core/coordination/zk-session.ts';
+import { installSqlMacros } from '../../core/duckdb/sql-macros.ts';
+import { createLogger } from '../../core/observability/logger.ts';
+import { quoteLiteral } from '../../core/sql/identifiers.ts';
+import { StorageLayout } from '../../core/storage/storage-layout.ts';
+import type { CompiledView } from '../../core/views/view-compiler.ts';
+import { ZooKeeperTestServer, waitFor } from '../harness/index.ts';
+import { expectBatchMatchesReference } from '../support/batch-assertions.ts';
+import { writeSegments, type WrittenRecord } from '../support/batch-segments.ts';
+
+const FOUNDATION = fileURLToPath(new URL('../fixtures/foundation.yaml', import.meta.url));
+const TOPIC = 'clicks';
+/** Midnight of January 1st: no scheduled run fires while the test runs, so every run is at once or asked for. */
+const NEVER = '0 0 1 1 *';
+const logger = createLogger('batch-definitions-backfill-test', { level: 'silent' });
+
+/** The real ZooKeeper store, with every record it is given kept in order (a watcher may skip some). */
+class RecordingProgressStore implements BatchProgressStore {
+  readonly published: BatchProgress[] = [];
+  constructor(private readonly store: ZkBatchProgressStore) {}
+  async publish(progress: BatchProgress): Promise<void> {
+    await this.store.publish(progress);
+    this.published.push(progress);
+  }
+  clear(): Promise<void> {
+    return this.store.clear();
+  }
+  current(): Promise<BatchProgress | undefined> {
+    return this.store.current();
+  }
+  watch(listener: (progress: BatchProgress | undefined) => void): () => void {
+    return this.store.watch(listener);
+  }
+}
+
+describe('the batch master follows definitions and backfills at once (issue 16)', () => {
+  let server: ZooKeeperTestServer;
+  let dir: string;
+  let layout: StorageLayout;
+  let base: LoadedConfig;
+  let reader: ZkSession;
+  let manifests: ZkBatchManifestStore;
+  let duckdb: DuckDBInstance;
+  let connection: DuckDBConnection;
+  const root = `/lambda/backfill-${randomBytes(4).toString('hex')}`;
+  const written: WrittenRecord[] = [];
+  const layers: BatchLayer[] = [];
+  const sessions: ZkSession[] = [];
+  const stores = new Map<string, RecordingProgressStore>();
+  const outcomes = new Map<string, BatchRunOutcome[]>();
+
+  /** foundation.yaml's source and storage with these views (from the file's, or written here) and no alerts. */
+  function definitions(views: Record<string, unknown>): LoadedConfig {
+    return validateConfig({ ...base.raw, views, alerts: {} });
+  }
+  const fileViews = () => base.raw['views'] as Record<string, Record<string, unknown>>;
+
+  async function batchLayer(memberId: string, loaded: LoadedConfig, definitionsVersion: number): Promise<BatchLayer> {
+    const session = await ZkSession.open({ connectString: server.connectString, sessionTimeoutMs: 2_000, logger });
+    sessions.push(session);
+    const progressStore = new RecordingProgressStore(new ZkBatchProgressStore(session, root, logger));
+    stores.set(memberId, progressStore);
+    const layer = await BatchLayer.create({
+      loaded,
+      layout,
+      election: new ZkLeaderElection({ session, path: `${root}/election`, memberId, logger }),
+      manifestStore: new ZkBatchManifestStore(session, root, logger),
+      progressStore,
+      definitionsVersion,
+      logger,
+      metrics: new Registry(),
+      schedule: NEVER,
+      topic: TOPIC,
+    });
+    outcomes.set(memberId, []);
+    layer.onRun((outcome) => outcomes.get(memberId)!.push(outcome));
+    layers.push(layer);
+    await layer.start();
+    return layer;
+  }
+
+  const published = async () => (await manifests.current())!;
+  /** The outcome of `member`'s run that published `version` (heard after the publication). */
+  const outcomeOf = async (member: string, version: number): Promise<BatchRunOutcome> => {
+    await waitFor(`${member}'s run of version ${version}`, () => outcomes.get(member)!.some((o) => o.version === version));
+    return outcomes.get(member)!.find((o) => o.version === version)!;
+  };
+  const waitForVersion = async (version: number): Promise<BatchManifest> => {
+    await waitFor(`batch version ${version}`, async () => ((await manifests.current())?.version ?? 0) >= version, 30_000);
+    return published();
+  };
+
+  /** Rows of the batch file, finalized by the view's own SQL, rounded for comparison. */
+  async function batchRows(manifest: BatchManifest, view: CompiledView): Promise<unknown[][]> {
+    const file = batchViewFile(dir, manifest, view.definition.name)!;
+    const result = await connection.runAndReadAll(`SELECT * FROM (${view.finalizeSql(`read_parquet(${quoteLiteral(file)})`)}) ORDER BY ALL`);
+    return result.getRowsJS().map(rounded);
+  }
+
+  /** The same view by hand-written SQL over the master dataset's Parquet below the manifest's cuts. */
+  async function independentRows(manifest: BatchManifest, select: string): Promise<unknown[][]> {
+    const below = Object.entries(manifest.cuts).map(([p, cut]) => `(_partition = ${p} AND _offset < ${cut})`);
+    const result = await connection.runAndReadAll(`SELECT ${select} FROM read_parquet(${quoteLiteral(layout.masterGlob(TOPIC))}) WHERE ${below.join(' OR ')} GROUP BY country ORDER BY ALL`);
+    return result.getRowsJS().map(rounded);
+  }
+  const rounded = (row: unknown[]) => row.map((v) => (typeof v === 'number' ? Math.round(v * 1e6) / 1e6 : typeof v === 'bigint' ? Number(v) : v));
+
+  beforeAll(async () => {
+    server = await ZooKeeperTestServer.start();
+    dir = mkdtempSync(join(tmpdir(), 'batch-backfill-'));
+    layout = new StorageLayout(dir);
+    const file = await loadConfigFile(FOUNDATION);
+    const raw = structuredClone(file.config) as unknown as Record<string, any>;
+    base = validateConfig({ ...structuredClone(file.raw), storage: { dir, keepVersions: 3 }, speed: { ...raw['speed'], blockSize: 1_000 } });
+    written.push(...(await writeSegments(layout, TOPIC, base.schema, { partition: 0, fromOffset: 0, toOffsetExclusive: 6_000, seed: 11 })));
+    written.push(...(await writeSegments(layout, TOPIC, base.schema, { partition: 1, fromOffset: 0, toOffsetExclusive: 4_500, seed: 12 })));
+    reader = await ZkSession.open({ connectString: server.connectString, sessionTimeoutMs: 5_000, logger });
+    manifests = new ZkBatchManifestStore(reader, root, logger);
+    duckdb = await DuckDBInstance.create(':memory:');
+    connection = await duckdb.connect();
+    await installSqlMacros(connection);
+  });
+
+  afterAll(async () => {
+    for (const layer of layers) await layer.stop();
+    for (const session of sessions) await session.close();
+    connection?.closeSync();
+    duckdb?.closeSync();
+    await reader?.close();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  let master: BatchLayer;
+
+  it('adding a view starts a run at once that holds it as defined, exact, and extends the unchanged view', async () => {
+    master = await batchLayer('a', definitions({ page_traffic: fileViews()['page_traffic'] }), 1);
+    await waitFor('a is master', async () => (await master.status()).isMaster);
+    expect((await master.runNow()).version).toBe(1);
+    const v1 = await published();
+    expect(Object.keys(v1.views)).toEqual(['page_traffic']);
+    // Newer events, so that the backfill run extends page_traffic with a non-empty delta.
+    written.push(...(await writeSegments(layout, TOPIC, base.schema, { partition: 0, fromOffset: 6_000, toOffsetExclusive: 8_300, seed: 13 })));
+
+    const withRevenue = definitions({ page_traffic: fileViews()['page_traffic'], revenue_by_country: fileViews()['revenue_by_country'] });
+    await master.applyDefinitions(withRevenue, 2);
+    const v2 = await waitForVersion(2);
+    expect(await outcomeOf('a', 2)).toMatchObject({ ok: true, reason: 'definitions' });
+    const revenue = withRevenue.views.find((v) => v.definition.name === 'revenue_by_country')!;
+    const traffic = withRevenue.views.find((v) => v.definition.name === 'page_traffic')!;
+    expect(v2.views['revenue_by_country']?.definitionHash).toBe(revenue.definitionHash);
+    expect(v2.views['page_traffic']?.definitionHash).toBe(traffic.definitionHash);
+    expect(v2.cuts).toEqual({ '0': 8_000, '1': 4_000 });
+
+    expect(await batchRows(v2, revenue)).toEqual(await independentRows(v2, 'country, sum(amount)'));
+    const covered = written.filter((w) => w.offset < v2.cuts[String(w.partition)]!);
+    await expectBatchMatchesReference(connection, dir, v2, withRevenue.views, covered.flatMap((w) => (w.event ? [w.event] : [])));
+
+    // Progress: planned with page_traffic extended, fractions never going back, finished as published.
+    const records = stores.get('a')!.published.filter((p) => p.batchVersion === 2);
+    expect(records[0]).toMatchObject({ definitionsVersion: 2, producedBy: 'a' });
+    expect(records[0]!.views).toMatchObject({ page_traffic: { extended: true }, revenue_by_country: { state: 'pending', fraction: 0 } });
+    expect(records[0]!.views['revenue_by_country']!.extended).toBeUndefined();
+    const order = ['pending', 'running', 'done'];
+    for (const view of ['page_traffic', 'revenue_by_country']) {
+      const states = records.map((p) => order.indexOf(p.views[view]!.state));
+      expect(states).toEqual([...states].sort((x, y) => x - y));
+    }
+    expect(records.some((p) => p.finishedAtMs === undefined && p.fraction > 0 && p.fraction < 1)).toBe(true);
+    for (const key of ['fraction', 'page_traffic', 'revenue_by_country'] as const) {
+      const series = records.map((p) => (key === 'fraction' ? p.fraction : p.views[key]!.fraction));
+      expect(series).toEqual([...series].sort((x, y) => x - y));
+    }
+    expect(records.at(-1)).toMatchObject({ outcome: 'published', fraction: 1 });
+    expect(records.filter((p) => p.finishedAtMs !== undefined)).toHaveLength(1);
+    const observed = await new ZkBatchProgressStore(reader, root, logger).current();
+    expect(observed).toEqual(records.at(-1));
+    expect((await master.status()).progress).toEqual(records.at(-1));
+    expect((await master.status()).definitionsVersion).toBe(2);
+  });
+
+  it('changing a measure recomputes the view at once under its new hash; removing a view drops it from the next version', async () => {
+    const changed = definitions({
+      page_traffic: fileViews()['page_traffic'],
+      revenue_by_country: { ...fileViews()['revenue_by_country'], measures: { revenue: 'sum(amount)', orders: 'count(amount)' } },
+    });
+    const before = await published();
+    await master.applyDefinitions(changed, 3);
+    const v3 = await waitForVersion(3);
+    expect(await outcomeOf('a', 3)).toMatchObject({ ok: true, reason: 'definitions' });
+    const revenue = changed.views.find((v) => v.definition.name === 'revenue_by_country')!;
+    expect(v3.views['revenue_by_country']!.definitionHash).toBe(revenue.definitionHash);
+    expect(revenue.definitionHash).not.toBe(before.views['revenue_by_country']!.definitionHash);
+    expect(v3.views['page_traffic']!.definitionHash).toBe(before.views['page_traffic']!.definitionHash);
+    expect(await batchRows(v3, revenue)).toEqual(await independentRows(v3, 'country, sum(amount), count(amount)'));
+    expect(stores.get('a')!.published.find((p) => p.batchVersion === 3)!.views['page_traffic']).toMatchObject({ extended: true });
+
+    // A removal leaves nothing to backfill: no run at once; the next run's version lacks the view.
+    const runs = outcomes.get('a')!.length;
+    await master.applyDefinitions(definitions({ revenue_by_country: changed.raw['views'] && (changed.raw['views'] as Record<string, unknown>)['revenue_by_country'] }), 4);
+    expect(outcomes.get('a')!.length).toBe(runs);
+    expect((await master.status()).running).toBe(false);
+    expect(await master.runNow()).toMatchObject({ ok: true, reason: 'requested', version: 4 });
+    const v4 = await published();
+    expect(Object.keys(v4.views)).toEqual(['revenue_by_country']);
+    expect(await batchRows(v4, revenue)).toEqual(await independentRows(v4, 'country, sum(amount), count(amount)'));
+  });
+
+  it('a candidate that is not master starts nothing on a change; once master, it backfills what the published version lacks', async () => {
+    const revenueView = { ...fileViews()['revenue_by_country'], measures: { revenue: 'sum(amount)', orders: 'count(amount)' } };
+    const candidate = await batchLayer('b', definitions({ revenue_by_country: revenueView }), 4);
+    const withTraffic = definitions({ revenue_by_country: revenueView, page_traffic: fileViews()['page_traffic'] });
+    await candidate.applyDefinitions(withTraffic, 5);
+    expect(await candidate.status()).toMatchObject({ isMaster: false, master: 'a', running: false, definitionsVersion: 5 });
+    expect(outcomes.get('b')).toEqual([]);
+    expect((await published()).version).toBe(4);
+
+    await master.stop();
+    const v5 = await waitForVersion(5);
+    expect(await outcomeOf('b', 5)).toMatchObject({ ok: true, reason: 'definitions' });
+    expect(v5.producedBy).toBe('b');
+    const traffic = withTraffic.views.find((v) => v.definition.name === 'page_traffic')!;
+    expect(v5.views['page_traffic']!.definitionHash).toBe(traffic.definitionHash);
+    const covered = written.filter((w) => w.offset < v5.cuts[String(w.partition)]!);
+    const reference = definitions({ page_traffic: fileViews()['page_traffic'], revenue_by_country: fileViews()['revenue_by_country'] });
+    expect(await batchRows(v5, withTraffic.views.find((v) => v.definition.name === 'revenue_by_country')!)).toEqual(await independentRows(v5, 'country, sum(amount), count(amount)'));
+    // The plain reduction knows foundation.yaml's views; the changed revenue_by_country's file holds their revenue state too.
+    await expectBatchMatchesReference(connection, dir, v5, reference.views, covered.flatMap((w) => (w.event ? [w.event] : [])));
+  });
+});
