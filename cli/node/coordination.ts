@@ -1,5 +1,8 @@
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import type { BatchManifestStore } from '../../core/coordination/batch-manifest-store.ts';
+import type { BatchProgressStore } from '../../core/coordination/batch-progress-store.ts';
+import { LocalBatchProgressStore } from '../../core/coordination/local-batch-progress-store.ts';
+import { ZkBatchProgressStore } from '../../core/coordination/zk-batch-progress-store.ts';
 import type { BatchRunRequests } from '../../core/coordination/batch-run-requests.ts';
 import type { DefinitionsStore } from '../../core/coordination/definitions-store.ts';
 import { LocalDefinitionsStore } from '../../core/coordination/local-definitions-store.ts';
@@ -24,6 +27,8 @@ export interface Coordination {
   readonly mode: 'cluster' | 'single-node';
   readonly election: LeaderElection;
   readonly manifestStore: BatchManifestStore;
+  /** The batch master's run progress (`<root>/batch/progress`, or this process's memory single-node). */
+  readonly batchProgress: BatchProgressStore;
   readonly runRequests: BatchRunRequests;
   readonly members: MemberRegistry;
   /** The views and alerts the cluster runs (`<root>/definitions`, or definitions.json single-node). */
@@ -43,6 +48,7 @@ export async function createCoordination(loaded: LoadedConfig, layout: StorageLa
       mode: 'single-node',
       election: new StandaloneLeaderElection(memberId),
       manifestStore: new LocalBatchManifestStore(layout),
+      batchProgress: new LocalBatchProgressStore(),
       runRequests: new LocalBatchRunRequests(layout, logger),
       members: new LocalMemberRegistry(),
       definitions: new LocalDefinitionsStore(layout),
@@ -58,6 +64,7 @@ export async function createCoordination(loaded: LoadedConfig, layout: StorageLa
     mode: 'cluster',
     election: new ZkLeaderElection({ session, path: `${root}/election`, memberId, logger }),
     manifestStore: new ZkBatchManifestStore(session, root, logger),
+    batchProgress: new ZkBatchProgressStore(session, root, logger),
     runRequests: new ZkBatchRunRequests(session, root, logger),
     members,
     definitions: new ZkDefinitionsStore(session, root, logger),
