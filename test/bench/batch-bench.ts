@@ -19,6 +19,7 @@ import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import type { CompiledView } from '../../core/views/view-compiler.ts';
 import { KafkaTestBroker, randomTopicName } from '../harness/index.ts';
+import { writeMasterDataset } from '../support/bench-master-dataset.ts';
 import { printBenchLine } from './bench-report.ts';
 import { cpuMicros, kafkajsBaselineRun, mainThreadCpuMicros, type ConsumeRun } from './kafkajs-baseline.ts';
 
@@ -62,30 +63,6 @@ function foundation(overrides: (raw: Record<string, any>) => void = () => undefi
   return validateConfig(raw);
 }
 
-
-/** 10k (page, country) keys, 10k users, event times over ten 1-minute windows (as the speed bench). */
-async function writeMasterDataset(connection: DuckDBConnection, layout: StorageLayout, topic: string, events: number): Promise<void> {
-  const partitions = 4;
-  const perPartition = Math.floor(events / partitions);
-  const segment = 250_000;
-  for (let p = 0; p < partitions; p++) {
-    mkdirSync(layout.masterPartitionDir(topic, p), { recursive: true });
-    for (let first = 0; first < perPartition; first += segment) {
-      const end = Math.min(perPartition, first + segment);
-      const file = join(layout.masterPartitionDir(topic, p), StorageLayout.segmentFileName({ topic, partition: p, firstOffset: first, endOffsetExclusive: end }));
-      await connection.run(`COPY (
-        SELECT ${p}::INTEGER AS _partition, o::BIGINT AS _offset, make_timestamp(${BASE_MS * 1000}::BIGINT + o * 1000) AS _kafka_ts,
-               make_timestamp((${BASE_MS}::BIGINT + ((i * 600000) // ${events})) * 1000) AS ts,
-               'u' || ((i * 7919) % 10000)::VARCHAR AS user_id,
-               '/page/' || (i % 100)::VARCHAR AS page,
-               'C' || lpad(((i // 100) % 100)::VARCHAR, 2, '0') AS country,
-               (i % 997) + 0.5 AS latency_ms,
-               (i % 400) / 4 AS amount
-        FROM (SELECT o, o * ${partitions} + ${p} AS i FROM range(${first}, ${end}) r(o))
-      ) TO ${quoteLiteral(file)} (FORMAT parquet)`);
-    }
-  }
-}
 
 /** The view as a user would write it in DuckDB by hand: its measures verbatim, native aggregates. */
 function nativeGroupBy(view: CompiledView, timestampField: string, relation: string): string {

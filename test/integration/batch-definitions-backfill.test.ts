@@ -158,7 +158,9 @@ describe('the batch master follows definitions and backfills at once (issue 16)'
     const v1 = await published();
     expect(Object.keys(v1.views)).toEqual(['page_traffic']);
     // Newer events, so that the backfill run extends page_traffic with a non-empty delta.
+    // Partition 1's old cut (4,000) lies inside a segment: the delta takes that segment's rows from 4,000 on.
     written.push(...(await writeSegments(layout, TOPIC, base.schema, { partition: 0, fromOffset: 6_000, toOffsetExclusive: 8_300, seed: 13 })));
+    written.push(...(await writeSegments(layout, TOPIC, base.schema, { partition: 1, fromOffset: 4_500, toOffsetExclusive: 5_600, seed: 14 })));
 
     const withRevenue = definitions({ page_traffic: fileViews()['page_traffic'], revenue_by_country: fileViews()['revenue_by_country'] });
     await master.applyDefinitions(withRevenue, 2);
@@ -168,7 +170,8 @@ describe('the batch master follows definitions and backfills at once (issue 16)'
     const traffic = withRevenue.views.find((v) => v.definition.name === 'page_traffic')!;
     expect(v2.views['revenue_by_country']?.definitionHash).toBe(revenue.definitionHash);
     expect(v2.views['page_traffic']?.definitionHash).toBe(traffic.definitionHash);
-    expect(v2.cuts).toEqual({ '0': 8_000, '1': 4_000 });
+    expect(v1.cuts).toEqual({ '0': 6_000, '1': 4_000 });
+    expect(v2.cuts).toEqual({ '0': 8_000, '1': 5_000 });
 
     expect(await batchRows(v2, revenue)).toEqual(await independentRows(v2, 'country, sum(amount)'));
     const covered = written.filter((w) => w.offset < v2.cuts[String(w.partition)]!);
