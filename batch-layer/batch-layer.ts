@@ -2,23 +2,26 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { rm } from 'node:fs/promises';
 import type { Registry } from 'prom-client';
 import type { BatchManifest } from '../core/batch/batch-manifest.ts';
-import { isRunning, type BatchProgress } from '../core/batch/batch-progress.ts';
+import type { BatchProgress } from '../core/batch/batch-progress.ts';
 import { viewsToBackfill } from '../core/batch/views-to-backfill.ts';
 import type { LoadedConfig } from '../core/config/load-config.ts';
 import type { BatchManifestStore } from '../core/coordination/batch-manifest-store.ts';
 import type { BatchProgressStore } from '../core/coordination/batch-progress-store.ts';
-import type { BatchRunOutcome, BatchRunRequests } from '../core/coordination/batch-run-requests.ts';
+import type { BatchRunOutcome, BatchRunReason, BatchRunRequests } from '../core/coordination/batch-run-requests.ts';
 import type { LeaderElection, Leadership } from '../core/coordination/leadership.ts';
 import { CoordinationError } from '../core/errors/index.ts';
 import type { Logger } from '../core/observability/logger.ts';
 import type { StorageLayout } from '../core/storage/storage-layout.ts';
 import { bindViews } from '../core/views/bind-views.ts';
+import { publishedSummary, type BatchLayerStatus } from './batch-layer-status.ts';
 import { BatchMetrics } from './batch-metrics.ts';
 import { BatchRunAborted } from './batch-run-aborted.ts';
-import { BatchRunProgress } from './batch-run-progress.ts';
+import { BatchRunProgress, endStaleProgress } from './batch-run-progress.ts';
 import { BatchScheduler } from './batch-scheduler.ts';
 import { recompute } from './recompute.ts';
 import { nextVersion, retainVersions } from './version-retention.ts';
+
+export type { BatchLayerStatus } from './batch-layer-status.ts';
 
 export interface BatchLayerOptions {
   readonly loaded: LoadedConfig;
@@ -40,26 +43,6 @@ export interface BatchLayerOptions {
   readonly progressStore?: BatchProgressStore;
   /** The definitions version `loaded` holds (default 0); later ones come through applyDefinitions. */
   readonly definitionsVersion?: number;
-}
-
-export interface BatchLayerStatus {
-  readonly state: 'created' | 'started' | 'stopped';
-  readonly memberId: string;
-  readonly isMaster: boolean;
-  /** The current master's member id, as far as this process can tell. */
-  readonly master?: string;
-  readonly schedule: string;
-  readonly nextRunAt?: string;
-  readonly running: boolean;
-  readonly lastRun?: BatchRunOutcome;
-  readonly runsSucceeded: number;
-  readonly runsFailed: number;
-  /** The definitions version the next run computes. */
-  readonly definitionsVersion: number;
-  /** The running run's progress, or the last run's (from the progress store when there is one). */
-  readonly progress?: BatchProgress;
-  /** The version serving now (from the manifest store). */
-  readonly published?: Pick<BatchManifest, 'version' | 'cuts' | 'eventsRead' | 'finishedAt' | 'durationMs' | 'producedBy'>;
 }
 
 /**
@@ -149,6 +132,7 @@ export class BatchLayer {
    * one). Versions at or below the running one are ignored (a watch may deliver one twice).
    */
   async applyDefinitions(loaded: LoadedConfig, version: number): Promise<void> {
+    if (this.state === 'stopped') return;
     const connection = await this.duckdb.connect();
     try {
       await bindViews(loaded, connection);
@@ -196,18 +180,7 @@ export class BatchLayer {
       runsFailed: this.runsFailed,
       definitionsVersion: this.definitions.version,
       ...(progress ? { progress } : {}),
-      ...(published
-        ? {
-            published: {
-              version: published.version,
-              cuts: published.cuts,
-              eventsRead: published.eventsRead,
-              finishedAt: published.finishedAt,
-              durationMs: published.durationMs,
-              producedBy: published.producedBy,
-            },
-          }
-        : {}),
+      ...(published ? { published: publishedSummary(published) } : {}),
     };
   }
 
@@ -219,7 +192,7 @@ export class BatchLayer {
       const scheduler = new BatchScheduler({
         schedule: this.schedule,
         ...(this.options.loaded.config.batch.timezone ? { timezone: this.options.loaded.config.batch.timezone } : {}),
-        run: () => this.runOnce(leadership),
+        run: (reason) => this.runOnce(leadership, reason),
         logger: this.options.logger,
         metrics: this.batchMetrics,
         onOutcome: (outcome) => this.record(outcome),
@@ -230,7 +203,8 @@ export class BatchLayer {
       this.stopServing = stopServing ?? (() => undefined);
       this.options.logger.info({ memberId: this.memberId, schedule: this.schedule }, 'batch master: schedule started');
       // Definitions changed while no master ran (or while this one ran its predecessor's): backfill now.
-      void this.endStaleProgress().then(() => this.backfillIfBehind(leadership));
+      const store = this.options.progressStore;
+      void (store ? endStaleProgress(store, this.memberId, this.options.logger) : Promise.resolve()).then(() => this.backfillIfBehind(leadership));
     });
   }
 
@@ -264,19 +238,6 @@ export class BatchLayer {
     }
   }
 
-  /** A record left running by a previous master that stopped mid-run: say that run is over. */
-  private async endStaleProgress(): Promise<void> {
-    const store = this.options.progressStore;
-    try {
-      const record = await store?.current();
-      if (store && record && isRunning(record) && record.producedBy !== this.memberId) {
-        await store.publish({ ...record, updatedAtMs: Date.now(), finishedAtMs: Date.now(), outcome: 'aborted', error: `batch master ${record.producedBy} stopped before finishing` });
-      }
-    } catch (error) {
-      this.options.logger.warn({ err: error }, 'cannot read the batch progress record');
-    }
-  }
-
   private async currentProgress(): Promise<BatchProgress | undefined> {
     const local = this.lastProgress?.snapshot();
     const shared = await this.options.progressStore?.current().catch((error: unknown) => {
@@ -287,7 +248,7 @@ export class BatchLayer {
   }
 
   /** One batch run for `leadership`'s term: recompute, publish (fenced), prune. */
-  private async runOnce(leadership: Leadership): Promise<number> {
+  private async runOnce(leadership: Leadership, reason: BatchRunReason): Promise<number> {
     const { layout, manifestStore, logger } = this.options;
     const { loaded, version: definitionsVersion } = this.definitions;
     const startedAtMs = Date.now();
@@ -320,8 +281,9 @@ export class BatchLayer {
         producedBy: this.memberId,
         ...(previous ? { previous } : {}),
         signal: leadership.signal,
-        // A backfill run: only the views the published version lacks are read in full.
-        extendUnchanged: viewsToBackfill(previous, loaded.views).length > 0,
+        // A backfill run reads only the views the published version lacks in full. It may find none
+        // (a run since its request computed them): it then costs only the newer events.
+        extendUnchanged: reason === 'definitions',
         listener: progress,
       });
       try {

@@ -1,5 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { overallFraction, type BatchProgress, type ViewProgress } from '../core/batch/batch-progress.ts';
+import { isRunning, overallFraction, type BatchProgress, type ViewProgress } from '../core/batch/batch-progress.ts';
 import type { BatchProgressStore } from '../core/coordination/batch-progress-store.ts';
 import type { Logger } from '../core/observability/logger.ts';
 import type { RecomputeListener, RecomputeStep } from './recompute.ts';
@@ -119,5 +119,21 @@ export class BatchRunProgress implements RecomputeListener {
     } finally {
       this.writing = undefined;
     }
+  }
+}
+
+/**
+ * For a new master: a record still running from another member is a run that ended without saying
+ * so (its master died or lost its term mid-run); mark it aborted rather than leave readers waiting.
+ * Never throws: the record is informational, and the log says why it could not be read or written.
+ */
+export async function endStaleProgress(store: BatchProgressStore, memberId: string, logger: Logger): Promise<void> {
+  try {
+    const record = await store.current();
+    if (!record || !isRunning(record) || record.producedBy === memberId) return;
+    const nowMs = Date.now();
+    await store.publish({ ...record, updatedAtMs: nowMs, finishedAtMs: nowMs, outcome: 'aborted', error: `batch master ${record.producedBy} stopped before finishing` });
+  } catch (error) {
+    logger.warn({ err: error }, 'cannot end the previous master\'s batch progress record');
   }
 }

@@ -50,7 +50,7 @@ export function serializeBatchProgress(progress: BatchProgress): Buffer {
   return Buffer.from(JSON.stringify(batchProgressSchema.parse(progress)));
 }
 
-/** Σ weight·fraction / Σ weight over the views (a view with no weight given counts 1). */
+/** Σ weight·fraction / Σ weight over the views (a view with no weight given counts 1); 0 before any view is planned. */
 export function overallFraction(views: BatchProgress['views'], weights: ReadonlyMap<string, number>): number {
   let total = 0;
   let done = 0;
@@ -59,5 +59,5 @@ export function overallFraction(views: BatchProgress['views'], weights: Readonly
     total += weight;
     done += weight * view.fraction;
   }
-  return total === 0 ? 1 : Math.min(1, done / total);
+  return total === 0 ? 0 : Math.min(1, done / total);
 }
