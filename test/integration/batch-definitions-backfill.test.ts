@@ -116,9 +116,9 @@ describe('the batch master follows definitions and backfills at once (issue 16)'
   }
 
   /** The same view by hand-written SQL over the master dataset's Parquet below the manifest's cuts. */
-  async function independentRows(manifest: BatchManifest, select: string): Promise<unknown[][]> {
+  async function independentRows(manifest: BatchManifest, select: string, groupBy = 'country'): Promise<unknown[][]> {
     const below = Object.entries(manifest.cuts).map(([p, cut]) => `(_partition = ${p} AND _offset < ${cut})`);
-    const result = await connection.runAndReadAll(`SELECT ${select} FROM read_parquet(${quoteLiteral(layout.masterGlob(TOPIC))}) WHERE ${below.join(' OR ')} GROUP BY country ORDER BY ALL`);
+    const result = await connection.runAndReadAll(`SELECT ${select} FROM read_parquet(${quoteLiteral(layout.masterGlob(TOPIC))}) WHERE ${below.join(' OR ')} GROUP BY ${groupBy} ORDER BY ALL`);
     return result.getRowsJS().map(rounded);
   }
   const rounded = (row: unknown[]) => row.map((v) => (typeof v === 'number' ? Math.round(v * 1e6) / 1e6 : typeof v === 'bigint' ? Number(v) : v));
@@ -200,11 +200,11 @@ describe('the batch master follows definitions and backfills at once (issue 16)'
     expect((await master.status()).definitionsVersion).toBe(2);
   });
 
+  /** revenue_by_country with a measure added. */
+  const changedRevenue = () => ({ ...fileViews()['revenue_by_country'], measures: { revenue: 'sum(amount)', orders: 'count(amount)' } });
+
   it('changing a measure recomputes the view at once under its new hash; removing a view drops it from the next version', async () => {
-    const changed = definitions({
-      page_traffic: fileViews()['page_traffic'],
-      revenue_by_country: { ...fileViews()['revenue_by_country'], measures: { revenue: 'sum(amount)', orders: 'count(amount)' } },
-    });
+    const changed = definitions({ page_traffic: fileViews()['page_traffic'], revenue_by_country: changedRevenue() });
     const before = await published();
     await master.applyDefinitions(changed, 3);
     const v3 = await waitForVersion(3);
@@ -218,7 +218,7 @@ describe('the batch master follows definitions and backfills at once (issue 16)'
 
     // A removal leaves nothing to backfill: no run at once; the next run's version lacks the view.
     const runs = outcomes.get('a')!.length;
-    await master.applyDefinitions(definitions({ revenue_by_country: changed.raw['views'] && (changed.raw['views'] as Record<string, unknown>)['revenue_by_country'] }), 4);
+    await master.applyDefinitions(definitions({ revenue_by_country: changedRevenue() }), 4);
     expect(outcomes.get('a')!.length).toBe(runs);
     expect((await master.status()).running).toBe(false);
     expect(await master.runNow()).toMatchObject({ ok: true, reason: 'requested', version: 4 });
@@ -227,25 +227,39 @@ describe('the batch master follows definitions and backfills at once (issue 16)'
     expect(await batchRows(v4, revenue)).toEqual(await independentRows(v4, 'country, sum(amount), count(amount)'));
   });
 
+  it('a change during a run leaves that run its definitions and starts one more run right after it', async () => {
+    const withTraffic = definitions({ revenue_by_country: changedRevenue(), page_traffic: fileViews()['page_traffic'] });
+    const going = master.runNow();
+    await master.applyDefinitions(withTraffic, 5);
+    expect(await going).toMatchObject({ ok: true, reason: 'requested', version: 5 });
+    expect(Object.keys((await waitForVersion(5)).views)).toEqual(['revenue_by_country']);
+    expect(await outcomeOf('a', 6)).toMatchObject({ ok: true, reason: 'definitions' });
+    const v6 = await published();
+    const traffic = withTraffic.views.find((v) => v.definition.name === 'page_traffic')!;
+    expect(v6.views['page_traffic']!.definitionHash).toBe(traffic.definitionHash);
+    const covered = written.filter((w) => w.offset < v6.cuts[String(w.partition)]!);
+    // The plain reduction knows foundation.yaml's views; the changed revenue_by_country's file holds their revenue state too.
+    const reference = definitions({ page_traffic: fileViews()['page_traffic'], revenue_by_country: fileViews()['revenue_by_country'] });
+    await expectBatchMatchesReference(connection, dir, v6, reference.views, covered.flatMap((w) => (w.event ? [w.event] : [])));
+  });
+
   it('a candidate that is not master starts nothing on a change; once master, it backfills what the published version lacks', async () => {
-    const revenueView = { ...fileViews()['revenue_by_country'], measures: { revenue: 'sum(amount)', orders: 'count(amount)' } };
-    const candidate = await batchLayer('b', definitions({ revenue_by_country: revenueView }), 4);
-    const withTraffic = definitions({ revenue_by_country: revenueView, page_traffic: fileViews()['page_traffic'] });
-    await candidate.applyDefinitions(withTraffic, 5);
-    expect(await candidate.status()).toMatchObject({ isMaster: false, master: 'a', running: false, definitionsVersion: 5 });
+    const running = { revenue_by_country: changedRevenue(), page_traffic: fileViews()['page_traffic'] };
+    const candidate = await batchLayer('b', definitions(running), 6);
+    const withUsers = definitions({ ...running, users_by_page: { window: 'none', dimensions: ['page'], measures: { users: 'approx_count_distinct(user_id)' } } });
+    await candidate.applyDefinitions(withUsers, 7);
+    expect(await candidate.status()).toMatchObject({ isMaster: false, master: 'a', running: false, definitionsVersion: 7 });
     expect(outcomes.get('b')).toEqual([]);
-    expect((await published()).version).toBe(4);
+    expect((await published()).version).toBe(6);
 
     await master.stop();
-    const v5 = await waitForVersion(5);
-    expect(await outcomeOf('b', 5)).toMatchObject({ ok: true, reason: 'definitions' });
-    expect(v5.producedBy).toBe('b');
-    const traffic = withTraffic.views.find((v) => v.definition.name === 'page_traffic')!;
-    expect(v5.views['page_traffic']!.definitionHash).toBe(traffic.definitionHash);
-    const covered = written.filter((w) => w.offset < v5.cuts[String(w.partition)]!);
-    const reference = definitions({ page_traffic: fileViews()['page_traffic'], revenue_by_country: fileViews()['revenue_by_country'] });
-    expect(await batchRows(v5, withTraffic.views.find((v) => v.definition.name === 'revenue_by_country')!)).toEqual(await independentRows(v5, 'country, sum(amount), count(amount)'));
-    // The plain reduction knows foundation.yaml's views; the changed revenue_by_country's file holds their revenue state too.
-    await expectBatchMatchesReference(connection, dir, v5, reference.views, covered.flatMap((w) => (w.event ? [w.event] : [])));
+    const v7 = await waitForVersion(7);
+    expect(await outcomeOf('b', 7)).toMatchObject({ ok: true, reason: 'definitions' });
+    expect(v7.producedBy).toBe('b');
+    const users = withUsers.views.find((v) => v.definition.name === 'users_by_page')!;
+    expect(v7.views['users_by_page']!.definitionHash).toBe(users.definitionHash);
+    // 50 users: the sketch is exact at that size.
+    expect(await batchRows(v7, users)).toEqual(await independentRows(v7, 'page, count(DISTINCT user_id)', 'page'));
+    expect(Object.keys(v7.views).sort()).toEqual(['page_traffic', 'revenue_by_country', 'users_by_page']);
   });
 });
