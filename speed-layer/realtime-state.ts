@@ -3,7 +3,7 @@ import { offsetBlock, offsetBlockSql } from '../core/batch/offset-block.ts';
 import { inTransaction } from '../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { BoundView } from '../core/views/bind-views.ts';
-import { createRealtimeTableSql, realtimeTable } from '../core/views/view-tables.ts';
+import { createRealtimeTableSql, pendingRealtimeTable, realtimeTable } from '../core/views/view-tables.ts';
 import { rewriteTableSql } from './table-rewrite.ts';
 
 export interface RealtimeStateOptions {
@@ -17,7 +17,11 @@ const MAX_GROWTH = 64;
 
 interface ViewTable {
   readonly bound: BoundView;
-  readonly table: string;
+  /** The quoted table name, and the statement that creates it. */
+  table: string;
+  create: string;
+  /** State of a view's next definition, not served yet (`pendingRealtimeTable`). */
+  pending: boolean;
   /** Rows in the table, and rows added since the last compaction. */
   rows: number;
   addedSinceCompaction: number;
@@ -44,21 +48,95 @@ interface ViewTable {
 export class RealtimeState {
   private constructor(
     private readonly connection: DuckDBConnection,
-    private readonly tables: readonly ViewTable[],
+    private tables: ViewTable[],
     private readonly blockSize: number,
     private readonly compactMinRows: number,
   ) {}
 
   /** Creates (or empties: the state is disposable) the realtime table of every view. */
   static async create(connection: DuckDBConnection, views: readonly BoundView[], options: RealtimeStateOptions): Promise<RealtimeState> {
-    const tables: ViewTable[] = [];
-    for (const bound of views) {
-      const table = quoteIdent(realtimeTable(bound.view.definition.name));
-      await connection.run(`DROP TABLE IF EXISTS ${table}`);
-      await connection.run(createRealtimeTableSql(bound));
-      tables.push({ bound, table, rows: 0, addedSinceCompaction: 0, growth: 1 });
-    }
-    return new RealtimeState(connection, tables, options.blockSize, options.compactMinRows ?? 50_000);
+    const state = new RealtimeState(connection, [], options.blockSize, options.compactMinRows ?? 50_000);
+    for (const bound of views) await state.addView(bound, { pending: false });
+    return state;
+  }
+
+  /**
+   * Creates (empty) the realtime table of `bound`: the served one, or with `pending` the state
+   * of its next definition beside the served one. Runs in the caller's transaction.
+   */
+  async addView(bound: BoundView, options: { pending: boolean }): Promise<void> {
+    const name = bound.view.definition.name;
+    const raw = options.pending ? pendingRealtimeTable(name) : realtimeTable(name);
+    const table = quoteIdent(raw);
+    this.tables = this.tables.filter((t) => t.table !== table);
+    await this.connection.run(`DROP TABLE IF EXISTS ${table}`);
+    const create = createRealtimeTableSql(bound, raw);
+    await this.connection.run(create);
+    this.tables.push({ bound, table, create, pending: options.pending, rows: 0, addedSinceCompaction: 0, growth: 1 });
+  }
+
+  /**
+   * Adds the partial state of `events` (a relation like a micro-batch's) to one view's table only:
+   * how a new definition's state is built from what was consumed before it existed.
+   */
+  async fill(view: string, options: { pending: boolean }, events: string): Promise<void> {
+    const t = this.find(view, options.pending);
+    if (!t) throw new Error(`no ${options.pending ? 'pending ' : ''}realtime state for view ${view}`);
+    await this.connection.run(`INSERT INTO ${t.table} BY NAME ${t.bound.view.partialSql(events, this.blockKeys())}`);
+    t.rows = await this.count(t.table);
+  }
+
+  /** Drops a view's realtime table (served or pending). Runs in the caller's transaction. */
+  async removeView(view: string, options: { pending: boolean }): Promise<void> {
+    const t = this.find(view, options.pending);
+    if (!t) return;
+    await this.connection.run(`DROP TABLE IF EXISTS ${t.table}`);
+    this.tables = this.tables.filter((other) => other !== t);
+  }
+
+  /**
+   * The pending state of `view` becomes the served one: the served table is dropped and the
+   * pending one takes its name. Runs in the caller's transaction (the swap of its batch state).
+   */
+  async promote(view: string): Promise<BoundView> {
+    const pending = this.find(view, true);
+    if (!pending) throw new Error(`no pending realtime state for view ${view}`);
+    await this.removeView(view, { pending: false });
+    const raw = realtimeTable(view);
+    await this.connection.run(`ALTER TABLE ${pending.table} RENAME TO ${quoteIdent(raw)}`);
+    pending.table = quoteIdent(raw);
+    pending.create = createRealtimeTableSql(pending.bound, raw);
+    pending.pending = false;
+    return pending.bound;
+  }
+
+  /**
+   * The set of tables as it is now, to put back (`restore`) when the transaction that changes it
+   * (addView, removeView, promote) rolls back: the catalog goes back, so must this.
+   */
+  snapshot(): () => void {
+    const copies = this.tables.map((t) => ({ ...t }));
+    return () => {
+      this.tables = copies.map((t) => ({ ...t }));
+    };
+  }
+
+  /** The views whose state is served, as bound. */
+  servedViews(): BoundView[] {
+    return this.tables.filter((t) => !t.pending).map((t) => t.bound);
+  }
+
+  /** The definition whose state a table holds, if any. */
+  viewOf(view: string, options: { pending: boolean }): BoundView | undefined {
+    return this.find(view, options.pending)?.bound;
+  }
+
+  private find(view: string, pending: boolean): ViewTable | undefined {
+    return this.tables.find((t) => t.pending === pending && t.bound.view.definition.name === view);
+  }
+
+  private blockKeys(): { name: string; sql?: string }[] {
+    return [{ name: '_partition' }, { name: '_block', sql: offsetBlockSql('_offset', this.blockSize) }];
   }
 
   /**
@@ -66,7 +144,7 @@ export class RealtimeState {
    * one round trip that also reads back the table sizes.
    */
   async addEvents(events: string): Promise<void> {
-    const extraKeys = [{ name: '_partition' }, { name: '_block', sql: offsetBlockSql('_offset', this.blockSize) }];
+    const extraKeys = this.blockKeys();
     const inserts = this.tables.map((t) => `INSERT INTO ${t.table} BY NAME ${t.bound.view.partialSql(events, extraKeys)}`);
     const counts = `SELECT ${this.tables.map((t) => `(SELECT count(*) FROM ${t.table})::DOUBLE`).join(', ')}`;
     const reader = await this.connection.runAndReadAll([...inserts, counts].join(';\n'));
@@ -87,7 +165,7 @@ export class RealtimeState {
     if (cases.length === 0) return;
     for (const t of this.tables) {
       const kept = `SELECT * FROM ${t.table} WHERE _block >= CASE _partition ${cases.join(' ')} ELSE 0 END`;
-      await this.connection.run(rewriteTableSql(t.table, createRealtimeTableSql(t.bound), kept));
+      await this.connection.run(rewriteTableSql(t.table, t.create, kept));
     }
     await this.recount();
   }
@@ -100,7 +178,7 @@ export class RealtimeState {
       if (!(options.force ? t.addedSinceCompaction > 0 : due)) continue;
       const rows = await inTransaction(this.connection, async () => {
         const merged = t.bound.view.mergeSql(t.table, ['_partition', '_block']);
-        await this.connection.run(rewriteTableSql(t.table, createRealtimeTableSql(t.bound), merged));
+        await this.connection.run(rewriteTableSql(t.table, t.create, merged));
         return this.count(t.table);
       });
       t.growth = rows > 0.7 * t.rows ? Math.min(MAX_GROWTH, t.growth * 4) : 1;
@@ -124,8 +202,8 @@ export class RealtimeState {
     return reader.getRows()[0]![0] as number;
   }
 
-  /** Rows per view table (several per key until compacted). */
+  /** Rows per served view table (several per key until compacted). */
   rowCounts(): Map<string, number> {
-    return new Map(this.tables.map((t) => [t.bound.view.definition.name, t.rows]));
+    return new Map(this.tables.filter((t) => !t.pending).map((t) => [t.bound.view.definition.name, t.rows]));
   }
 }

@@ -62,6 +62,22 @@ export interface RealtimeListener {
 }
 
 /**
+ * What `SpeedLayer.changeViews` and a handoff's swap may do to realtime state, inside the speed
+ * layer's serialised transaction (serving-layer/engine/live-views.ts uses it).
+ */
+export interface RealtimeViewsEditor {
+  /** A condition over `_partition`/`_offset` that holds exactly for offsets at or above the cuts. */
+  aboveCutsSql(): string;
+  /** True when `events` misses consumed events (the tail limit), so it cannot fill a new view. */
+  readonly eventsLagging: boolean;
+  addView(bound: BoundView, options: { pending: boolean }): Promise<void>;
+  fill(view: string, options: { pending: boolean }, events: string): Promise<void>;
+  removeView(view: string, options: { pending: boolean }): Promise<void>;
+  promote(view: string): Promise<BoundView>;
+  viewOf(view: string, options: { pending: boolean }): BoundView | undefined;
+}
+
+/**
  * A micro-batch decoded ahead of its commit (see `MicroBatcher.prepare`); its retries reuse it.
  * Replaced by a new decode when a batch handoff raised a cut over some of its records meanwhile.
  */
@@ -118,12 +134,12 @@ export class SpeedLayer {
   private batchVersion: number | undefined;
   private lastError: string | undefined;
   private readonly listeners: RealtimeListener[] = [];
+  /** The cuts of the batch version realtime state starts at (empty before the first). */
+  private cuts: ReadonlyMap<number, number>;
 
   private constructor(
     private readonly options: SpeedLayerOptions,
     private readonly connection: DuckDBConnection,
-    /** The views as bound to the database, for the serving layer's tables. */
-    readonly views: readonly BoundView[],
     private readonly realtime: RealtimeState,
     private readonly rejected: RejectedRecords,
     private readonly tail: EventsTail,
@@ -150,6 +166,7 @@ export class SpeedLayer {
       },
     });
     this.batchVersion = options.manifest?.version;
+    this.cuts = options.manifest ? cutsOf(options.manifest) : new Map();
   }
 
   static async create(options: SpeedLayerOptions): Promise<SpeedLayer> {
@@ -177,12 +194,51 @@ export class SpeedLayer {
       const progress = new PartitionProgress({ stallTimeoutMs: options.stallTimeoutMs ?? Math.max(10_000, 10 * speed.interval) });
       if (manifest) progress.raiseCuts(cutsOf(manifest));
       if (manifest) tail.frontier.raiseCuts(cutsOf(manifest));
-      return new SpeedLayer(options, connection, views, realtime, rejected, tail, decoder, progress, logger);
+      return new SpeedLayer(options, connection, realtime, rejected, tail, decoder, progress, logger);
     } catch (error) {
       await decoder?.close();
       connection.closeSync();
       throw error;
     }
+  }
+
+  /** The views whose realtime state is served, as bound to the database. */
+  get views(): readonly BoundView[] {
+    return this.realtime.servedViews();
+  }
+
+  /**
+   * Changes which views realtime state is kept for (a new definitions version), serialised with
+   * the micro-batches, in one transaction on the speed layer's connection: `change` adds, fills,
+   * drops or promotes views through the editor, and whatever else it runs on `connection` commits
+   * or rolls back with it. Waits for the micro-batch in progress; the next one sees the new views.
+   */
+  async changeViews<T>(change: (connection: DuckDBConnection, editor: RealtimeViewsEditor) => Promise<T>): Promise<T> {
+    return this.lock.runExclusive(async () => {
+      if (this.state === 'stopped') throw new LambdaError('the speed layer is stopped');
+      const restore = this.realtime.snapshot();
+      try {
+        return await inTransaction(this.connection, () => change(this.connection, this.editor()));
+      } catch (error) {
+        restore();
+        await this.recount();
+        throw error;
+      }
+    });
+  }
+
+  private editor(): RealtimeViewsEditor {
+    const cases = [...this.cuts].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${cut}`);
+    const realtime = this.realtime;
+    return {
+      aboveCutsSql: () => (cases.length === 0 ? 'true' : `_offset >= CASE _partition ${cases.join(' ')} ELSE 0 END`),
+      eventsLagging: this.tail.lagging(),
+      addView: (bound, options) => realtime.addView(bound, options),
+      fill: (view, options, events) => realtime.fill(view, options, events),
+      removeView: (view, options) => realtime.removeView(view, options),
+      promote: (view) => realtime.promote(view),
+      viewOf: (view, options) => realtime.viewOf(view, options),
+    };
   }
 
   /** Adds a listener to the commit points; add them before `start`. */
@@ -255,24 +311,31 @@ export class SpeedLayer {
    * in progress; records below the new cuts that arrive later are dropped. Rolled back entirely
    * if anything throws; `committed` runs after the commit, before the next micro-batch.
    */
-  async applyBatch(manifest: BatchManifest, swapBatchTables: (connection: DuckDBConnection) => Promise<void>, committed?: () => void): Promise<void> {
+  async applyBatch(
+    manifest: BatchManifest,
+    swapBatchTables: (connection: DuckDBConnection, editor: RealtimeViewsEditor) => Promise<void>,
+    committed?: () => void,
+  ): Promise<void> {
     checkHandoff(manifest, { topic: this.topic, blockSize: this.options.loaded.config.speed.blockSize, cutExclusive: (p) => this.progress.cutExclusive(p) });
     const cuts = cutsOf(manifest);
     await this.lock.runExclusive(async () => {
       if (this.state === 'stopped') throw new LambdaError('the speed layer is stopped', { context: { version: manifest.version } });
+      const restore = this.realtime.snapshot();
       try {
         await inTransaction(this.connection, async () => {
-          await swapBatchTables(this.connection);
+          await swapBatchTables(this.connection, this.editor());
           await this.realtime.dropBelow(cuts);
           await this.rejected.dropBelow(cuts);
           for (const l of this.listeners) await l.batchAppliedInTransaction?.(this.connection, manifest);
         });
       } catch (error) {
+        restore();
         await this.recount();
         throw error;
       }
       this.progress.raiseCuts(cuts);
       this.tail.frontier.raiseCuts(cuts);
+      this.cuts = cuts;
       // Before the next micro-batch: `events` splitting at the new cuts is what it continues.
       committed?.();
       this.batchVersion = manifest.version;

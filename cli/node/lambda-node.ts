@@ -19,9 +19,10 @@ import { IngestRefusals } from '../../serving-layer/ingest/ingest-refusals.ts';
 import { QueryRunner } from '../../serving-layer/query/query-runner.ts';
 import { archiverGroupId, createCoordination, startupCall, type Coordination } from './coordination.ts';
 import { adoptLegacyAlertStore } from './legacy-alert-store.ts';
-import { adoptPublishedDefinitions, warnWhenBehind } from './node-definitions.ts';
+import { adoptPublishedDefinitions, followDefinitions, type DefinitionsFollower } from './node-definitions.ts';
 import { DefinitionsAdmin } from '../../core/definitions/definitions-admin.ts';
 import { NodeStatus } from './node-status.ts';
+import { backfillOf, backfillingViewIn, ViewBackfillingError } from './view-backfill.ts';
 import { RealtimeServing } from './realtime-serving.ts';
 import { openRecordSource } from './record-source.ts';
 
@@ -110,9 +111,9 @@ export class LambdaNode {
     await mkdir(localDir, { recursive: true });
     const coordination: Coordination = await createCoordination(fileConfig, layout, this.memberId, logger);
     this.stops.push({ step: 'coordination (ZooKeeper session)', stop: () => coordination.close() });
-    const { loaded, version: definitionsVersion } = await adoptPublishedDefinitions(fileConfig, coordination.definitions, logger);
-    const stopDefinitionsWatch = warnWhenBehind(coordination.definitions, definitionsVersion, logger);
-    this.stops.push({ step: 'definitions watch', stop: async () => stopDefinitionsWatch() });
+    const { loaded, version: startVersion } = await adoptPublishedDefinitions(fileConfig, coordination.definitions, logger);
+    let definitionsVersion = startVersion;
+    let follower: DefinitionsFollower | undefined;
     const member = { id: this.memberId, roles: [...roles], url: null, host: hostname(), pid: process.pid, startedAtMs: Date.now(), definitionsVersion };
     // Claimed before any work is taken: a second node with this id stops here (not retriable);
     // a ZooKeeper slow to answer a starting node is waited for.
@@ -145,7 +146,7 @@ export class LambdaNode {
     let realtime: RealtimeServing | undefined;
     if (roles.has('speed')) {
       realtime = await RealtimeServing.start({
-        loaded, layout, localDir, source, manifestStore: coordination.manifestStore, metrics, logger, memberId: this.memberId,
+        loaded, layout, localDir, source, manifestStore: coordination.manifestStore, metrics, logger, memberId: this.memberId, definitionsVersion,
         ...(coordination.session && coordination.root ? { zookeeper: { session: coordination.session, root: coordination.root } } : {}),
         ...(kafka ? { kafka: kafka.client } : {}),
       });
@@ -153,7 +154,7 @@ export class LambdaNode {
     }
     const serving = roles.has('serving') && realtime ? realtime : undefined;
     const refusals = localLog && serving ? new IngestRefusals(metrics) : undefined;
-    const status = new NodeStatus({ memberId: this.memberId, roles: [...roles], coordination, realtime, batch, archiver, ownership, loaded, logger, refusals, definitionsVersion });
+    const status = new NodeStatus({ memberId: this.memberId, roles: [...roles], coordination, realtime, batch, archiver, ownership, loaded, logger, refusals, definitionsVersion: () => definitionsVersion });
     const runner = serving ? new QueryRunner(serving.database.instance, { timeoutMs: config.serving.queryTimeout, maxRows: config.serving.maxRows }) : undefined;
     // Every node answers health, status and metrics; SQL, views, alerts and the console need the serving role.
     this.http = createHttpServer({
@@ -171,7 +172,18 @@ export class LambdaNode {
             query: async (sql, options) => {
               // Lagging at the start or the end: the query's snapshot lies between the two.
               const laggingBefore = serving.speed.eventsTail.lagging();
-              const result = await runner.run(sql, options);
+              const result = await runner.run(sql, options).catch(async (error: unknown) => {
+                // A view added but not exact yet is not in the database: say so, with its progress.
+                const message = (error as Error).message;
+                const pending = backfillingViewIn(message, (name) => serving.liveViews.pendingView(name));
+                if (pending) throw new ViewBackfillingError(pending.name, backfillOf(pending, await status.backfillProgress()).progress);
+                // Published a moment ago, not run here yet (the watch is on its way): backfilling too, from 0%.
+                if (!backfillingViewIn(message, (name) => ({ name }))) throw error;
+                const current = await coordination.definitions.current().catch(() => follower?.newest());
+                const published = backfillingViewIn(message, (name) => (current?.definitions.views[name] && !serving.liveViews.servedViews().some((b) => b.view.definition.name === name) ? { name } : undefined));
+                if (published) throw new ViewBackfillingError(published.name, 0);
+                throw error;
+              });
               return { ...result, eventsLagging: laggingBefore || serving.speed.eventsTail.lagging() };
             },
             views: async () => status.views(),
@@ -193,6 +205,23 @@ export class LambdaNode {
       },
     });
     await startupCall(() => coordination.members.register({ ...member, url: this.url ?? null }));
+    // Every newer definitions version runs here without a restart: the views and alert rules
+    // follow (LiveViews, Alerting), the batch master backfills, and the member data says so.
+    follower = followDefinitions({
+      store: coordination.definitions,
+      fileConfig,
+      runningVersion: definitionsVersion,
+      logger,
+      run: async (next, version) => {
+        await realtime?.applyDefinitions(next, version);
+        await batch?.applyDefinitions(next, version);
+        definitionsVersion = version;
+        await coordination.members
+          .register({ ...member, url: this.url ?? null, definitionsVersion })
+          .catch((error: unknown) => logger.warn({ err: error }, 'cannot publish the definitions version this node runs; the next registration will'));
+      },
+    });
+    this.stops.push({ step: 'definitions watch', stop: async () => follower?.stop() });
     this.phase = 'ok';
     logger.info({ memberId: this.memberId, roles: [...roles], url: this.url, localDir, mode: coordination.mode }, 'lambda node started');
   }

@@ -47,13 +47,75 @@ async function currentOrSeed(loaded: LoadedConfig, store: DefinitionsStore, logg
   }
 }
 
-/** Phase 1 of issue 16: a new version is run after a restart; say so when one is published. */
-export function warnWhenBehind(store: DefinitionsStore, runningVersion: number, logger: Logger): () => void {
-  return store.watch((published) => {
-    if (published.version <= runningVersion) return;
-    logger.warn(
-      { definitionsVersion: published.version, runningVersion },
-      `definitions version ${published.version} published; this node runs ${runningVersion}; restart it to run ${published.version}`,
-    );
+/** How a node runs a definitions version without a restart: every part that depends on them follows. */
+export type RunDefinitions = (loaded: LoadedConfig, version: number) => Promise<void>;
+
+/**
+ * Follows the published definitions (issue 16): each newer version is checked against this
+ * node's file (as at start) and run by `run`, one version at a time, the newest first when
+ * several arrived meanwhile. A version that cannot run now (e.g. `events` lags, ZooKeeper is
+ * away) is retried every `retryMs`; one that this node cannot run at all (its definitions do not
+ * bind with this node's file) is logged and skipped until a newer one is published.
+ */
+export function followDefinitions(options: {
+  readonly store: DefinitionsStore;
+  readonly fileConfig: LoadedConfig;
+  readonly runningVersion: number;
+  readonly run: RunDefinitions;
+  readonly logger: Logger;
+  readonly retryMs?: number;
+}): DefinitionsFollower {
+  const { store, fileConfig, run, logger } = options;
+  /** The newest version run or given up on. */
+  let handled = options.runningVersion;
+  let newest: PublishedDefinitions | undefined;
+  let busy = false;
+  let stopped = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  const next = async (): Promise<void> => {
+    if (busy || stopped || !newest || newest.version <= handled) return;
+    busy = true;
+    const target = newest;
+    try {
+      const loaded = await loadWithDefinitions(fileConfig, target.definitions);
+      await run(loaded, target.version);
+      handled = target.version;
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        logger.error({ err: error, definitionsVersion: target.version }, `definitions version ${target.version} does not bind with this node's config; it keeps running what it runs`);
+        handled = target.version;
+      } else {
+        logger.warn({ err: error, definitionsVersion: target.version }, `cannot run definitions version ${target.version} yet; retrying`);
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(() => {
+          retryTimer = undefined;
+          void next();
+        }, options.retryMs ?? 2_000);
+        retryTimer.unref();
+      }
+    } finally {
+      busy = false;
+    }
+    if (newest.version > handled && !retryTimer) void next();
+  };
+  const unwatch = store.watch((published) => {
+    if (!newest || published.version > newest.version) newest = published;
+    clearTimeout(retryTimer);
+    retryTimer = undefined;
+    void next();
   });
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(retryTimer);
+      unwatch();
+    },
+    newest: () => newest,
+  };
+}
+
+export interface DefinitionsFollower {
+  stop(): void;
+  /** The newest version published that this node has seen (it may not run it yet). */
+  newest(): PublishedDefinitions | undefined;
 }

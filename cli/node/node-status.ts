@@ -9,6 +9,9 @@ import type { PartitionOwnership } from '../../core/coordination/partition-owner
 import type { Logger } from '../../core/observability/logger.ts';
 import type { IngestRefusals } from '../../serving-layer/ingest/ingest-refusals.ts';
 import { rollupMacro } from '../../core/views/view-rollup.ts';
+import type { BatchProgress } from '../../core/batch/batch-progress.ts';
+import type { BoundView } from '../../core/views/bind-views.ts';
+import { backfillOf } from './view-backfill.ts';
 import type { Coordination } from './coordination.ts';
 import type { RealtimeServing } from './realtime-serving.ts';
 
@@ -29,8 +32,8 @@ export interface NodeStatusSources {
   readonly ownership: PartitionOwnership;
   /** Lines refused by `POST /v1/events`, where this node answers it. */
   readonly refusals?: IngestRefusals;
-  /** The definitions version this process runs. */
-  readonly definitionsVersion: number;
+  /** The definitions version this process runs (it follows the published one). */
+  readonly definitionsVersion: () => number;
 }
 
 /** `GET /v1/status` and `GET /v1/views`, assembled from whichever layers this process runs. */
@@ -77,7 +80,7 @@ export class NodeStatus {
       rejected,
       ...(speed ? { events: { tailRows: speed.eventsTail.tailRows, maxTailRows: speed.eventsTail.maxRows, lagging: speed.eventsTail.lagging, lagRecords: speed.eventsTail.lagRecords } } : {}),
       refusedAtIngest: this.sources.refusals?.counted() ?? { total: 0, byReason: {} },
-      definitions: { version: published?.version ?? null, running: this.sources.definitionsVersion },
+      definitions: { version: published?.version ?? null, running: this.sources.definitionsVersion() },
       members: members.map((m) => ({
         id: m.id,
         roles: m.roles as Role[],
@@ -98,14 +101,18 @@ export class NodeStatus {
     return fallback;
   }
 
-  views(): ViewInfo[] {
+  /** `GET /v1/views`: the served views, then the added ones still backfilling, with their progress. */
+  async views(): Promise<ViewInfo[]> {
     const { realtime } = this.sources;
     if (!realtime) return [];
     const now = Date.now();
     const manifest = realtime.appliedManifest;
     const realtimeUpdatedAtMs = realtime.speed.status().microBatches.lastCommittedAtMs ?? null;
     const newest = Math.max(realtimeUpdatedAtMs ?? 0, manifest ? Date.parse(manifest.finishedAt) : 0);
-    return realtime.database.bound.map(({ view, outputColumns }) => ({
+    const freshness = { batchVersion: manifest?.version ?? null, realtimeUpdatedAtMs, ageMs: newest === 0 ? null : now - newest };
+    const pending = realtime.liveViews.pendingViews();
+    const progress = pending.length > 0 ? await this.backfillProgress() : undefined;
+    const describe = ({ view, outputColumns }: BoundView) => ({
       name: view.definition.name,
       columns: outputColumns.map((c) => ({ name: c.name, type: c.type })),
       window: view.definition.windowMs === null ? null : formatExactDurationMs(view.definition.windowMs),
@@ -113,7 +120,22 @@ export class NodeStatus {
       dimensions: view.definition.dimensions,
       measures: view.definition.measures.map((m) => ({ name: m.name, aggregate: m.kind, of: m.argumentSql })),
       rollup: rollupMacro(view.definition.name),
-      freshness: { batchVersion: manifest?.version ?? null, realtimeUpdatedAtMs, ageMs: newest === 0 ? null : now - newest },
-    }));
+    });
+    const served = realtime.liveViews.servedViews().map((bound): ViewInfo => {
+      const next = realtime.liveViews.pendingView(bound.view.definition.name);
+      return { ...describe(bound), freshness, state: 'serving', ...(next ? { backfill: backfillOf(next, progress) } : {}) };
+    });
+    const added = pending
+      .filter((p) => p.kind === 'added')
+      .map((p): ViewInfo => ({ ...describe(p.bound), freshness: { batchVersion: null, realtimeUpdatedAtMs: null, ageMs: null }, state: 'backfilling', backfill: backfillOf(p, progress) }));
+    return [...served, ...added];
   }
+
+  /** The batch master's progress record, undefined when it cannot be read (logged). */
+  async backfillProgress(): Promise<BatchProgress | undefined> {
+    const store = this.sources.coordination.batchProgress;
+    if (!store) return undefined;
+    return store.current().catch((error: unknown) => this.unavailable('the batch progress', error, undefined));
+  }
+
 }

@@ -10,6 +10,7 @@ import { BatchHandoff } from '../../serving-layer/engine/batch-handoff.ts';
 import { MasterDatasetViews, type RejectedCounts } from '../../serving-layer/engine/master-dataset-views.ts';
 import { registerRejectedGauge } from '../../serving-layer/engine/rejected-gauge.ts';
 import { MaterializedViews } from '../../serving-layer/engine/materialized-views.ts';
+import { LiveViews, type ViewsChange } from '../../serving-layer/engine/live-views.ts';
 import { ServingDatabase } from '../../serving-layer/engine/serving-database.ts';
 import { lockDownDatabase } from '../../serving-layer/query/lock-down-database.ts';
 import { REJECTED_NOT_KEPT_TABLE, REJECTED_REALTIME_TABLE, SpeedLayer } from '../../speed-layer/index.ts';
@@ -34,6 +35,8 @@ export interface RealtimeServingOptions {
   readonly zookeeper?: { readonly session: ZkSession; readonly root: string };
   /** For alert rules that notify a Kafka topic. */
   readonly kafka?: Kafka;
+  /** The definitions version `loaded` holds. */
+  readonly definitionsVersion?: number;
 }
 
 /**
@@ -52,6 +55,7 @@ export class RealtimeServing {
     private readonly handoff: BatchHandoff,
     private readonly masterViews: MasterDatasetViews,
     readonly alerting: Alerting,
+    readonly liveViews: LiveViews,
   ) {}
 
   static async start(options: RealtimeServingOptions): Promise<RealtimeServing> {
@@ -60,7 +64,9 @@ export class RealtimeServing {
     const manifest = await startupCall(() => options.manifestStore.current());
     const speed = await SpeedLayer.create({ loaded, source, instance: database.instance, ...(manifest ? { manifest } : {}), metrics: options.metrics, logger });
     // First listener: the views are up to date before anything else runs at a commit point.
-    speed.addListener(await MaterializedViews.create(database.adminConnection, database.bound));
+    const materialized = await MaterializedViews.create(database.adminConnection, database.bound);
+    speed.addListener(materialized);
+    const liveViews = new LiveViews({ database, realtime: speed, materialized, storageDir: layout.rootDir, eventsRelation: 'events', logger }, loaded, options.definitionsVersion ?? 0);
     const masterViews = new MasterDatasetViews({
       layout, topic: source.topic, schema: loaded.schema, realtimeRejectedTable: REJECTED_REALTIME_TABLE, realtimeNotKeptTable: REJECTED_NOT_KEPT_TABLE,
       eventsTail: speed.eventsTail,
@@ -71,8 +77,10 @@ export class RealtimeServing {
       ...(options.zookeeper ? { zookeeper: options.zookeeper } : {}),
       ...(options.kafka ? { kafka: options.kafka } : {}),
     });
-    const handoff = new BatchHandoff({ database, realtime: speed, masterViews, storageDir: layout.rootDir, logger });
-    const node = new RealtimeServing(options, database, speed, handoff, masterViews, alerting);
+    // Alert rules follow the served views: a rule on a view still backfilling waits for it.
+    liveViews.onServedChange(async (connection, served) => void (await alerting.applyDefinitions(connection, served)));
+    const handoff = new BatchHandoff({ database, realtime: speed, masterViews, storageDir: layout.rootDir, logger, liveViews });
+    const node = new RealtimeServing(options, database, speed, handoff, masterViews, alerting, liveViews);
     registerRejectedGauge(options.metrics, () => node.rejectedCounts());
     // Alert windows fold each micro-batch in its transaction; evaluation follows each commit
     // without holding the speed layer up (coalesced while one runs).
@@ -84,6 +92,7 @@ export class RealtimeServing {
       memoryLimit: loaded.config.serving.memoryLimit,
       tempDirectory: join(options.localDir, 'duckdb-tmp'),
     });
+    await liveViews.startWith(manifest);
     if (manifest) await handoff.apply(manifest);
     await speed.start();
     node.stopWatching = handoff.follow(options.manifestStore);
@@ -97,6 +106,18 @@ export class RealtimeServing {
   /** The batch version merged into the views now. */
   get appliedManifest(): BatchManifest | undefined {
     return this.handoff.appliedManifest;
+  }
+
+  /**
+   * Runs definitions `loaded` (version `version`) from now on, without a restart (LiveViews), in
+   * the handoff's queue so that no batch version is applied meanwhile; then applies the newest
+   * published version if it waited for these definitions. Throws if nothing could change (retry).
+   */
+  async applyDefinitions(loaded: LoadedConfig, version: number): Promise<ViewsChange> {
+    const change = await this.handoff.exclusive(() => this.liveViews.apply(loaded, version, this.handoff.appliedManifest));
+    void this.handoff.retryLatest();
+    this.alerting.evaluateSoon();
+    return change;
   }
 
   get lastError(): string | undefined {

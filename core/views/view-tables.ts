@@ -29,6 +29,14 @@ export function realtimeTable(view: string): string {
   return `realtime__${view}`;
 }
 
+/**
+ * Realtime state of a view's next definition (added or changed, not yet exact): kept beside the
+ * served one until a batch version holds that definition, then renamed to realtime__<view>.
+ */
+export function pendingRealtimeTable(view: string): string {
+  return `realtime_pending__${view}`;
+}
+
 export function materializedTable(view: string): string {
   return `materialized__${view}`;
 }
@@ -44,8 +52,8 @@ export function createBatchTableSql(bound: BoundView): string {
   return `CREATE TABLE IF NOT EXISTS ${quoteIdent(batchTable(bound.view.definition.name))} (${stateColumnsDdl(bound)})`;
 }
 
-export function createRealtimeTableSql(bound: BoundView): string {
-  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(realtimeTable(bound.view.definition.name))} (${stateColumnsDdl(bound, REALTIME_KEYS)})`;
+export function createRealtimeTableSql(bound: BoundView, table = realtimeTable(bound.view.definition.name)): string {
+  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(table)} (${stateColumnsDdl(bound, REALTIME_KEYS)})`;
 }
 
 /**

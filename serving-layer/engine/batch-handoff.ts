@@ -6,6 +6,8 @@ import type { Logger } from '../../core/observability/logger.ts';
 import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
 import type { BoundView } from '../../core/views/bind-views.ts';
 import { batchTable } from '../../core/views/view-tables.ts';
+import type { RealtimeViewsEditor } from '../../speed-layer/index.ts';
+import type { LiveViews } from './live-views.ts';
 import type { MasterDatasetViews, MasterViewsRefresh } from './master-dataset-views.ts';
 import type { ServingDatabase } from './serving-database.ts';
 
@@ -17,7 +19,7 @@ import type { ServingDatabase } from './serving-database.ts';
  */
 export interface RealtimeHandoff {
   /** `committed` runs after the commit, still serialised with the micro-batches. */
-  applyBatch(manifest: BatchManifest, inTransaction: (connection: DuckDBConnection) => Promise<void>, committed?: () => void): Promise<void>;
+  applyBatch(manifest: BatchManifest, inTransaction: (connection: DuckDBConnection, editor?: RealtimeViewsEditor) => Promise<void>, committed?: () => void): Promise<void>;
 }
 
 export interface BatchHandoffOptions {
@@ -27,6 +29,8 @@ export interface BatchHandoffOptions {
   /** Where batch versions are (`storage.dir`). */
   readonly storageDir: string;
   readonly logger: Logger;
+  /** The views following the definitions: a version's pending views it holds serve with it. */
+  readonly liveViews?: LiveViews;
 }
 
 /**
@@ -43,6 +47,8 @@ export interface BatchHandoffOptions {
 export class BatchHandoff {
   private queue: Promise<void> = Promise.resolve();
   private applied: BatchManifest | undefined;
+  /** The newest version published, applied or not (a handoff may wait for this node's definitions). */
+  private latest: BatchManifest | undefined;
   private lastFailure: string | undefined;
 
   constructor(private readonly options: BatchHandoffOptions) {}
@@ -58,7 +64,17 @@ export class BatchHandoff {
 
   /** Applies each manifest the store publishes from now on, in the queue; returns the unwatch. */
   follow(store: Pick<BatchManifestStore, 'watch'>): () => void {
-    return store.watch((manifest) => void this.enqueue(() => this.apply(manifest), `applying batch version ${manifest.version} failed; the previous one keeps serving`));
+    return store.watch((manifest) => {
+      if (!this.latest || manifest.version > this.latest.version) this.latest = manifest;
+      void this.enqueue(() => this.apply(manifest), `applying batch version ${manifest.version} failed; the previous one keeps serving`);
+    });
+  }
+
+  /** Applies the newest published version if it is not applied yet (after this node's definitions changed). */
+  retryLatest(): Promise<void> {
+    const latest = this.latest;
+    if (!latest || (this.applied && latest.version <= this.applied.version)) return this.queue;
+    return this.enqueue(() => this.apply(latest), `applying batch version ${latest.version} failed; the previous one keeps serving`);
   }
 
   /** `events`/`rejected` pick up newly archived files, in the queue (the split uses the applied cuts). */
@@ -66,6 +82,16 @@ export class BatchHandoff {
     const { masterViews, database } = this.options;
     const refresh = async () => masterViews.committed(await masterViews.refresh(database.adminConnection, this.applied));
     return this.enqueue(refresh, 'refreshing events/rejected from the master dataset failed');
+  }
+
+  /** Runs `task` in the queue (no version is applied meanwhile); its failure is the caller's. */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task);
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   /** Resolves when every queued step has run. */
@@ -76,20 +102,40 @@ export class BatchHandoff {
   /** Steps 2 and 3 for one manifest; throws if it failed. Outside the queue: call before `follow`. */
   async apply(manifest: BatchManifest): Promise<void> {
     if (this.applied && manifest.version <= this.applied.version) return;
-    const { database, realtime, masterViews } = this.options;
+    if (!this.latest || manifest.version > this.latest.version) this.latest = manifest;
+    const { database, realtime, masterViews, liveViews } = this.options;
+    const unheld = liveViews?.unheldServedViews(manifest) ?? [];
+    if (unheld.length > 0) {
+      // Not a failure: the definitions watch is on its way (retryLatest applies it then).
+      this.options.logger.info(
+        { version: manifest.version, views: unheld },
+        `batch version ${manifest.version} was computed from other definitions of ${unheld.join(', ')} than this node runs; it is applied once this node runs the same definitions`,
+      );
+      return;
+    }
     const connection = await database.connect();
     try {
-      const staged = await stageBatchVersion(connection, manifest, database.bound, this.options.storageDir);
+      const pending = liveViews?.heldPending(manifest) ?? [];
+      const staged = await stageBatchVersion(connection, manifest, database.bound, this.options.storageDir, pending.map((p) => p.bound));
       try {
         let refreshed: MasterViewsRefresh | undefined;
-        await realtime.applyBatch(
-          manifest,
-          async (tx) => {
-            await staged.swap(tx);
-            refreshed = await masterViews.refresh(tx, manifest);
-          },
-          () => masterViews.committed(refreshed!),
-        );
+        // A rollback puts the catalog back; the views' in-memory state must follow it.
+        const restore = liveViews?.snapshot();
+        await realtime
+          .applyBatch(
+            manifest,
+            async (tx, editor) => {
+              await staged.swap(tx);
+              if (liveViews && editor) await liveViews.promoteInHandoff(tx, editor, manifest, staged.pendingTables);
+              refreshed = await masterViews.refresh(tx, manifest);
+            },
+            () => masterViews.committed(refreshed!),
+          )
+          .catch((error: unknown) => {
+            restore?.();
+            throw error;
+          });
+        liveViews?.committed();
       } finally {
         await staged.discard(connection);
       }
@@ -113,8 +159,10 @@ export class BatchHandoff {
 /** A batch version read into staging tables, ready to be swapped in. */
 export interface StagedBatch {
   readonly manifest: BatchManifest;
-  /** Replaces every view's batch state with the staged one; run inside the swap transaction. */
+  /** Replaces every served view's batch state with the staged one; run inside the swap transaction. */
   swap(connection: DuckDBConnection): Promise<void>;
+  /** Staged batch state of pending view definitions (view → staging table), for LiveViews to promote. */
+  readonly pendingTables: ReadonlyMap<string, string>;
   /** Drops the staging tables (after the swap, or when the swap is abandoned). */
   discard(connection: DuckDBConnection): Promise<void>;
 }
@@ -134,12 +182,14 @@ export async function stageBatchVersion(
   manifest: BatchManifest,
   views: readonly BoundView[],
   storageDir: string,
+  /** Pending definitions the version holds (LiveViews): staged beside the served ones, not swapped. */
+  pendingViews: readonly BoundView[] = [],
 ): Promise<StagedBatch> {
-  const staged: { view: BoundView; table: string }[] = [];
+  const staged: { view: BoundView; table: string; pending: boolean }[] = [];
   try {
-    for (const view of views) {
+    for (const [view, pending] of [...views.map((v) => [v, false] as const), ...pendingViews.map((v) => [v, true] as const)]) {
       const name = view.view.definition.name;
-      const table = stagingTable(name, manifest.version);
+      const table = `${stagingTable(name, manifest.version)}${pending ? '__pending' : ''}`;
       const file = batchViewFile(storageDir, manifest, name);
       const columns = view.stateColumns.map((c) => quoteIdent(c.name)).join(', ');
       const source =
@@ -147,7 +197,7 @@ export async function stageBatchVersion(
           ? `SELECT ${columns} FROM read_parquet(${quoteLiteral(file)})`
           : `SELECT ${columns} FROM ${quoteIdent(batchTable(name))} WHERE false`;
       await connection.run(`CREATE OR REPLACE TABLE ${quoteIdent(table)} AS ${source}`);
-      staged.push({ view, table });
+      staged.push({ view, table, pending });
     }
   } catch (error) {
     for (const { table } of staged) await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(table)}`);
@@ -155,8 +205,9 @@ export async function stageBatchVersion(
   }
   return {
     manifest,
+    pendingTables: new Map(staged.filter((s) => s.pending).map((s) => [s.view.view.definition.name, s.table])),
     async swap(tx) {
-      for (const { view, table } of staged) {
+      for (const { view, table } of staged.filter((s) => !s.pending)) {
         const target = quoteIdent(batchTable(view.view.definition.name));
         await tx.run(`DELETE FROM ${target}`);
         await tx.run(`INSERT INTO ${target} SELECT * FROM ${quoteIdent(table)}`);

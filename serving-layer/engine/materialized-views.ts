@@ -54,7 +54,7 @@ function sameKeySql(bound: BoundView, left: string, right: string): string {
  */
 export class MaterializedViews {
   private constructor(
-    private readonly tables: readonly ViewTable[],
+    private tables: ViewTable[],
     private readonly rewriteMinRows: number,
   ) {}
 
@@ -70,6 +70,33 @@ export class MaterializedViews {
       for (const { bound } of tables) await connection.run(createMaterializedServingViewSql(bound));
     });
     return materialized;
+  }
+
+  /**
+   * Materializes `bound` (a view now served, or served with a new definition) from its state
+   * tables and points `<view>` at it; in the caller's transaction (after ServingDatabase.serveView).
+   */
+  async serveView(connection: DuckDBConnection, bound: BoundView): Promise<void> {
+    const name = bound.view.definition.name;
+    this.tables = this.tables.filter((t) => t.bound.view.definition.name !== name);
+    const t: ViewTable = { bound, table: quoteIdent(materializedTable(name)), rows: 0, deletedSinceRewrite: 0 };
+    this.tables.push(t);
+    await this.build(connection, t);
+    await connection.run(createMaterializedServingViewSql(bound));
+  }
+
+  /** The set of tables now, to put back when the transaction that changes it rolls back. */
+  snapshot(): () => void {
+    const tables = this.tables;
+    return () => {
+      this.tables = tables;
+    };
+  }
+
+  /** Stops materializing `name` (its view is dropped by ServingDatabase.dropView). */
+  async dropView(connection: DuckDBConnection, name: string): Promise<void> {
+    this.tables = this.tables.filter((t) => t.bound.view.definition.name !== name);
+    await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(materializedTable(name))}`);
   }
 
   /** Recomputes the keys the micro-batch's `events` touched; runs in the micro-batch's transaction. */
@@ -89,18 +116,20 @@ export class MaterializedViews {
    * keys, and the costly merges (distinct sketches) are left to the keys realtime touched.
    */
   async rebuild(connection: DuckDBConnection): Promise<void> {
-    for (const t of this.tables) {
-      const { view } = t.bound;
-      const name = view.definition.name;
-      const inRealtime = (row: string) => `EXISTS (SELECT 1 FROM ${quoteIdent(realtimeTable(name))} AS r WHERE ${sameKeySql(t.bound, row, 'r')})`;
-      const batchOnly = `(SELECT * FROM ${quoteIdent(batchTable(name))} AS s WHERE NOT ${inRealtime('s')})`;
-      await connection.run(`DROP TABLE IF EXISTS ${t.table}`);
-      await connection.run(createMaterializedTableSql(t.bound));
-      const finalized = (await connection.run(`INSERT INTO ${t.table} ${view.finalizeSql(batchOnly)}`)).rowsChanged;
-      const merged = (await connection.run(`INSERT INTO ${t.table} ${mergedViewSql(t.bound, inRealtime('s'))}`)).rowsChanged;
-      t.rows = finalized + merged;
-      t.deletedSinceRewrite = 0;
-    }
+    for (const t of this.tables) await this.build(connection, t);
+  }
+
+  private async build(connection: DuckDBConnection, t: ViewTable): Promise<void> {
+    const { view } = t.bound;
+    const name = view.definition.name;
+    const inRealtime = (row: string) => `EXISTS (SELECT 1 FROM ${quoteIdent(realtimeTable(name))} AS r WHERE ${sameKeySql(t.bound, row, 'r')})`;
+    const batchOnly = `(SELECT * FROM ${quoteIdent(batchTable(name))} AS s WHERE NOT ${inRealtime('s')})`;
+    await connection.run(`DROP TABLE IF EXISTS ${t.table}`);
+    await connection.run(createMaterializedTableSql(t.bound));
+    const finalized = (await connection.run(`INSERT INTO ${t.table} ${view.finalizeSql(batchOnly)}`)).rowsChanged;
+    const merged = (await connection.run(`INSERT INTO ${t.table} ${mergedViewSql(t.bound, inRealtime('s'))}`)).rowsChanged;
+    t.rows = finalized + merged;
+    t.deletedSinceRewrite = 0;
   }
 
   private async refreshKeys(connection: DuckDBConnection, t: ViewTable, events: string): Promise<void> {

@@ -2,8 +2,9 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import { installSqlMacros } from '../../core/duckdb/sql-macros.ts';
 import { bindViews, type BoundView } from '../../core/views/bind-views.ts';
-import { createRollupMacroSql, createStateViewSql } from '../../core/views/view-rollup.ts';
-import { createBatchTableSql, createRealtimeTableSql, createServingViewSql } from '../../core/views/view-tables.ts';
+import { quoteIdent } from '../../core/sql/identifiers.ts';
+import { createRollupMacroSql, createStateViewSql, rollupMacro, stateView } from '../../core/views/view-rollup.ts';
+import { batchTable, createBatchTableSql, createRealtimeTableSql, createServingViewSql } from '../../core/views/view-tables.ts';
 
 /**
  * The serving process's one DuckDB database (in memory): for every view its batch state table,
@@ -16,7 +17,7 @@ import { createBatchTableSql, createRealtimeTableSql, createServingViewSql } fro
 export class ServingDatabase {
   private constructor(
     readonly instance: DuckDBInstance,
-    readonly bound: readonly BoundView[],
+    private served: readonly BoundView[],
     private readonly admin: DuckDBConnection,
   ) {}
 
@@ -26,13 +27,7 @@ export class ServingDatabase {
     try {
       await installSqlMacros(admin);
       const bound = await bindViews(loaded, admin);
-      for (const view of bound) {
-        await admin.run(createBatchTableSql(view));
-        await admin.run(createRealtimeTableSql(view));
-        await admin.run(createServingViewSql(view));
-        await admin.run(createStateViewSql(view));
-        await admin.run(createRollupMacroSql(view));
-      }
+      for (const view of bound) await createViewObjects(admin, view);
       return new ServingDatabase(instance, bound, admin);
     } catch (error) {
       admin.closeSync();
@@ -51,6 +46,37 @@ export class ServingDatabase {
     return this.admin;
   }
 
+  /** The views served now, as bound (they change with the definitions: LiveViews). */
+  get bound(): readonly BoundView[] {
+    return this.served;
+  }
+
+  /**
+   * Serves `view` from now on (a new definitions version), replacing a served view of that name:
+   * its batch table (empty; the caller fills it), merging view, state view and rollup macro, on
+   * `connection` in the caller's transaction. Its realtime table is the speed layer's.
+   */
+  async serveView(connection: DuckDBConnection, view: BoundView): Promise<void> {
+    const name = view.view.definition.name;
+    await dropViewObjects(connection, name);
+    await createViewObjects(connection, view, { realtimeTable: false });
+    this.served = [...this.served.filter((b) => b.view.definition.name !== name), view];
+  }
+
+  /** The served set now, to put back when the transaction that changes it rolls back. */
+  snapshot(): () => void {
+    const served = this.served;
+    return () => {
+      this.served = served;
+    };
+  }
+
+  /** Stops serving `name`: drops its tables, views and macro (not its realtime table). */
+  async dropView(connection: DuckDBConnection, name: string): Promise<void> {
+    await dropViewObjects(connection, name);
+    this.served = this.served.filter((b) => b.view.definition.name !== name);
+  }
+
   view(name: string): BoundView | undefined {
     return this.bound.find((b) => b.view.definition.name === name);
   }
@@ -59,4 +85,19 @@ export class ServingDatabase {
     this.admin.closeSync();
     this.instance.closeSync();
   }
+}
+
+async function createViewObjects(connection: DuckDBConnection, view: BoundView, options: { realtimeTable?: boolean } = {}): Promise<void> {
+  await connection.run(createBatchTableSql(view));
+  if (options.realtimeTable ?? true) await connection.run(createRealtimeTableSql(view));
+  await connection.run(createServingViewSql(view));
+  await connection.run(createStateViewSql(view));
+  await connection.run(createRollupMacroSql(view));
+}
+
+async function dropViewObjects(connection: DuckDBConnection, name: string): Promise<void> {
+  await connection.run(`DROP MACRO TABLE IF EXISTS ${quoteIdent(rollupMacro(name))}`);
+  await connection.run(`DROP VIEW IF EXISTS ${quoteIdent(stateView(name))}`);
+  await connection.run(`DROP VIEW IF EXISTS ${quoteIdent(name)}`);
+  await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(batchTable(name))}`);
 }

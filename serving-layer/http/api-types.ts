@@ -28,6 +28,24 @@ export interface ViewInfo {
   /** The SQL table macro that re-aggregates the view exactly: `rollup_<view>` (core/views/view-rollup.ts). */
   readonly rollup: string;
   readonly freshness: ViewFreshness;
+  /**
+   * `serving`: queries answer it, exactly. `backfilling`: an added view whose history the batch
+   * master is computing; queries on it get 409 until it serves (issue 16).
+   */
+  readonly state: 'serving' | 'backfilling';
+  /** While backfilling, or while a changed definition backfills behind the served one: how far. */
+  readonly backfill?: BackfillInfo;
+}
+
+/** A view definition being made exact: the batch master's progress over its history. */
+export interface BackfillInfo {
+  /** `added`: the view is new; `changed`: its old definition serves until the new one is exact. */
+  readonly kind: 'added' | 'changed';
+  /** 0..1, the batch run's estimate for this view; 1 once computed (it serves at the next handoff). */
+  readonly progress: number;
+  /** The definitions version that introduced the definition. */
+  readonly definitionsVersion: number;
+  readonly sinceMs: number;
 }
 
 /** A measure and the rule its rollups merge it by: `{"name": "avg_latency", "aggregate": "avg", "of": "latency_ms"}`. */

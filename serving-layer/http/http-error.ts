@@ -1,4 +1,4 @@
-import { LambdaError, QueryError, type QueryErrorKind } from '../../core/errors/index.ts';
+import { ConflictError, LambdaError, QueryError, type QueryErrorKind } from '../../core/errors/index.ts';
 
 /** The one error type the HTTP API answers with: a status and a message for `{"error": "…"}`. */
 export class HttpError extends Error {
@@ -21,7 +21,7 @@ const STATUS_BY_KIND: Readonly<Record<QueryErrorKind, number>> = {
 
 /**
  * Any error thrown while handling a request, as the client may see it. QueryError and HttpError
- * keep their messages; fastify's own client errors (bad JSON, body too large) keep theirs; other
+ * keep their messages, a ConflictError is a 409; fastify's own client errors (bad JSON, body too large) keep theirs; other
  * LambdaErrors, whose messages are written for users, are 503 when retrying can help (ZooKeeper
  * connection loss) and 500 otherwise; any other error is a 500 with a fixed message. Stack
  * traces only ever go to the log.
@@ -32,6 +32,8 @@ export function toHttpError(error: unknown): HttpError {
     const status = STATUS_BY_KIND[error.kind];
     return new HttpError(status, status === 500 ? `internal error: ${error.message}` : error.message);
   }
+  // Conflicts with the current state (a stale definitions version, a view still backfilling).
+  if (error instanceof ConflictError) return new HttpError(409, error.message);
   if (error instanceof LambdaError) {
     return error.retriable ? new HttpError(503, `unavailable, retry: ${error.message}`) : new HttpError(500, `internal error: ${error.message}`);
   }

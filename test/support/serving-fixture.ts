@@ -41,6 +41,7 @@ export const FIXTURE_VIEWS: readonly ViewInfo[] = [
       { name: 'views', type: 'BIGINT' },
       { name: 'revenue', type: 'DOUBLE' },
     ],
+    state: 'serving',
     window: '1m',
     windowMs: 60_000,
     dimensions: ['page'],
