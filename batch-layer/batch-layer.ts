@@ -50,6 +50,8 @@ export interface BatchLayerOptions {
  * runs the recompute on the cron schedule and on request, publishes each version (fenced by the
  * leadership term) and prunes old versions. Losing the term stops the schedule and aborts a run
  * in progress, interrupting its DuckDB query; the next term starts only after that run is over.
+ * It follows the cluster's definitions (applyDefinitions): the master backfills at once whatever
+ * the published version does not hold as defined, and publishes each run's progress.
  */
 export class BatchLayer {
   private readonly batchMetrics: BatchMetrics;
