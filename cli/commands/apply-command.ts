@@ -31,7 +31,7 @@ export function registerApplyCommand(program: Command): void {
     });
     process.stdout.write(`${formatDiff(outcome.diff)}\n`);
     if (options.dryRun) process.stdout.write(`dry run: nothing applied; the definitions stay at version ${outcome.version}\n`);
-    else if (outcome.applied) process.stdout.write(`applied: definitions version ${outcome.version} (was ${outcome.previousVersion}); nodes run it once restarted\n`);
+    else if (outcome.applied) process.stdout.write(`applied: definitions version ${outcome.version} (was ${outcome.previousVersion}); every node follows it; added and changed views serve once backfilled (lambda status shows how far)\n`);
     else process.stdout.write(`nothing to apply; the definitions stay at version ${outcome.version}\n`);
   });
 }

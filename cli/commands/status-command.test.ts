@@ -38,7 +38,7 @@ describe('lambda status', () => {
     expect(stdout).toMatch(/members \(2\)\n/);
     expect(stdout).toMatch(/│ node-a │ yes +│ speed, batch, serving, archiver │ http:\/\/127.0.0.1:8080 │ p0 p1 +│/);
     expect(stdout).toMatch(/│ node-b │ +│ serving +│ http:\/\/127.0.0.1:8081 │ — +│/);
-    expect(stdout).toMatch(/│ page_traffic │ 1m +│ window_start, page, views, revenue │ v3 +│ 2025-11-21T09:00:00.000Z │ 1s +│/);
+    expect(stdout).toMatch(/│ page_traffic │ serving +│ 1m +│ window_start, page, views, revenue │ v3 +│ 2025-11-21T09:00:00.000Z │ 1s +│/);
   });
 
   it('prints the raw JSON with --json', async () => {
@@ -78,7 +78,7 @@ describe('lambda status', () => {
   it('prints the published definitions version, the one this node runs, and each member\'s', () => {
     const members = FIXTURE_STATUS.members.map((m, i) => ({ ...m, definitionsVersion: i === 0 ? 4 : 3 }));
     const behind = renderStatus({ ...FIXTURE_STATUS, definitions: { version: 4, running: 3 }, members }, []);
-    expect(behind).toContain('definitions  v4 published; this node runs v3 (restart it to run v4)');
+    expect(behind).toContain('definitions  v4 published; this node runs v3 (it follows in seconds; if it stays behind, its log says why)');
     expect(behind).toMatch(/│ node-a │ .*│ v4 +│/);
     expect(behind).toMatch(/│ node-b │ .*│ v3 +│/);
     expect(renderStatus({ ...FIXTURE_STATUS, definitions: { version: 4, running: 4 } }, [])).toContain('definitions  v4, which this node runs');

@@ -58,10 +58,11 @@ export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): st
     memberTable.push([m.id, m.isMaster ? 'yes' : '', list(m.roles), m.url ?? '—', m.partitions?.length ? m.partitions.map((p) => `p${p}`).join(' ') : '—', definitions]);
   }
   out += `${memberTable.toString()}\n\nviews (${views.length})\n`;
-  const viewTable = table(['view', 'window', 'columns', 'batch version', 'realtime updated', 'age']);
+  const viewTable = table(['view', 'state', 'window', 'columns', 'batch version', 'realtime updated', 'age']);
   for (const v of views) {
     viewTable.push([
       v.name,
+      viewState(v),
       v.windowMs === null ? 'none' : formatExactDurationMs(v.windowMs),
       (v.columns ?? []).map((c) => c.name).join(', '),
       v.freshness?.batchVersion === null || v.freshness?.batchVersion === undefined ? '—' : `v${v.freshness.batchVersion}`,
@@ -72,11 +73,18 @@ export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): st
   return `${out}${viewTable.toString()}\n`;
 }
 
-/** Whether this node runs the published definitions (phase 1 of issue 16: a restart moves it). */
+/** `serving`, `backfilling 42%`, or `serving; new definition 42%` (issue 16). */
+function viewState(view: ViewInfo): string {
+  const percent = view.backfill ? `${Math.floor(view.backfill.progress * 100)}%` : '';
+  if (view.state === 'backfilling') return `backfilling ${percent}`;
+  return view.backfill ? `serving; new definition ${percent}` : 'serving';
+}
+
+/** Whether this node runs the published definitions (it follows them within seconds). */
 function definitionsLine(definitions: NonNullable<StatusInfo['definitions']>): string {
   const { version, running } = definitions;
   if (version === null) return `this node runs v${running}; the published version is unknown (ZooKeeper did not answer)`;
-  return version === running ? `v${version}, which this node runs` : `v${version} published; this node runs v${running} (restart it to run v${version})`;
+  return version === running ? `v${version}, which this node runs` : `v${version} published; this node runs v${running} (it follows in seconds; if it stays behind, its log says why)`;
 }
 
 function archiving(archiver: NonNullable<StatusInfo['archiver']>): string {
