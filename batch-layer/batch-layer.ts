@@ -64,6 +64,9 @@ export class BatchLayer {
   private runsFailed = 0;
   private readonly runListeners = new Set<(outcome: BatchRunOutcome) => void>();
   private removeLeadershipListener: () => void = () => undefined;
+  /** A failed backfill is tried again after this delay (doubling up to a minute), not at the next cron tick. */
+  private backfillRetryMs = 0;
+  private backfillRetry: NodeJS.Timeout | undefined;
   /** What the next run computes; a run takes this snapshot when it starts and keeps it. */
   private definitions: { readonly loaded: LoadedConfig; readonly version: number };
   private lastProgress: BatchRunProgress | undefined;
@@ -197,7 +200,10 @@ export class BatchLayer {
         run: (reason) => this.runOnce(leadership, reason),
         logger: this.options.logger,
         metrics: this.batchMetrics,
-        onOutcome: (outcome) => this.record(outcome),
+        onOutcome: (outcome) => {
+          this.record(outcome);
+          if (outcome.reason === 'definitions') this.retryBackfillIfFailed(outcome, leadership);
+        },
       });
       this.scheduler = scheduler;
       scheduler.start();
@@ -212,6 +218,8 @@ export class BatchLayer {
 
   private onNotLeader(reason: string): void {
     this.batchMetrics.isMaster.set(0);
+    clearTimeout(this.backfillRetry);
+    this.backfillRetryMs = 0;
     const scheduler = this.scheduler;
     this.scheduler = undefined;
     this.stopServing();
@@ -238,6 +246,23 @@ export class BatchLayer {
     } catch (error) {
       this.options.logger.warn({ err: error }, 'cannot check the published batch version against the definitions; the next scheduled run recomputes every view');
     }
+  }
+
+  /**
+   * The new views stay unexact until a backfill succeeds, so a failed one (a segment unreadable for
+   * a while, ZooKeeper slow to take the publish) is retried after 1, 2, 4… up to 60 s while this
+   * term lasts, checking again first that something is still missing.
+   */
+  private retryBackfillIfFailed(outcome: BatchRunOutcome, leadership: Leadership): void {
+    clearTimeout(this.backfillRetry);
+    if (outcome.ok || outcome.aborted || leadership.signal.aborted) {
+      this.backfillRetryMs = 0;
+      return;
+    }
+    this.backfillRetryMs = Math.min(60_000, Math.max(1_000, this.backfillRetryMs * 2));
+    this.options.logger.warn({ retryInMs: this.backfillRetryMs, error: outcome.error }, 'backfill run failed; trying again');
+    this.backfillRetry = setTimeout(() => void this.backfillIfBehind(leadership), this.backfillRetryMs);
+    this.backfillRetry.unref();
   }
 
   private async currentProgress(): Promise<BatchProgress | undefined> {

@@ -1,6 +1,6 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,9 @@ import { loadConfigFile, validateConfig, type LoadedConfig } from '../../core/co
 import type { BatchRunOutcome } from '../../core/coordination/batch-run-requests.ts';
 import type { BatchProgressStore } from '../../core/coordination/batch-progress-store.ts';
 import { ZkLeaderElection } from '../../core/coordination/leader-election.ts';
+import { LocalBatchManifestStore } from '../../core/coordination/local-batch-manifest-store.ts';
+import { LocalBatchProgressStore } from '../../core/coordination/local-batch-progress-store.ts';
+import { StandaloneLeaderElection } from '../../core/coordination/standalone-leader-election.ts';
 import { ZkBatchManifestStore } from '../../core/coordination/zk-batch-manifest-store.ts';
 import { ZkBatchProgressStore } from '../../core/coordination/zk-batch-progress-store.ts';
 import { ZkSession } from '../../core/coordination/zk-session.ts';
@@ -261,5 +264,56 @@ describe('the batch master follows definitions and backfills at once (issue 16)'
     // 50 users: the sketch is exact at that size.
     expect(await batchRows(v7, users)).toEqual(await independentRows(v7, 'page, count(DISTINCT user_id)', 'page'));
     expect(Object.keys(v7.views).sort()).toEqual(['page_traffic', 'revenue_by_country', 'users_by_page']);
+  });
+});
+
+describe('single-node: a failed backfill is tried again without waiting for the schedule', () => {
+  it('publishes the added view once the unreadable segment is readable again, the failure shown in the progress record', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'batch-backfill-retry-'));
+    const layout = new StorageLayout(dir);
+    const file = await loadConfigFile(FOUNDATION);
+    const base = validateConfig({ ...structuredClone(file.raw), zookeeper: undefined, storage: { dir }, speed: { interval: '1s', blockSize: 1_000 } });
+    const views = base.raw['views'] as Record<string, unknown>;
+    const only = (names: string[]) => validateConfig({ ...base.raw, views: Object.fromEntries(names.map((n) => [n, views[n]])), alerts: {} });
+    await writeSegments(layout, TOPIC, base.schema, { partition: 0, fromOffset: 0, toOffsetExclusive: 3_000, seed: 21 });
+    const manifests = new LocalBatchManifestStore(layout, 20);
+    const progressStore = new LocalBatchProgressStore();
+    const outcomes: BatchRunOutcome[] = [];
+    const layer = await BatchLayer.create({
+      loaded: only(['page_traffic']),
+      layout,
+      election: new StandaloneLeaderElection('solo'),
+      manifestStore: manifests,
+      progressStore,
+      definitionsVersion: 1,
+      logger,
+      metrics: new Registry(),
+      schedule: NEVER,
+      topic: TOPIC,
+    });
+    layer.onRun((outcome) => outcomes.push(outcome));
+    try {
+      await layer.start();
+      await waitFor('master', async () => (await layer.status()).isMaster);
+      expect(await layer.runNow()).toMatchObject({ ok: true, version: 1 });
+
+      const segmentDir = layout.masterPartitionDir(TOPIC, 0);
+      const victim = join(segmentDir, readdirSync(segmentDir).find((n) => n.endsWith('.parquet'))!);
+      const original = readFileSync(victim);
+      writeFileSync(victim, 'not parquet');
+      await layer.applyDefinitions(only(['page_traffic', 'revenue_by_country']), 2);
+      await waitFor('the backfill fails', () => outcomes.some((o) => o.reason === 'definitions' && !o.ok));
+      expect(await progressStore.current()).toMatchObject({ definitionsVersion: 2, batchVersion: 2, outcome: 'failed' });
+      expect((await manifests.current())?.version).toBe(1);
+
+      writeFileSync(victim, original);
+      await waitFor('the retried backfill', async () => (await manifests.current())?.views['revenue_by_country'] !== undefined, 30_000);
+      expect(outcomes.at(-1)).toMatchObject({ ok: true, reason: 'definitions' });
+      expect(await progressStore.current()).toMatchObject({ definitionsVersion: 2, outcome: 'published', fraction: 1 });
+      expect((await layer.status()).progress).toMatchObject({ outcome: 'published' });
+    } finally {
+      await layer.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
