@@ -138,7 +138,7 @@ export class LambdaNode {
     if (roles.has('batch')) {
       batch = await BatchLayer.create({
         loaded, layout, election: coordination.election, manifestStore: coordination.manifestStore,
-        runRequests: coordination.runRequests, logger, metrics, topic: source.topic,
+        runRequests: coordination.runRequests, logger, metrics, topic: source.topic, progressStore: coordination.batchProgress, definitionsVersion,
       });
       await batch.start();
       this.stops.push({ step: 'batch layer', stop: () => batch!.stop() });

@@ -308,12 +308,17 @@ export class Alerting {
       // unless a view's batch state is (or was) left out for a definition that differs from this
       // node's (the batch handoff stages no batch rows then). Only that costs a rebuild, which would
       // otherwise hold the speed layer up at every batch version.
-      batchAppliedInTransaction: async (connection, manifest) => {
-        await this.settleStaged(connection, true);
+      // No settling of staged rules here: the handoff transaction may itself have staged them (a
+      // view definition swapped in, LiveViews), and its own marker row is visible inside it while
+      // the evaluator's connection does not see its tables yet. They are settled after the commit.
+      batchAppliedInTransaction: async (_connection, manifest) => {
         if (!this.definitionsMatch(manifest) || (this.appliedManifest && !this.definitionsMatch(this.appliedManifest))) this.markWindowsStale();
       },
       batchAppliedCommitted: (manifest) => {
         this.appliedManifest = manifest;
+        if (this.staged) {
+          void this.settleStaged(this.markerReader, false).then(() => this.evaluateSoon());
+        }
       },
     };
   }

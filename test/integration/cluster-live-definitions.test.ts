@@ -6,6 +6,7 @@ import type { StatusInfo } from '../../serving-layer/http/api-types.ts';
 import type { LambdaProcess } from '../harness/index.ts';
 import { ClusterRig } from './fixtures/cluster-rig.ts';
 import { runLiveDefinitionsScenario } from './fixtures/live-definitions-scenario.ts';
+import { receiverPerSuite } from '../support/webhook-receiver.ts';
 
 /**
  * Issue 16 as the README deploys it: `lambda start` processes on one ZooKeeper and one shared
@@ -15,6 +16,7 @@ import { runLiveDefinitionsScenario } from './fixtures/live-definitions-scenario
  * over every event since offset 0 once served; the batch node backfills at once.
  */
 describe('definitions followed without a restart, in a cluster of processes', () => {
+  const suite = receiverPerSuite('lambda-live-hook-');
   let rig: ClusterRig;
   let nodes: LambdaProcess[];
   let producer: Producer;
@@ -41,6 +43,7 @@ describe('definitions followed without a restart, in a cluster of processes', ()
     await runLiveDefinitionsScenario({
       urls: [query1!.url!, query2!.url!],
       adminUrl: query2!.url!,
+      receiver: suite.receiver,
       async send(lines) {
         for (let partition = 0; partition < rig.partitions; partition++) {
           const messages = lines.filter((_, i) => i % rig.partitions === partition).map((value) => ({ value, partition }));

@@ -7,8 +7,10 @@ import { parseConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
 import { scenarioConfigYaml } from './fixtures/exactness-scenario.ts';
 import { runLiveDefinitionsScenario } from './fixtures/live-definitions-scenario.ts';
+import { receiverPerSuite } from '../support/webhook-receiver.ts';
 
 describe('definitions followed without a restart, single node', () => {
+  const suite = receiverPerSuite('lambda-live-hook-');
   let dir: string;
   let node: LambdaNode;
 
@@ -26,6 +28,7 @@ describe('definitions followed without a restart, single node', () => {
     await runLiveDefinitionsScenario({
       urls: [node.url!],
       adminUrl: node.url!,
+      receiver: suite.receiver,
       async send(lines) {
         const response = await fetch(`${node.url!}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: lines.join('\n') });
         expect(response.status).toBe(200);
