@@ -24,7 +24,7 @@ export class ChartPanel {
   }
 
   setViews(views) {
-    const windowed = views.filter((v) => v.window && v.measures.length);
+    const windowed = views.filter((v) => v.window && v.measures.length && v.state !== 'backfilling');
     const key = JSON.stringify(windowed.map((v) => [v.name, v.measures, v.dimensions, v.rollup]));
     if (key === this.viewsKey) return;
     this.viewsKey = key;

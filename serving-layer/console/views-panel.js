@@ -15,6 +15,7 @@ export function normalizeViews(json) {
     return {
       name: view.name, window: view.window ?? windowLabel(windowMs), windowMs, columns, dimensions, measures,
       rollup: view.rollup ?? `rollup_${view.name}`, freshness: view.freshness ?? {},
+      state: view.state ?? 'serving', backfill: view.backfill ?? null,
     };
   });
 }
@@ -48,7 +49,8 @@ export class ViewsPanel {
   viewNode(view) {
     const details = h('details', { class: 'view', open: !this.closed.has(view.name) },
       h('summary', {}, this.nameButton(view.name, 'view-name'), h('span', { class: 'badge' }, view.window ? `window ${view.window}` : 'running totals')),
-      h('p', { class: 'freshness' }, freshnessText(view.freshness)),
+      view.backfill ? h('p', { class: 'backfill' }, backfillText(view)) : null,
+      view.state === 'backfilling' ? null : h('p', { class: 'freshness' }, freshnessText(view.freshness)),
       h('ul', { class: 'columns' }, view.columns.map((c) => h('li', {}, this.nameButton(c.name, 'column-name'), h('small', { class: 'type' }, c.type)))),
     );
     details.addEventListener('toggle', () => (details.open ? this.closed.delete(view.name) : this.closed.add(view.name)));
@@ -63,6 +65,14 @@ export class ViewsPanel {
     });
     return button;
   }
+}
+
+/** An added view not exact yet, or a changed one whose new definition is being computed. */
+export function backfillText(view) {
+  const percent = `${Math.floor((view.backfill?.progress ?? 0) * 100)}%`;
+  return view.state === 'backfilling'
+    ? `backfilling ${percent}: queries answer once its history is computed`
+    : `new definition backfilling ${percent}; the current one serves until then`;
 }
 
 function freshnessText(freshness) {

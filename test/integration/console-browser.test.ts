@@ -84,7 +84,10 @@ async function startStandIn(instance: DuckDBInstance, connection: DuckDBConnecti
       rollup: 'rollup_page_traffic', freshness: { newestEventMs: Date.now() - 1_500, lagRecords: 42 } },
     { name: 'revenue_by_country', window: null, windowMs: null, columns: await describeView(connection, 'revenue_by_country'), dimensions: ['country'],
       measures: [{ name: 'revenue', aggregate: 'sum', of: 'amount' }, { name: 'orders', aggregate: 'count', of: 'amount' }],
-      rollup: 'rollup_revenue_by_country', freshness: {} },
+      rollup: 'rollup_revenue_by_country', freshness: {}, state: 'serving', backfill: { kind: 'changed', progress: 0.7, definitionsVersion: 5, sinceMs: Date.now() - 4_000 } },
+    { name: 'checkouts', window: '5m', windowMs: 300_000, columns: [{ name: 'window_start', type: 'TIMESTAMP' }, { name: 'orders', type: 'BIGINT' }], dimensions: [],
+      measures: [{ name: 'orders', aggregate: 'count', of: '*' }], rollup: 'rollup_checkouts', freshness: { batchVersion: null, realtimeUpdatedAtMs: null, ageMs: null },
+      state: 'backfilling', backfill: { kind: 'added', progress: 0.424, definitionsVersion: 5, sinceMs: Date.now() - 4_000 } },
   ];
   const app = Fastify();
   app.addHook('onClose', async () => runner.close());
@@ -199,6 +202,10 @@ describe('web console in a real browser (stand-in server, real DuckDB)', () => {
     expect(await page.evaluate(() => localStorage.getItem('lambda.console.token'))).toBe(TOKEN);
     expect(await page.textContent('[data-field="rejected"]')).toContain('bad_json=2');
     expect(await page.textContent('[data-field="node"]')).toContain('batch master');
+    // Definitions being backfilled (issue 16): an added view's progress, a changed one's new definition.
+    await page.locator('#views .backfill', { hasText: 'backfilling 42%: queries answer once its history is computed' }).waitFor();
+    await page.locator('#views .backfill', { hasText: 'new definition backfilling 70%; the current one serves until then' }).waitFor();
+    expect(await page.locator('#views .view', { hasText: 'checkouts' }).locator('.freshness').count()).toBe(0);
   });
 
   it('runs a query typed in the editor with Ctrl+Enter and shows typed rows', async () => {
