@@ -7,6 +7,7 @@ import { DUCKDB_TYPES } from '../core/duckdb/column-types.ts';
 import type { FieldValue, RejectReason } from '../core/events/decode-event.ts';
 import { fsyncPath, publishFile, tempPathFor, writeFileDurably } from '../core/storage/durable-files.ts';
 import { REJECTED_COLUMNS } from '../core/storage/segment-columns.ts';
+import { SEGMENT_PARQUET_OPTIONS } from '../core/storage/segment-parquet.ts';
 import { gapFileName } from '../core/storage/segment-chain.ts';
 import { StorageLayout, type SegmentName } from '../core/storage/storage-layout.ts';
 import { LambdaError } from '../core/errors/index.ts';
@@ -252,7 +253,7 @@ export class SegmentWriter {
     await this.ensureDir(dirname(finalPath));
     const temp = tempPathFor(finalPath);
     try {
-      await connection.run(`COPY (${select}) TO ${quoteLiteral(temp)} (FORMAT parquet)`);
+      await connection.run(`COPY (${select}) TO ${quoteLiteral(temp)} (${SEGMENT_PARQUET_OPTIONS})`);
       await this.fence?.(partition);
       await publishFile(temp, finalPath);
     } catch (error) {

@@ -1,6 +1,7 @@
 import { quoteIdent, quoteLiteral } from '../sql/identifiers.ts';
 import type { EventSchema } from '../views/view-definition.ts';
 import type { ColumnType } from '../duckdb/column-types.ts';
+import { eventTimeGroups, spanOf, type EventTimeRange } from './event-time-groups.ts';
 import { masterSegmentColumns } from './segment-columns.ts';
 
 /** Files whose every row is wanted, and files of which only offsets below a cut are. */
@@ -12,6 +13,13 @@ export interface SegmentSelection {
    * schema to unify them by name (union_by_name costs a quarter of a short query over 100 files).
    */
   readonly sameSchema?: boolean;
+  /**
+   * Each file's event-time range (from its footer; undefined when unknown). With it, files are
+   * read in groups bounded by event time (eventTimeGroups), so a query filtering on the timestamp
+   * field never opens the files it cannot want. For relations queried again and again (the
+   * serving layer's `events`); a batch run reads every file anyway.
+   */
+  readonly eventTimeRanges?: ReadonlyMap<string, EventTimeRange | undefined>;
 }
 
 /** An empty relation with exactly these columns and types. */
@@ -23,6 +31,15 @@ function readParquet(files: readonly string[], sameSchema: boolean): string {
   return `read_parquet([${files.map(quoteLiteral).join(', ')}]${sameSchema ? '' : ', union_by_name = true'})`;
 }
 
+/** `column BETWEEN min AND max`, exact to the microsecond; true when the range is unknown. */
+function withinSql(column: string, range: EventTimeRange | undefined): string[] {
+  return range ? [`${quoteIdent(column)} BETWEEN TIMESTAMP ${quoteLiteral(range.minSql)} AND TIMESTAMP ${quoteLiteral(range.maxSql)}`] : [];
+}
+
+function selectSql(files: readonly string[], sameSchema: boolean, where: readonly string[]): string {
+  return `SELECT * FROM ${readParquet(files, sameSchema)}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}`;
+}
+
 /**
  * SQL of a relation (for `FROM`) over chosen master-dataset files, with the columns of
  * `masterSegmentColumns(schema)`. Files are named one by one (from segment-chain.ts), never by
@@ -31,11 +48,18 @@ function readParquet(files: readonly string[], sameSchema: boolean): string {
  */
 export function masterRelationSql(schema: EventSchema, selection: SegmentSelection): string {
   const columns = masterSegmentColumns(schema);
+  const sameSchema = selection.sameSchema ?? false;
+  const ranges = selection.eventTimeRanges;
   const parts: string[] = [];
-  if (selection.wholeFiles.length > 0) parts.push(`SELECT * FROM ${readParquet(selection.wholeFiles, selection.sameSchema ?? false)}`);
+  if (selection.wholeFiles.length > 0) {
+    const groups = ranges ? eventTimeGroups(selection.wholeFiles.map((path) => ({ path, range: ranges.get(path) }))) : [{ paths: selection.wholeFiles, range: undefined }];
+    for (const group of groups) parts.push(selectSql(group.paths, sameSchema, withinSql(schema.timestampField, group.range)));
+  }
   if (selection.cutFiles.length > 0) {
     const below = selection.cutFiles.map((f) => `(_partition = ${f.partition} AND _offset < ${f.cutExclusive})`);
-    parts.push(`SELECT * FROM ${readParquet(selection.cutFiles.map((f) => f.path), selection.sameSchema ?? false)} WHERE ${[...new Set(below)].join(' OR ')}`);
+    const cutRanges = ranges ? selection.cutFiles.map((f) => ranges.get(f.path)) : [undefined];
+    const range = cutRanges.every((r) => r !== undefined) ? spanOf(cutRanges) : undefined;
+    parts.push(selectSql(selection.cutFiles.map((f) => f.path), sameSchema, [`(${[...new Set(below)].join(' OR ')})`, ...withinSql(schema.timestampField, range)]));
   }
   if (parts.length === 0) return emptyRelationSql(columns);
   return `(${parts.join(' UNION ALL BY NAME ')})`;

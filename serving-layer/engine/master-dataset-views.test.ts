@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load-config.ts';
 import { quoteLiteral } from '../../core/sql/identifiers.ts';
+import { SEGMENT_PARQUET_OPTIONS } from '../../core/storage/segment-parquet.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { EventsTail } from '../../speed-layer/events-tail.ts';
 import { MasterDatasetViews } from './master-dataset-views.ts';
@@ -81,5 +82,73 @@ describe('MasterDatasetViews: events', () => {
     const manifest = { version: 1, topic: TOPIC, cuts: { '0': 100, '1': 100 } } as never;
     await views.refresh(connection, manifest);
     expect(await offsetsByPartition()).toEqual({ 0: [260, 260, 0, 259], 1: [100, 100, 0, 99] });
+  });
+});
+
+describe('MasterDatasetViews: events filtered on event time', () => {
+  let dir: string;
+  let instance: DuckDBInstance;
+  let connection: DuckDBConnection;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lambda-master-views-time-'));
+    instance = await DuckDBInstance.create(':memory:');
+    connection = await instance.connect();
+  });
+
+  afterEach(() => {
+    connection.closeSync();
+    instance.closeSync();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Offset o holds the event of second o, but every 10th event is 95 s late. */
+  const eventSecond = (o: number) => (o % 10 === 0 ? o - 95 : o);
+  const rows = (p: number, from: number, to: number) => `SELECT ${p}::INTEGER AS _partition, o::BIGINT AS _offset, make_timestamp(o * 1000000) AS _kafka_ts,
+    make_timestamp((CASE WHEN o % 10 = 0 THEN o - 95 ELSE o END) * 1000000) AS ts, '/p' || (o % 3) AS page, o::DOUBLE AS latency_ms FROM range(${from}, ${to}) t(o)`;
+
+  /** Files READ_PARQUET opened in the query, from DuckDB's profile. */
+  async function filesOpened(sql: string): Promise<number> {
+    await connection.run("PRAGMA enable_profiling = 'json'");
+    const profile = JSON.parse(String((await connection.runAndReadAll(`EXPLAIN ANALYZE ${sql}`)).getRows()[0]![1]));
+    await connection.run('PRAGMA disable_profiling');
+    let files = 0;
+    const walk = (node: { extra_info?: Record<string, unknown>; children?: unknown[] }) => {
+      files += Number(node.extra_info?.['Total Files Read'] ?? 0);
+      for (const child of node.children ?? []) walk(child as typeof node);
+    };
+    walk(profile);
+    return files;
+  }
+
+  it('opens only the segments whose event times can match, and answers as if it read them all', async () => {
+    const layout = new StorageLayout(dir);
+    const segments: { p: number; maxSecond: number }[] = [];
+    for (const p of [0, 1, 2]) {
+      mkdirSync(layout.masterPartitionDir(TOPIC, p), { recursive: true });
+      for (let from = 0; from < 600; from += 50) {
+        const file = join(layout.masterPartitionDir(TOPIC, p), StorageLayout.segmentFileName({ topic: TOPIC, partition: p, firstOffset: from, endOffsetExclusive: from + 50 }));
+        await connection.run(`COPY (${rows(p, from, from + 50)}) TO ${quoteLiteral(file)} (${SEGMENT_PARQUET_OPTIONS})`);
+        segments.push({ p, maxSecond: Math.max(...Array.from({ length: 50 }, (_, i) => eventSecond(from + i))) });
+      }
+    }
+    const tail = await EventsTail.create(connection, loaded.schema, 1_000);
+    await connection.run(`CREATE TEMP TABLE batch0 AS ${rows(0, 600, 700)}`);
+    await tail.append('temp.main.batch0', new Set([0]), true);
+    tail.frontier.committed(new Map([[0, 700], [1, 600], [2, 600]]), new Set(), new Set());
+    const views = new MasterDatasetViews({ layout, topic: TOPIC, schema: loaded.schema, eventsTail: tail });
+    views.committed(await views.refresh(connection, undefined));
+
+    for (const sinceSecond of [0, 300, 520, 560, 590, 650, 800]) {
+      const sql = `SELECT count(*)::DOUBLE, coalesce(sum(latency_ms), 0) FROM events WHERE ts >= make_timestamp(${sinceSecond * 1_000_000})`;
+      const offsets = [0, 1, 2].flatMap((p) => Array.from({ length: p === 0 ? 700 : 600 }, (_, o) => o)).filter((o) => eventSecond(o) >= sinceSecond);
+      expect((await connection.runAndReadAll(sql)).getRows()[0]).toEqual([offsets.length, offsets.reduce((a, b) => a + b, 0)]);
+      const matching = segments.filter((s) => s.maxSecond >= sinceSecond).length;
+      const opened = await filesOpened(sql);
+      // Each matching segment, and at most a group's worth of others (the newest groups are small).
+      expect(opened).toBeGreaterThanOrEqual(matching);
+      if (sinceSecond >= 520) expect(opened).toBeLessThanOrEqual(Math.max(matching, 1) + 8);
+    }
+    expect(await filesOpened('SELECT count(*) FROM events')).toBe(segments.length);
   });
 });

@@ -7,6 +7,7 @@ import { readMasterChains, rejectedFilesOf, type PartitionChain } from '../../co
 import { REJECTED_COLUMNS } from '../../core/storage/segment-columns.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
 import type { EventSchema } from '../../core/views/view-definition.ts';
+import { SegmentTimeRanges } from './segment-time-ranges.ts';
 
 /** The speed layer's tail of `events` (speed-layer/events-tail.ts), as this module needs it. */
 export interface EventsTailSplits {
@@ -70,8 +71,11 @@ export class MasterDatasetViews {
   private lastSql = '';
   /** Each segment's columns (name and Parquet type, in order), read once: segments never change. */
   private readonly columnsByPath = new Map<string, string>();
+  private readonly timeRanges: SegmentTimeRanges;
 
-  constructor(private readonly sources: MasterDatasetSources) {}
+  constructor(private readonly sources: MasterDatasetSources) {
+    this.timeRanges = new SegmentTimeRanges(sources.schema.timestampField);
+  }
 
   /** Re-creates the views if their files, the cuts or the splits changed. */
   async refresh(connection: DuckDBConnection, manifest: BatchManifest | undefined): Promise<MasterViewsRefresh> {
@@ -158,9 +162,10 @@ export class MasterDatasetViews {
   ): Promise<{ sql: string; splits: Map<number, number> }> {
     const { schema, eventsTail } = this.sources;
     const segmentsOf = (chain: PartitionChain) => chain.items.filter((i) => i.kind === 'segment');
+    const allFiles = [...chains.values()].flatMap((c) => segmentsOf(c).map((i) => i.path));
+    const eventTimeRanges = await this.timeRanges.rangesOf(connection, allFiles);
     if (!eventsTail) {
-      const wholeFiles = [...chains.values()].flatMap((c) => segmentsOf(c).map((i) => i.path));
-      return { sql: masterRelationSql(schema, { wholeFiles, cutFiles: [] }), splits: new Map() };
+      return { sql: masterRelationSql(schema, { wholeFiles: allFiles, cutFiles: [], eventTimeRanges }), splits: new Map() };
     }
     const archiveEnd = new Map([...chains.values()].map((c) => [c.partition, c.endOffsetExclusive]));
     const splits = eventsTail.splitsFor(archiveEnd, (p) => cutExclusive(manifest, p));
@@ -173,8 +178,8 @@ export class MasterDatasetViews {
         else if (item.firstOffset < split) cutFiles.push({ path: item.path, partition: chain.partition, cutExclusive: split });
       }
     }
-    const sameSchema = await this.sameColumns(connection, [...chains.values()].flatMap((c) => segmentsOf(c).map((i) => i.path)));
-    const archived = masterRelationSql(schema, { wholeFiles, cutFiles, sameSchema });
+    const sameSchema = await this.sameColumns(connection, allFiles);
+    const archived = masterRelationSql(schema, { wholeFiles, cutFiles, sameSchema, eventTimeRanges });
     const cases = [...splits].filter(([, split]) => split > 0).map(([p, split]) => `WHEN ${p} THEN ${split}`);
     const tailFilter = cases.length > 0 ? ` WHERE _offset >= CASE _partition ${cases.join(' ')} ELSE 0 END` : '';
     return { sql: `(SELECT * FROM ${archived} UNION ALL BY NAME SELECT * FROM ${eventsTail.table}${tailFilter})`, splits };

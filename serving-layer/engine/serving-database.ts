@@ -25,6 +25,11 @@ export class ServingDatabase {
     const instance = await DuckDBInstance.create(':memory:', options.threads ? { threads: String(options.threads) } : {});
     const admin = await instance.connect();
     try {
+      // Master-dataset files never change once renamed into place, yet without this DuckDB reads
+      // and parses each footer again at every query that lists the file. Entries are checked
+      // against the file's modification time. (Set here, not in the instance options: the
+      // parquet extension is loaded only once a connection exists; and before lockDownDatabase.)
+      await admin.run('SET parquet_metadata_cache = true');
       await installSqlMacros(admin);
       const bound = await bindViews(loaded, admin);
       for (const view of bound) await createViewObjects(admin, view);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { LoadedConfig } from '../../core/config/load-config.ts';
 import { quoteLiteral } from '../../core/sql/identifiers.ts';
+import { SEGMENT_PARQUET_OPTIONS } from '../../core/storage/segment-parquet.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
 import { MasterDatasetViews } from '../../serving-layer/engine/master-dataset-views.ts';
 import type { QueryRunner } from '../../serving-layer/query/query-runner.ts';
@@ -14,13 +15,17 @@ const PARTITIONS = 4;
 /** Rows per segment file: the archiver's flush at 100,000 records. */
 const SEGMENT_ROWS = 100_000;
 const SPAN_MS = 3_600_000;
+/** Events whose event time lies behind their append time, as in real streams (mobile clients, retries). */
+const LATE_FRACTION = 0.01;
+const LATE_MAX_MS = 600_000;
 const TOPIC = 'clicks';
 
 /**
  * serving.events.last5m.p50 / p99: a query over the last 5 minutes of `events` with `archived`
- * events in Parquet segments (as the archiver writes them, 4 partitions, one hour of event time in
- * offset order) and `tailRows` more in the speed layer's tail, through the QueryRunner; baseline:
- * the same query on a plain DuckDB table holding the same rows.
+ * events in Parquet segments (as the archiver writes them: 4 partitions, 100k-record segments,
+ * one hour of event time rising with the offset but 1% of the events up to 10 minutes late) and
+ * `tailRows` more in the speed layer's tail, through the QueryRunner; baseline: the same query
+ * on a plain DuckDB table holding the same rows.
  */
 export async function benchEventsQuery(options: {
   readonly loaded: LoadedConfig;
@@ -36,10 +41,13 @@ export async function benchEventsQuery(options: {
     const total = archived + tailRows;
     const nowMs = Date.now();
     const perPartition = Math.ceil(total / PARTITIONS);
-    // Offset o of partition p is event i = o * PARTITIONS + p: event time rises with the offset.
+    // Offset o of partition p is event i = o * PARTITIONS + p, appended at a time rising with i;
+    // its event time is that, except for LATE_FRACTION of the events, up to LATE_MAX_MS earlier.
+    const appendedMs = (p: number) => `(${nowMs - SPAN_MS} + (o * ${PARTITIONS} + ${p}) * ${SPAN_MS} // ${total})`;
+    const lateMs = (p: number) => `CASE WHEN (hash(o * ${PARTITIONS} + ${p}) % 10000)::BIGINT < ${LATE_FRACTION * 10_000} THEN (hash(o * ${PARTITIONS} + ${p}, 'late') % ${LATE_MAX_MS})::BIGINT ELSE 0 END`;
     const rows = (p: number, from: number, to: number) => `SELECT ${p}::INTEGER AS _partition, o::BIGINT AS _offset,
-        make_timestamp((${nowMs - SPAN_MS} + (o * ${PARTITIONS} + ${p}) * ${SPAN_MS} // ${total}) * 1000) AS _kafka_ts,
-        make_timestamp((${nowMs - SPAN_MS} + (o * ${PARTITIONS} + ${p}) * ${SPAN_MS} // ${total}) * 1000) AS ts,
+        make_timestamp(${appendedMs(p)} * 1000) AS _kafka_ts,
+        make_timestamp((${appendedMs(p)} - ${lateMs(p)}) * 1000) AS ts,
         'u' || (o % 50000) AS user_id, '/p' || (o % 50) AS page, 'c' || ((o // 50) % 20) AS country,
         (o % 997)::DOUBLE AS latency_ms, (o % 50)::DOUBLE AS amount
       FROM range(${from}, ${to}) t(o)`;
@@ -50,7 +58,7 @@ export async function benchEventsQuery(options: {
       for (let from = 0; from < archivedPerPartition; from += SEGMENT_ROWS) {
         const to = Math.min(archivedPerPartition, from + SEGMENT_ROWS);
         const file = join(layout.masterPartitionDir(TOPIC, p), StorageLayout.segmentFileName({ topic: TOPIC, partition: p, firstOffset: from, endOffsetExclusive: to }));
-        await admin.run(`COPY (${rows(p, from, to)}) TO ${quoteLiteral(file)} (FORMAT parquet)`);
+        await admin.run(`COPY (${rows(p, from, to)}) TO ${quoteLiteral(file)} (${SEGMENT_PARQUET_OPTIONS})`);
       }
     }
     const tail = await EventsTail.create(admin, loaded.schema, tailRows);
