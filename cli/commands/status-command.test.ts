@@ -75,6 +75,16 @@ describe('lambda status', () => {
     expect(text).toContain('views (0)');
   });
 
+  it('prints the events tail, and how far events lags the views only while it lags', () => {
+    const complete = renderStatus({ ...FIXTURE_STATUS, events: { tailRows: 1_234, maxTailRows: 1_000_000, lagging: false, lagRecords: 0 } }, []);
+    expect(complete).toContain('events     tail 1,234 rows (limit 1,000,000)\n');
+    expect(complete).not.toContain('lagging');
+    const lagging = renderStatus({ ...FIXTURE_STATUS, events: { tailRows: 1_000_000, maxTailRows: 1_000_000, lagging: true, lagRecords: 12_345 } }, []);
+    expect(lagging).toContain('events     lagging 12,345 records behind the views (tail limit 1,000,000 rows); tail 1,000,000 rows\n');
+    // A node without a speed layer has no tail: no line.
+    expect(renderStatus(FIXTURE_STATUS, [])).not.toMatch(/^events/m);
+  });
+
   it('prints the published definitions version, the one this node runs, and each member\'s', () => {
     const members = FIXTURE_STATUS.members.map((m, i) => ({ ...m, definitionsVersion: i === 0 ? 4 : 3 }));
     const behind = renderStatus({ ...FIXTURE_STATUS, definitions: { version: 4, running: 3 }, members }, []);

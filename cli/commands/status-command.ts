@@ -45,6 +45,7 @@ export function renderStatus(status: StatusInfo, views: readonly ViewInfo[]): st
     ['lag', status.lag ? `${count(status.lag.records)} records${partitions(status.lag.byPartition)}` : '—'],
     ['freshness', status.freshness ? `realtime updated ${ago(status.freshness.realtimeAgeMs)}` : '—'],
     ['rejected', status.rejected ? `${status.rejected.total}${reasons(status.rejected.byReason)}${notKept(status.rejected.notKept)}` : '—'],
+    ...(status.events ? [['events', eventsLine(status.events)] as [string, string]] : []),
     ...(status.refusedAtIngest?.total ? [['refused', `${status.refusedAtIngest.total} lines at POST /v1/events${reasons(status.refusedAtIngest.byReason)}`] as [string, string]] : []),
     ...(status.archiver ? [['archiving', archiving(status.archiver)] as [string, string]] : []),
   ];
@@ -85,6 +86,20 @@ function definitionsLine(definitions: NonNullable<StatusInfo['definitions']>): s
   const { version, running } = definitions;
   if (version === null) return `this node runs v${running}; the published version is unknown (ZooKeeper did not answer)`;
   return version === running ? `v${version}, which this node runs` : `v${version} published; this node runs v${running} (it follows in seconds; if it stays behind, its log says why)`;
+}
+
+/**
+ * The tail's fill, and whether `events` lags the views: then SQL over `events` misses
+ * `lagRecords` records the views count, until the archive reaches what the speed layer consumed.
+ */
+function eventsLine(events: NonNullable<StatusInfo['events']>): string {
+  const tail = `tail ${thousands(events.tailRows)} rows`;
+  if (!events.lagging) return `${tail} (limit ${thousands(events.maxTailRows)})`;
+  return `lagging ${thousands(events.lagRecords)} records behind the views (tail limit ${thousands(events.maxTailRows)} rows); ${tail}`;
+}
+
+function thousands(n: number): string {
+  return n.toLocaleString('en-US');
 }
 
 function archiving(archiver: NonNullable<StatusInfo['archiver']>): string {

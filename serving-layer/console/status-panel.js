@@ -1,4 +1,5 @@
-// The node's status: batch master or not, batch version and age, lag, rejected records, members.
+// The node's status: batch master or not, batch version and age, lag, rejected records, whether
+// `events` lags the views, members.
 import { getJson } from './api.js';
 import { byId, formatAgo, formatDurationMs, formatValue, h } from './dom.js';
 
@@ -19,6 +20,7 @@ export class StatusPanel {
       ['Lag', status.lag?.records === undefined ? pairs(status.lag) : `${status.lag.records ?? '?'} records behind`],
       ['Freshness', status.freshness?.realtimeAgeMs === undefined ? pairs(status.freshness) : `realtime ${formatDurationMs(status.freshness.realtimeAgeMs)} old`],
       ['Rejected', `${rejected.total ?? 0} records${pairs(rejected.byReason) ? ` · ${pairs(rejected.byReason)}` : ''}`],
+      ['Events', eventsText(status.events)],
       ['Members', (status.members ?? []).map(memberText).join('\n')],
     ];
     this.container.replaceChildren(h('dl', { class: 'status' },
@@ -31,8 +33,27 @@ export class StatusPanel {
       chip(status.isMaster ? 'master' : 'follower', status.isMaster ? 'ok' : ''),
       chip(batch.version === undefined || batch.version === null ? 'no batch yet' : `batch v${batch.version} · ${formatDurationMs(batch.ageMs)}`),
       chip(`rejected ${rejected.total ?? 0}`, rejected.total ? 'warn' : ''),
+      // Only while it lags: SQL over `events` then disagrees with the views, and an analyst
+      // comparing the two must see why.
+      ...(status.events?.lagging
+        ? [h('span', { class: 'chip warn', 'data-badge': 'events-lagging', title: LAGGING_HELP }, `events lagging ${count(status.events.lagRecords)} records`)]
+        : []),
     );
   }
+}
+
+const LAGGING_HELP = 'SELECT … FROM events misses records the views count: the speed layer\'s tail of not-yet-archived events is full '
+  + '(speed.maxEventsTail). The views stay exact; events is complete again once the archive catches up.';
+
+/** The tail's fill; while `events` lags, how far. Empty when the node has no speed layer. */
+function eventsText(events) {
+  if (!events) return '';
+  const tail = `tail ${count(events.tailRows)} of ${count(events.maxTailRows)} rows`;
+  return events.lagging ? `lagging ${count(events.lagRecords)} records behind the views · ${tail}` : `complete · ${tail}`;
+}
+
+function count(n) {
+  return typeof n === 'number' ? n.toLocaleString('en-US') : '?';
 }
 
 function chip(text, kind = '') {

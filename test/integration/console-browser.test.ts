@@ -34,6 +34,8 @@ interface StandIn {
   url: string;
   alertState: { state: string };
   statusRequests: { count: number };
+  /** What status says of `events`; tests change it. */
+  events: { tailRows: number; maxTailRows: number; lagging: boolean; lagRecords: number };
 }
 
 async function fillDatabase(connection: DuckDBConnection): Promise<void> {
@@ -78,6 +80,7 @@ async function startStandIn(instance: DuckDBInstance, connection: DuckDBConnecti
   const runner = new QueryRunner(instance, { timeoutMs: 5_000, maxRows: 1_000 });
   const alertState = { state: 'firing' };
   const statusRequests = { count: 0 };
+  const events = { tailRows: 1_200, maxTailRows: 1_000_000, lagging: false, lagRecords: 0 };
   const views = [
     { name: 'page_traffic', window: '1m', windowMs: 60_000, columns: await describeView(connection, 'page_traffic'), dimensions: ['page', 'country'],
       measures: [{ name: 'views', aggregate: 'count', of: '*' }, { name: 'revenue', aggregate: 'sum', of: 'amount' }, { name: 'avg_latency', aggregate: 'avg', of: 'latency_ms' }],
@@ -129,11 +132,12 @@ async function startStandIn(instance: DuckDBInstance, connection: DuckDBConnecti
       batch: { version: 7, cuts: { '0': 120_000 }, ageMs: 23_000 },
       lag: { records: 42 }, freshness: { newestEventMs: Date.now() - 1_500 },
       rejected: { total: 3, byReason: { bad_json: 2, missing_timestamp: 1 } },
+      events: { ...events },
       members: [{ id: 'node-1', roles: ['speed', 'batch', 'serving', 'archiver'], isMaster: true }],
     };
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  return { app, url, alertState, statusRequests };
+  return { app, url, alertState, statusRequests, events };
 }
 
 /** Pixels of the chart's canvas close to the first series colour: lines drawn, not just axes. */
@@ -206,6 +210,21 @@ describe('web console in a real browser (stand-in server, real DuckDB)', () => {
     await page.locator('#views .backfill', { hasText: 'backfilling 42%: queries answer once its history is computed' }).waitFor();
     await page.locator('#views .backfill', { hasText: 'new definition backfilling 70%; the current one serves until then' }).waitFor();
     expect(await page.locator('#views .view', { hasText: 'checkouts' }).locator('.freshness').count()).toBe(0);
+  });
+
+  it('shows a badge while events lags the views, and the tail in the status, and drops the badge once complete', async () => {
+    expect(await page.textContent('[data-field="events"]')).toBe('complete · tail 1,200 of 1,000,000 rows');
+    expect(await page.locator('[data-badge="events-lagging"]').count()).toBe(0);
+    Object.assign(standIn.events, { tailRows: 1_000_000, lagging: true, lagRecords: 12_345 });
+    const badge = page.locator('#summary [data-badge="events-lagging"]');
+    await badge.waitFor();
+    expect(await badge.textContent()).toBe('events lagging 12,345 records');
+    expect(await badge.getAttribute('title')).toContain('speed.maxEventsTail');
+    expect(await page.textContent('[data-field="events"]')).toBe('lagging 12,345 records behind the views · tail 1,000,000 of 1,000,000 rows');
+    await page.screenshot({ path: join(ARTIFACTS, 'console-events-lagging.png') });
+    Object.assign(standIn.events, { tailRows: 3_000, lagging: false, lagRecords: 0 });
+    await badge.waitFor({ state: 'detached' });
+    expect(await page.textContent('[data-field="events"]')).toBe('complete · tail 3,000 of 1,000,000 rows');
   });
 
   it('runs a query typed in the editor with Ctrl+Enter and shows typed rows', async () => {
