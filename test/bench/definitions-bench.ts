@@ -1,0 +1,259 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { ALL_ROLES, LambdaNode } from '../../cli/node/lambda-node.ts';
+import { LOCAL_TOPIC } from '../../cli/node/record-source.ts';
+import { recompute } from '../../batch-layer/recompute.ts';
+import { validateConfig, type LoadedConfig } from '../../core/config/load-config.ts';
+import { installSqlMacros } from '../../core/duckdb/sql-macros.ts';
+import { quoteLiteral } from '../../core/sql/identifiers.ts';
+import { StorageLayout } from '../../core/storage/storage-layout.ts';
+import type { ViewInfo } from '../../serving-layer/http/api-types.ts';
+import { memoryLogger } from '../support/memory-logger.ts';
+import { adoptHistory, HISTORY_END_MS, writeHistorySegments } from '../support/single-node-history.ts';
+import { percentile, printBenchLine } from './bench-report.ts';
+import { SteadyProducer } from './steady-producer.ts';
+
+/**
+ * `npm run bench -- definitions [--events N] [--rate R] [--seconds S]`: a view added to a running
+ * node (issue 16), on one single-node LambdaNode in this process (all roles).
+ *
+ * History: N events (default 10M) written by DuckDB as the local log's master-dataset segments,
+ * the three existing views computed over them by the batch recompute and published as the
+ * current batch version, and the local log made to start at offset N: the node serves N events
+ * of history at once, without ingesting them. Then events keep arriving at R/s (default 20k),
+ * appended to the node's local log (durable) by this process, for the whole bench.
+ *
+ *   apply       PUT /v1/views/users_by_country → the view `serving` in /v1/views and a query on
+ *               it equal to an independent computation (its history windows against a GROUP BY
+ *               over the same Parquet; its live windows against page_traffic's in the same
+ *               snapshot); baseline: the batch recompute of that view alone over the same history,
+ *               same DuckDB setup, run before the node starts (best of two).
+ *   freshness   every ~100 ms, how old the newest event counted in each existing view is (answer
+ *               time − when that event's append was acknowledged), the worst of the three views
+ *               per sample; p50 and p99 during the apply, against S seconds (default 20) without.
+ *
+ * On stderr: how the history was made, every freshness sample, this process's event-loop delay,
+ * the new view's progress and the node's log during the apply (where the time goes);
+ * DEFINITIONS_BENCH_LOG_LEVEL=debug adds each micro-batch's commit to that log, which shows how
+ * long the fill and the handoff transactions hold the micro-batches up.
+ */
+const { values: args } = parseArgs({ args: process.argv.slice(3), options: { events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } } });
+const BLOCK = 10_000;
+const EVENTS = Math.max(BLOCK, Math.floor(Number(args.events ?? 10_000_000) / BLOCK) * BLOCK);
+const RATE = Number(args.rate ?? 20_000);
+const STEADY_SECONDS = Number(args.seconds ?? 20);
+const SAMPLE_MS = 100;
+const NEW_VIEW = 'users_by_country';
+const NEW_VIEW_BODY = { window: '1 minute', dimensions: ['country'], measures: { users: 'approx_count_distinct(user_id)', events: 'count(*)', avg_latency: 'avg(latency_ms)' } };
+/** Each existing view and the measure that counts every event. */
+const COUNTED = { page_traffic: 'views', revenue_by_country: 'orders', latency_by_page: 'events' } as const;
+const historyEnd = `TIMESTAMP '${new Date(HISTORY_END_MS).toISOString().replace('T', ' ').slice(0, 19)}'`;
+
+function config(dir: string, withNewView: boolean): LoadedConfig {
+  return validateConfig({
+    source: { timestamp: 'ts', schema: { ts: 'TIMESTAMP', user_id: 'VARCHAR', page: 'VARCHAR', country: 'VARCHAR', latency_ms: 'DOUBLE', amount: 'DOUBLE' } },
+    storage: { dir },
+    speed: { interval: '250ms', blockSize: BLOCK },
+    // Never during the bench: the only batch run is the backfill the apply starts.
+    batch: { schedule: '0 0 1 1 *' },
+    serving: { host: '127.0.0.1', port: 0 },
+    views: {
+      page_traffic: {
+        window: '1 minute', dimensions: ['page', 'country'], filter: 'latency_ms >= 0',
+        measures: { views: 'count(*)', revenue: 'sum(amount)', avg_latency: 'avg(latency_ms)', max_latency: 'max(latency_ms)', users: 'approx_count_distinct(user_id)' },
+      },
+      revenue_by_country: { window: 'none', dimensions: ['country'], measures: { revenue: 'sum(amount)', orders: 'count(*)' } },
+      latency_by_page: { window: '1 minute', dimensions: ['page'], measures: { events: 'count(*)', max_latency: 'max(latency_ms)' } },
+      ...(withNewView ? { [NEW_VIEW]: NEW_VIEW_BODY } : {}),
+    },
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'definitions-bench-'));
+const layout = new StorageLayout(dir);
+const loaded = config(dir, false);
+const withNew = config(dir, true);
+const masterGlob = quoteLiteral(join(layout.masterPartitionDir(LOCAL_TOPIC, 0), '*.parquet'));
+/** (window start ms, country) → events and their latency sum, from the Parquet directly. */
+const expected = new Map<string, { n: number; latencySum: number }>();
+const baseMs: number[] = [];
+let node: LambdaNode | undefined;
+let producer: SteadyProducer | undefined;
+// debug adds each micro-batch's commit to the apply's log on stderr.
+const { logger, lines } = memoryLogger('definitions-bench', process.env.DEFINITIONS_BENCH_LOG_LEVEL ?? 'info');
+try {
+  // 1. The history, its published batch version, the oracle and the baseline, before the node runs.
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    await installSqlMacros(connection);
+    let started = performance.now();
+    await writeHistorySegments(connection, layout, LOCAL_TOPIC, EVENTS);
+    const writtenMs = performance.now() - started;
+    started = performance.now();
+    const published = await recompute({ connection, layout, topic: LOCAL_TOPIC, schema: loaded.schema, views: loaded.views, blockSize: BLOCK, version: 1, producedBy: 'bench' });
+    process.stderr.write(
+      `history: ${published.eventsRead} events written as ${Math.ceil(EVENTS / 250_000)} Parquet segments in ${(writtenMs / 1000).toFixed(1)} s; ` +
+        `batch version 1 (${loaded.views.length} views, cut ${JSON.stringify(published.cuts)}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    );
+    const reader = await connection.runAndReadAll(`SELECT epoch_ms(time_bucket(INTERVAL '1 minute', ts))::BIGINT AS w, country, count(*)::BIGINT AS n, sum(latency_ms) AS s
+      FROM read_parquet(${masterGlob}) GROUP BY ALL`);
+    for (const [w, country, n, s] of reader.getRows()) expected.set(`${w}|${country}`, { n: Number(n), latencySum: Number(s) });
+    const newView = withNew.views.filter((v) => v.definition.name === NEW_VIEW);
+    for (let run = 0; run < 2; run++) {
+      const version = 1_000 + run;
+      started = performance.now();
+      await recompute({ connection, layout, topic: LOCAL_TOPIC, schema: loaded.schema, views: newView, blockSize: BLOCK, version, producedBy: 'bench', previous: published });
+      baseMs.push(performance.now() - started);
+      rmSync(layout.versionDir(version), { recursive: true, force: true });
+    }
+    process.stderr.write(`baseline: ${NEW_VIEW} recomputed alone over ${EVENTS} events: ${baseMs.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}\n`);
+    await adoptHistory(layout, published, EVENTS);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+
+  // 2. The node, serving the history; events flowing.
+  let started = performance.now();
+  node = await LambdaNode.start({ loaded, roles: [...ALL_ROLES], logger });
+  const url = node.url!;
+  process.stderr.write(`node started in ${(performance.now() - started).toFixed(0)} ms at ${url}\n`);
+  const query = async (sql: string): Promise<unknown[][]> => {
+    const response = await fetch(`${url}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql }) });
+    const body = (await response.json()) as { rows?: unknown[][]; error?: string };
+    if (!response.ok) throw new Error(`query failed (${response.status}): ${body.error ?? JSON.stringify(body)}`);
+    return body.rows!;
+  };
+  const countsSql = `SELECT ${Object.entries(COUNTED).map(([view, measure]) => `(SELECT sum(${measure}) FROM ${view})`).join(', ')}`;
+  const before = (await query(countsSql))[0]!.map(Number);
+  if (before.some((n) => n !== EVENTS)) throw new Error(`the views do not serve the history: counts ${before.join(', ')}, expected ${EVENTS}`);
+  producer = new SteadyProducer(node.localLog!, RATE);
+  const live = producer;
+
+  // Freshness sampler: runs until stopped, each sample tagged with the phase it was taken in.
+  const run: { phase: 'warmup' | 'steady' | 'apply' | 'done' } = { phase: 'warmup' };
+  const ages: Record<'steady' | 'apply', number[]> = { steady: [], apply: [] };
+  /** Every sample's worst age, S (steady) or A (apply) and ms, for stderr. */
+  const series: string[] = [];
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
+  const sampler = (async () => {
+    while (run.phase !== 'done') {
+      const sentAt = performance.now();
+      const sampledPhase = run.phase;
+      const counts = (await query(countsSql))[0]!.map(Number);
+      const answeredAt = performance.now();
+      if (sampledPhase === 'steady' || sampledPhase === 'apply') {
+        const worst = Math.max(
+          ...counts.map((count) => {
+            const newest = live.firstOffset + (count - EVENTS) - 1;
+            if (newest < live.firstOffset) return answeredAt - sentAt;
+            // Visible before its append was acknowledged: as fresh as can be.
+            return answeredAt - (live.ackedAtMs(newest) ?? answeredAt);
+          }),
+        );
+        ages[sampledPhase].push(worst);
+        series.push(`${sampledPhase === 'apply' ? 'A' : 'S'}${Math.round(worst)}`);
+      }
+      await sleep(Math.max(0, SAMPLE_MS - (performance.now() - sentAt)));
+    }
+  })();
+  await sleep(5_000);
+  run.phase = 'steady';
+  await sleep(STEADY_SECONDS * 1000);
+
+  // 3. The apply: PUT, then until the view serves and answers exactly.
+  run.phase = 'apply';
+  const putWallMs = Date.now();
+  started = performance.now();
+  const put = await fetch(`${url}/v1/views/${NEW_VIEW}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(NEW_VIEW_BODY) });
+  if (!put.ok) throw new Error(`PUT /v1/views/${NEW_VIEW}: ${put.status} ${await put.text()}`);
+  const putMs = performance.now() - started;
+  const progress: string[] = [];
+  let servingAtMs: number | undefined;
+  let exactAtMs: number | undefined;
+  while (exactAtMs === undefined) {
+    if (performance.now() - started > 300_000) throw new Error(`${NEW_VIEW} not exact after 300 s`);
+    const views = ((await (await fetch(`${url}/v1/views`)).json()) as { views: ViewInfo[] }).views;
+    const view = views.find((v) => v.name === NEW_VIEW);
+    const seen = view ? `${view.state}${view.backfill ? ` ${(view.backfill.progress * 100).toFixed(0)}%` : ''}` : 'absent';
+    if (progress.at(-1)?.split(': ')[1] !== seen) progress.push(`${(performance.now() - started).toFixed(0)} ms: ${seen}`);
+    if (view?.state === 'serving') {
+      servingAtMs ??= performance.now() - started;
+      const mismatch = await compareNewView(query);
+      if (mismatch) throw new Error(`${NEW_VIEW} serves but is not exact: ${mismatch}`);
+      exactAtMs = performance.now() - started;
+    } else {
+      await sleep(50);
+    }
+  }
+  run.phase = 'done';
+  await sampler;
+  await producer.stop();
+  const produced = producer.acknowledged;
+  producer = undefined;
+
+  loopDelay.disable();
+  process.stderr.write(`freshness samples (worst age in ms): ${series.join(' ')}\n`);
+  process.stderr.write(`event-loop delay of this process (node and producer) over the run: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms\n`);
+  process.stderr.write(`apply: PUT answered in ${putMs.toFixed(0)} ms; ${NEW_VIEW} in /v1/views:\n  ${progress.join('\n  ')}\n`);
+  process.stderr.write(`  serving at ${servingAtMs?.toFixed(0)} ms, answered exactly at ${exactAtMs.toFixed(0)} ms; ${produced} events produced live at ${RATE}/s\n`);
+  process.stderr.write(`node log during the apply (ms after the PUT):\n`);
+  for (const line of lines) {
+    const time = Number(line['time']);
+    if (time < putWallMs || time > putWallMs + exactAtMs + 1_000) continue;
+    const { level, time: _t, pid: _p, hostname: _h, name: _n, msg, ...rest } = line;
+    if (level < 30 && msg !== 'micro-batch committed') continue;
+    process.stderr.write(`  ${time - putWallMs} ms [${level}] ${msg} ${JSON.stringify(rest).slice(0, 300)}\n`);
+  }
+  const base = Math.min(...baseMs);
+  printBenchLine({
+    bench: 'definitions.apply',
+    value: exactAtMs / 1000,
+    unit: 's',
+    baseline: `batch recompute of ${NEW_VIEW} alone over the same ${EVENTS} events (best of 2, before the node started); target ratio <= 1.5`,
+    baselineValue: base / 1000,
+  });
+  for (const p of [50, 99]) {
+    printBenchLine({
+      bench: `definitions.freshness.p${p}`,
+      value: percentile(ages.apply, p),
+      unit: `ms (worst of ${Object.keys(COUNTED).length} views per ${SAMPLE_MS} ms sample, ${ages.apply.length} samples during the apply)`,
+      baseline: `same views, ${ages.steady.length} samples over ${STEADY_SECONDS} s without an apply, p${p}`,
+      baselineValue: percentile(ages.steady, p),
+    });
+  }
+} finally {
+  await producer?.stop();
+  await node?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Why the new view's answer is not the independent computation, or undefined if it is: its
+ * history windows against the GROUP BY over the Parquet; its live windows against page_traffic's
+ * live windows in the same snapshot (every event counts in both).
+ */
+async function compareNewView(query: (sql: string) => Promise<unknown[][]>): Promise<string | undefined> {
+  const rows = await query(`SELECT epoch_ms(window_start)::BIGINT AS w, country, events, avg_latency FROM ${NEW_VIEW} WHERE window_start < ${historyEnd}`);
+  if (rows.length !== expected.size) return `${rows.length} history rows, expected ${expected.size}`;
+  for (const [w, country, events, avgLatency] of rows) {
+    const want = expected.get(`${w}|${country}`);
+    if (!want) return `unexpected row ${w} ${country}`;
+    const avg = want.latencySum / want.n;
+    if (Number(events) !== want.n || Math.abs(Number(avgLatency) - avg) > 1e-9 * Math.max(1, avg)) {
+      return `window ${w} ${country}: events ${events}, avg_latency ${avgLatency}; expected ${want.n}, ${avg}`;
+    }
+  }
+  const [[ours, theirs]] = (await query(
+    `SELECT (SELECT sum(events) FROM ${NEW_VIEW} WHERE window_start >= ${historyEnd}), (SELECT sum(views) FROM page_traffic WHERE window_start >= ${historyEnd})`,
+  )) as [[unknown, unknown]];
+  if (Number(ours) !== Number(theirs) || !(Number(ours) > 0)) return `live windows: ${ours} events, page_traffic counts ${theirs}`;
+  return undefined;
+}
