@@ -80,9 +80,22 @@ describe('partition ownership through ZooKeeper (rendezvous hashing, one lock pe
         const workers = live.filter((n) => n.working.has(p));
         return workers.length === 1 && workers[0]!.id === rendezvousOwner(ids, p);
       });
-    await waitFor(`partitions settled on ${ids.join(', ')}`, settled, SESSION_TIMEOUT_MS * 5);
-    const holders = await live[0]!.ownership.holders();
-    expect([...holders].sort(([a], [b]) => a - b)).toEqual(Array.from({ length: PARTITIONS }, (_, p) => [p, rendezvousOwner(ids, p)]));
+    const expected = Array.from({ length: PARTITIONS }, (_, p) => [p, rendezvousOwner(ids, p)]);
+    let holders: [number, string][] = [];
+    // The locks in ZooKeeper must say the same. They are read through each live node in turn: a
+    // node whose session just expired may still be opening its new one, and its read fails.
+    const locksAgree = async () => {
+      for (const node of live) {
+        const read = await node.ownership.holders().catch(() => null);
+        if (read) {
+          holders = [...read].sort(([a], [b]) => a - b);
+          return JSON.stringify(holders) === JSON.stringify(expected);
+        }
+      }
+      return false;
+    };
+    await waitFor(`partitions settled on ${ids.join(', ')}`, async () => settled() && (await locksAgree()), SESSION_TIMEOUT_MS * 5);
+    expect(holders).toEqual(expected);
     for (const node of live) expect(node.ownership.owned()).toEqual([...node.working].sort((a, b) => a - b));
     if (overlapCheckedFrom !== null) expectNoOverlap(overlapCheckedFrom);
   }
