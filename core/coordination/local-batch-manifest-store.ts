@@ -6,21 +6,21 @@ import { writeFileDurably } from '../storage/durable-files.ts';
 import type { StorageLayout } from '../storage/storage-layout.ts';
 import type { BatchManifestStore } from './batch-manifest-store.ts';
 import type { Leadership } from './leadership.ts';
-import { pollVersioned } from './poll-versioned.ts';
+import { LocalWatchers } from './local-watchers.ts';
 
 /**
  * Single-node mode's `batch/current`: `<storage.dir>/batch/current.json`, replaced atomically.
- * Watchers poll it (cheap: one small read), which also works across processes sharing the dir.
+ * This process's watchers hear its publications at once; the others are found by polling (cheap:
+ * one small read), which also works across processes sharing the dir.
  */
 export class LocalBatchManifestStore implements BatchManifestStore {
   readonly path: string;
   private publishing: Promise<unknown> = Promise.resolve();
+  private readonly watchers: LocalWatchers<BatchManifest>;
 
-  constructor(
-    layout: StorageLayout,
-    private readonly pollIntervalMs = 250,
-  ) {
+  constructor(layout: StorageLayout, pollIntervalMs = 250) {
     this.path = join(layout.batchDir(), 'current.json');
+    this.watchers = new LocalWatchers(() => this.current(), pollIntervalMs);
   }
 
   async current(): Promise<BatchManifest | undefined> {
@@ -41,6 +41,7 @@ export class LocalBatchManifestStore implements BatchManifestStore {
       }
       await mkdir(dirname(this.path), { recursive: true });
       await writeFileDurably(this.path, serializeBatchManifest(manifest));
+      this.watchers.published(manifest);
     });
     // Ignored here: the caller gets the failure through `run`; this chain only orders publications.
     this.publishing = run.catch(() => undefined);
@@ -48,6 +49,6 @@ export class LocalBatchManifestStore implements BatchManifestStore {
   }
 
   watch(listener: (manifest: BatchManifest) => void): () => void {
-    return pollVersioned(() => this.current(), listener, this.pollIntervalMs);
+    return this.watchers.watch(listener);
   }
 }

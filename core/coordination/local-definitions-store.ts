@@ -5,22 +5,22 @@ import { ConflictError } from '../errors/index.ts';
 import { writeFileDurably } from '../storage/durable-files.ts';
 import type { StorageLayout } from '../storage/storage-layout.ts';
 import { conflictMessage, type DefinitionsStore } from './definitions-store.ts';
-import { pollVersioned } from './poll-versioned.ts';
+import { LocalWatchers } from './local-watchers.ts';
 
 /**
  * Single-node mode's definitions: `<storage.dir>/definitions.json`, replaced atomically. Changes
- * are checked and written one at a time within this process (single-node mode has one writer);
- * watchers poll the file.
+ * are checked and written one at a time within this process (single-node mode has one writer).
+ * This process's watchers hear its publications at once; the poll catches writes by other
+ * processes (`lambda apply` run against the directory).
  */
 export class LocalDefinitionsStore implements DefinitionsStore {
   readonly path: string;
   private publishing: Promise<unknown> = Promise.resolve();
+  private readonly watchers: LocalWatchers<PublishedDefinitions>;
 
-  constructor(
-    layout: StorageLayout,
-    private readonly pollIntervalMs = 1_000,
-  ) {
+  constructor(layout: StorageLayout, pollIntervalMs = 1_000) {
     this.path = join(layout.rootDir, 'definitions.json');
+    this.watchers = new LocalWatchers(() => this.current(), pollIntervalMs);
   }
 
   async current(): Promise<PublishedDefinitions | undefined> {
@@ -39,6 +39,7 @@ export class LocalDefinitionsStore implements DefinitionsStore {
       const published: PublishedDefinitions = { version: expectedVersion + 1, definitions, publishedAtMs: Date.now() };
       await mkdir(dirname(this.path), { recursive: true });
       await writeFileDurably(this.path, serializePublishedDefinitions(published));
+      this.watchers.published(published);
       return published;
     });
     // The caller gets the failure through `run`; this chain only orders the changes.
@@ -47,6 +48,6 @@ export class LocalDefinitionsStore implements DefinitionsStore {
   }
 
   watch(listener: (published: PublishedDefinitions) => void): () => void {
-    return pollVersioned(() => this.current(), listener, this.pollIntervalMs);
+    return this.watchers.watch(listener);
   }
 }
