@@ -19,6 +19,7 @@ import { REJECTED_REALTIME_TABLE, RejectedRecords } from './rejected-records.ts'
 import { EventsTail, type EventsTailSource, type EventsTailStatus } from './events-tail.ts';
 import { SerialLock } from '../core/duckdb/serial-lock.ts';
 import { SpeedMetrics, type MicroBatchStats } from './speed-metrics.ts';
+import { aboveCutsRelationSql } from './above-cuts-sql.ts';
 import { inTransaction } from '../core/duckdb/in-transaction.ts';
 
 export interface SpeedLayerOptions {
@@ -66,8 +67,8 @@ export interface RealtimeListener {
  * layer's serialised transaction (serving-layer/engine/live-views.ts uses it).
  */
 export interface RealtimeViewsEditor {
-  /** A condition over `_partition`/`_offset` that holds exactly for offsets at or above the cuts. */
-  aboveCutsSql(): string;
+  /** The rows of `relation` (with `_partition`/`_offset`) at or above the cuts, as a relation. */
+  aboveCuts(relation: string): string;
   /** True when `events` misses consumed events (the tail limit), so it cannot fill a new view. */
   readonly eventsLagging: boolean;
   addView(bound: BoundView, options: { pending: boolean }): Promise<void>;
@@ -228,10 +229,10 @@ export class SpeedLayer {
   }
 
   private editor(): RealtimeViewsEditor {
-    const cases = [...this.cuts].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${cut}`);
+    const cuts = this.cuts;
     const realtime = this.realtime;
     return {
-      aboveCutsSql: () => (cases.length === 0 ? 'true' : `_offset >= CASE _partition ${cases.join(' ')} ELSE 0 END`),
+      aboveCuts: (relation) => aboveCutsRelationSql(relation, cuts),
       eventsLagging: this.tail.lagging(),
       addView: (bound, options) => realtime.addView(bound, options),
       fill: (view, options, events) => realtime.fill(view, options, events),

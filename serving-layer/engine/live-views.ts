@@ -212,7 +212,7 @@ export class LiveViews {
           throw new LambdaError(`cannot build view ${name} now: \`events\` lags the views (speed.maxEventsTail); retrying`, { retriable: true });
         }
         await editor.addView(bound, { pending: true });
-        await editor.fill(name, { pending: true }, `(SELECT * FROM ${this.options.eventsRelation} WHERE ${editor.aboveCutsSql()})`);
+        await editor.fill(name, { pending: true }, editor.aboveCuts(this.options.eventsRelation));
         pendingNow.set(name, { name, kind: servedNow ? 'changed' : 'added', definitionHash: hash, bound, definitionsVersion: version, sinceMs: Date.now() });
         (servedNow ? changed : added).push(name);
       }
