@@ -35,6 +35,7 @@ export class BatchRunProgress implements RecomputeListener {
   private readonly views: Record<string, ViewProgress> = {};
   private readonly weights = new Map<string, number>();
   private running: string | undefined;
+  private runningSinceMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private finished: Pick<BatchProgress, 'finishedAtMs' | 'outcome' | 'error'> | undefined;
   private writing: Promise<void> | undefined;
@@ -57,12 +58,17 @@ export class BatchRunProgress implements RecomputeListener {
 
   viewStarted(view: string): void {
     this.running = view;
+    this.runningSinceMs = performance.now();
     this.views[view] = { ...this.views[view], state: 'running', fraction: 0 };
     this.changed();
   }
 
   viewDone(view: string): void {
-    if (this.running === view) this.running = undefined;
+    if (this.running === view) {
+      this.running = undefined;
+      const { batchVersion } = this.options;
+      this.options.logger.debug({ batchVersion, view, extended: this.views[view]?.extended ?? false, tookMs: Math.round(performance.now() - this.runningSinceMs) }, 'batch run: view written');
+    }
     this.views[view] = { ...this.views[view], state: 'done', fraction: 1 };
     this.changed();
   }

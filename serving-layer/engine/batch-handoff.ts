@@ -113,10 +113,13 @@ export class BatchHandoff {
       );
       return;
     }
+    const startedMs = performance.now();
+    let stagedMs = 0;
     const connection = await database.connect();
     try {
       const pending = liveViews?.heldPending(manifest) ?? [];
       const staged = await stageBatchVersion(connection, manifest, database.bound, this.options.storageDir, pending.map((p) => p.bound));
+      stagedMs = performance.now() - startedMs;
       try {
         let refreshed: MasterViewsRefresh | undefined;
         // A rollback puts the catalog back; the views' in-memory state must follow it.
@@ -141,7 +144,8 @@ export class BatchHandoff {
       }
       this.applied = manifest;
       this.lastFailure = undefined;
-      this.options.logger.info({ version: manifest.version, cuts: manifest.cuts }, 'serving batch version');
+      const tookMs = Math.round(performance.now() - startedMs);
+      this.options.logger.info({ version: manifest.version, cuts: manifest.cuts, stagedMs: Math.round(stagedMs), tookMs }, 'serving batch version');
     } finally {
       connection.closeSync();
     }

@@ -179,6 +179,7 @@ export class LiveViews {
    * `events` lags the views (the tail limit); the caller retries.
    */
   async apply(loaded: LoadedConfig, version: number, applied: BatchManifest | undefined): Promise<ViewsChange> {
+    const startedMs = performance.now();
     const change = await this.changeViews(async (connection, editor) => {
       const next = await bindViews(loaded, connection);
       const nextNames = new Set(next.map((b) => b.view.definition.name));
@@ -225,7 +226,7 @@ export class LiveViews {
       return { added, changed, removed, promoted };
     });
     this.committed();
-    this.options.logger.info({ definitionsVersion: version, ...change }, `running definitions version ${version}`);
+    this.options.logger.info({ definitionsVersion: version, ...change, tookMs: Math.round(performance.now() - startedMs) }, `running definitions version ${version}`);
     return change;
   }
 
