@@ -3,7 +3,7 @@ import { inTransaction } from '../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import { masterSegmentColumns } from '../core/storage/segment-columns.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
-import { TailFrontier } from './tail-frontier.ts';
+import { TailFrontier, type TailSplits } from './tail-frontier.ts';
 import { rewriteTableSql } from './table-rewrite.ts';
 
 /**
@@ -17,9 +17,9 @@ export const EVENTS_TAIL_TABLE = 'realtime_events_tail';
 export interface EventsTailSource {
   readonly table: string;
   /** Per partition, where `events` may split for an archive ending at `archiveEnd[p]` (see TailFrontier). */
-  splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number): Map<number, number>;
-  /** `events` now splits at `splits` (its view committed). */
-  splitApplied(splits: ReadonlyMap<number, number>): void;
+  splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number, fileEnds?: (partition: number) => readonly number[]): TailSplits;
+  /** `events` now splits at `applied.splits` (its view committed). */
+  splitApplied(applied: TailSplits): void;
   /** Whether `events` lacks accepted events the views hold (the tail hit speed.maxEventsTail). */
   lagging(): boolean;
 }
@@ -51,28 +51,33 @@ export class EventsTail implements EventsTailSource {
     private readonly createSql: string,
     private readonly columns: string,
     readonly maxRows: number,
+    readonly recentRows: number,
   ) {
-    this.frontier = new TailFrontier(maxRows);
+    this.frontier = new TailFrontier(maxRows, recentRows);
   }
 
-  static async create(connection: DuckDBConnection, schema: EventSchema, maxRows: number): Promise<EventsTail> {
+  /**
+   * `maxRows`: accepted events not archived yet the tail may hold (speed.maxEventsTail);
+   * `recentRows`: archived ones it keeps besides, the newest (speed.recentEvents).
+   */
+  static async create(connection: DuckDBConnection, schema: EventSchema, maxRows: number, recentRows = 0): Promise<EventsTail> {
     const columns = masterSegmentColumns(schema);
     const createSql = `CREATE TABLE ${EVENTS_TAIL_TABLE} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`;
     await connection.run(`DROP TABLE IF EXISTS ${EVENTS_TAIL_TABLE}`);
     await connection.run(createSql);
-    return new EventsTail(connection, createSql, columns.map((c) => quoteIdent(c.name)).join(', '), maxRows);
+    return new EventsTail(connection, createSql, columns.map((c) => quoteIdent(c.name)).join(', '), maxRows, recentRows);
   }
 
   get tailRows(): number {
     return this.rows;
   }
 
-  splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number): Map<number, number> {
-    return this.frontier.splitsFor(archiveEndExclusive, cutsExclusive);
+  splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number, fileEnds?: (partition: number) => readonly number[]): TailSplits {
+    return this.frontier.splitsFor(archiveEndExclusive, cutsExclusive, fileEnds);
   }
 
-  splitApplied(splits: ReadonlyMap<number, number>): void {
-    this.frontier.splitApplied(splits);
+  splitApplied(applied: TailSplits): void {
+    this.frontier.splitApplied(applied);
   }
 
   lagging(): boolean {

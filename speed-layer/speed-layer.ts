@@ -185,7 +185,7 @@ export class SpeedLayer {
       const speed = loaded.config.speed;
       const realtime = await RealtimeState.create(connection, views, { blockSize: speed.blockSize });
       const rejected = await RejectedRecords.create(connection, { topic: options.source.topic, maxKept: speed.maxRejectedKept, blockSize: speed.blockSize });
-      const tail = await EventsTail.create(connection, loaded.schema, speed.maxEventsTail);
+      const tail = await EventsTail.create(connection, loaded.schema, speed.maxEventsTail, speed.recentEvents);
       decoder = await MicroBatchDecoder.create(options.instance, loaded.schema);
       // An empty micro-batch through both stages: the first real one then does not pay for loading
       // DuckDB's JSON functions and binding the view SQL (about a second on a loaded machine).

@@ -13,6 +13,16 @@ interface Position {
   split: number;
   eventsEnd: number;
   consumed: number;
+  /** The archive holds every accepted event below this (as of the last split applied). */
+  archived: number;
+}
+
+/** Where `events` splits per partition, and how far the archive reaches there (splitsFor). */
+export interface TailSplits {
+  /** `events` reads the archive below the split and the tail at or above it. */
+  readonly splits: ReadonlyMap<number, number>;
+  /** The archive holds the partition's accepted events below this; the tail's rows below it are recent archived ones. */
+  readonly archived: ReadonlyMap<number, number>;
 }
 
 /**
@@ -20,6 +30,11 @@ interface Position {
  * split ≤ eventsEnd ≤ consumed, all only grow, and the tail table holds every accepted event in
  * [split, eventsEnd): so `events` (archive below split ∪ tail at or above it) is exactly the
  * accepted events below eventsEnd, never with a hole.
+ *
+ * The split trails the archive's end by up to `recentRows` offsets (over all partitions): the
+ * newest archived events stay in the tail, so that a query over recent event time reads memory,
+ * not Parquet. It moves in steps of a quarter of that, so that the tail is rebuilt (pruned) once
+ * per quarter, not at every archive flush. `maxRows` bounds the events not archived yet.
  *
  * A micro-batch's records of a partition join the tail only where they continue it (eventsEnd =
  * consumed) and the tail has room for the whole micro-batch; otherwise the partition lags
@@ -29,12 +44,15 @@ interface Position {
 export class TailFrontier {
   private readonly positions = new Map<number, Position>();
 
-  constructor(private readonly maxRows: number) {}
+  constructor(
+    private readonly maxRows: number,
+    private readonly recentRows = 0,
+  ) {}
 
   private position(partition: number): Position {
     let p = this.positions.get(partition);
     if (!p) {
-      p = { split: 0, eventsEnd: 0, consumed: 0 };
+      p = { split: 0, eventsEnd: 0, consumed: 0, archived: 0 };
       this.positions.set(partition, p);
     }
     return p;
@@ -60,11 +78,12 @@ export class TailFrontier {
   /**
    * The partitions (of those with good events in a micro-batch of `goodRows` events) whose events
    * join the tail, which holds `tailRows` now: all that continue it, if the tail has room for the
-   * whole micro-batch; none otherwise.
+   * whole micro-batch; none otherwise. Room is for events not archived yet: at most `maxRows`
+   * rows, less those of the tail that are recent archived ones.
    */
   admitted(partitions: Iterable<number>, goodRows: number, tailRows: number): Set<number> {
     const admitted = new Set<number>();
-    if (tailRows + goodRows > this.maxRows) return admitted;
+    if (Math.min(tailRows, this.unarchivedOffsets()) + goodRows > this.maxRows) return admitted;
     for (const partition of partitions) {
       const p = this.positions.get(partition);
       if (!p || p.eventsEnd >= p.consumed) admitted.add(partition);
@@ -85,24 +104,49 @@ export class TailFrontier {
     }
   }
 
-  /** The split of each partition for an archive ending at `archiveEnd[p]`: never past what the views hold. */
-  splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number): Map<number, number> {
+  /**
+   * The split of each partition for an archive ending at `archiveEnd[p]`: never past what the
+   * views hold, and below the archive's end by up to the partition's share of `recentRows`
+   * where the tail holds those events. `fileEnds(p)`: where the archive's files of p end; a split
+   * there spares `events` reading a file only up to the split.
+   */
+  splitsFor(
+    archiveEndExclusive: ReadonlyMap<number, number>,
+    cutsExclusive: (partition: number) => number,
+    fileEnds: (partition: number) => readonly number[] = () => [],
+  ): TailSplits {
     const partitions = new Set([...archiveEndExclusive.keys(), ...this.positions.keys()]);
+    const keep = Math.floor(this.recentRows / Math.max(1, partitions.size));
     const splits = new Map<number, number>();
+    const archived = new Map<number, number>();
     for (const partition of partitions) {
       const consumed = Math.max(this.consumedEnd(partition), cutsExclusive(partition));
-      splits.set(partition, Math.min(archiveEndExclusive.get(partition) ?? 0, consumed));
+      const end = Math.min(archiveEndExclusive.get(partition) ?? 0, consumed);
+      archived.set(partition, end);
+      const p = this.positions.get(partition);
+      // The tail holds [p.split, p.eventsEnd): it can serve the newest archived events only
+      // where the archive's end lies in there.
+      if (keep === 0 || !p || end <= p.split || end > p.eventsEnd) splits.set(partition, end);
+      else splits.set(partition, end - p.split > keep ? movedSplit(p.split, end, keep, fileEnds(partition)) : p.split);
     }
-    return splits;
+    return { splits, archived };
   }
 
-  /** `events` now splits at `splits` (committed): the archive holds what lies below them. */
-  splitApplied(splits: ReadonlyMap<number, number>): void {
-    for (const [partition, split] of splits) {
+  /** `events` now splits at `applied.splits` (committed): the archive holds what lies below them. */
+  splitApplied(applied: TailSplits): void {
+    for (const [partition, split] of applied.splits) {
       const p = this.position(partition);
       p.split = Math.max(p.split, split);
       p.eventsEnd = Math.max(p.eventsEnd, p.split);
+      p.archived = Math.max(p.archived, applied.archived.get(partition) ?? split);
     }
+  }
+
+  /** Offsets in the tail's range that the archive does not hold yet, over all partitions: at least the rows not archived. */
+  private unarchivedOffsets(): number {
+    let offsets = 0;
+    for (const p of this.positions.values()) offsets += Math.max(0, p.eventsEnd - Math.max(p.split, p.archived));
+    return offsets;
   }
 
   /** Per partition, the tail rows below this are read by no `events` any more. */
@@ -122,4 +166,21 @@ export class TailFrontier {
       .sort(([a], [b]) => a - b)
       .map(([partition, p]) => ({ partition, splitOffset: p.split, eventsEndExclusive: p.eventsEnd, consumedEndExclusive: p.consumed }));
   }
+}
+
+/**
+ * Where a split that trails the archive's end `end` by more than `keep` moves: to keep about three
+ * quarters of `keep`, at a file's end when one lies near (between keeping all of `keep` and half
+ * of it), never below `split` nor keeping more than `keep`.
+ */
+function movedSplit(split: number, end: number, keep: number, fileEnds: readonly number[]): number {
+  const target = end - Math.floor((keep * 3) / 4);
+  const low = Math.max(split, end - keep);
+  const high = end - Math.ceil(keep / 2);
+  let best: number | undefined;
+  for (const fileEnd of fileEnds) {
+    if (fileEnd < low || fileEnd > high) continue;
+    if (best === undefined || Math.abs(fileEnd - target) < Math.abs(best - target)) best = fileEnd;
+  }
+  return best ?? target;
 }

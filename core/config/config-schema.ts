@@ -94,6 +94,11 @@ const speed = z.strictObject({
    * views, and says so, until the archive reaches what was consumed.
    */
   maxEventsTail: z.number().int().min(0).default(1_000_000),
+  /**
+   * Rows of the newest archived events the tail keeps besides, so that queries over recent event
+   * time read memory rather than Parquet (0: none; the archive's files serve them).
+   */
+  recentEvents: z.number().int().min(0).default(1_000_000),
 });
 
 const cronExpression = z.string().superRefine((expr, ctx) => {
@@ -166,7 +171,7 @@ export const configSchema = z.strictObject({
   node: node.default({ shutdownTimeout: 10_000 }),
   zookeeper: zookeeper.optional(),
   storage: storage.default({ dir: './data', keepVersions: 3 }),
-  speed: speed.default({ interval: 1_000, maxBatchRecords: 100_000, blockSize: 10_000, maxRejectedKept: 10_000, maxEventsTail: 1_000_000 }),
+  speed: speed.default({ interval: 1_000, maxBatchRecords: 100_000, blockSize: 10_000, maxRejectedKept: 10_000, maxEventsTail: 1_000_000, recentEvents: 1_000_000 }),
   batch: batch.default({ schedule: '*/5 * * * *', archiveFlushInterval: 5_000 }),
   serving: serving.default({ host: '127.0.0.1', port: 8080, queryTimeout: 30_000, maxRows: 100_000, memoryLimit: '1GB', alertHistoryRetention: ALERT_HISTORY_RETENTION_MS }),
   views: z.record(identifier('view name'), view).refine((v) => Object.keys(v).length > 0, 'declare at least one view'),

@@ -7,7 +7,13 @@ import { masterSegmentColumns } from './segment-columns.ts';
 /** Files whose every row is wanted, and files of which only offsets below a cut are. */
 export interface SegmentSelection {
   readonly wholeFiles: readonly string[];
-  readonly cutFiles: readonly { readonly path: string; readonly partition: number; readonly cutExclusive: number }[];
+  readonly cutFiles: readonly {
+    readonly path: string;
+    readonly partition: number;
+    readonly cutExclusive: number;
+    /** The event times of the file's rows below the cut, when known (narrower than the file's). */
+    readonly rangeBelowCut?: EventTimeRange | undefined;
+  }[];
   /**
    * Every file has the same columns in the same order: DuckDB then need not read each file's
    * schema to unify them by name (union_by_name costs a quarter of a short query over 100 files).
@@ -57,7 +63,7 @@ export function masterRelationSql(schema: EventSchema, selection: SegmentSelecti
   }
   if (selection.cutFiles.length > 0) {
     const below = selection.cutFiles.map((f) => `(_partition = ${f.partition} AND _offset < ${f.cutExclusive})`);
-    const cutRanges = ranges ? selection.cutFiles.map((f) => ranges.get(f.path)) : [undefined];
+    const cutRanges = ranges ? selection.cutFiles.map((f) => f.rangeBelowCut ?? ranges.get(f.path)) : [undefined];
     const range = cutRanges.every((r) => r !== undefined) ? spanOf(cutRanges) : undefined;
     parts.push(selectSql(selection.cutFiles.map((f) => f.path), sameSchema, [`(${[...new Set(below)].join(' OR ')})`, ...withinSql(schema.timestampField, range)]));
   }

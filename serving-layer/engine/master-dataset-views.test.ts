@@ -83,6 +83,30 @@ describe('MasterDatasetViews: events', () => {
     await views.refresh(connection, manifest);
     expect(await offsetsByPartition()).toEqual({ 0: [260, 260, 0, 259], 1: [100, 100, 0, 99] });
   });
+
+  it('keeps the newest archived events in the tail (recentRows): events reads them there and names no file above the split', async () => {
+    await archive(0, 0, 100);
+    await archive(0, 100, 200);
+    await archive(0, 200, 300);
+    // One partition keeps 150 archived events besides those not archived yet (300..349).
+    const tail = await EventsTail.create(connection, loaded.schema, 1_000, 150);
+    await connection.run(`CREATE TEMP TABLE batch0 AS ${rowsSql(0, 0, 350)}`);
+    await tail.append('temp.main.batch0', new Set([0]), true);
+    tail.frontier.committed(new Map([[0, 350]]), new Set([0]), new Set([0]));
+    const views = new MasterDatasetViews({ layout, topic: TOPIC, schema: loaded.schema, eventsTail: tail });
+
+    // The archive holds 300 > 150 offsets past the tail's start: the split moves to keep about
+    // three quarters of 150 (188), at the file end nearest that (200).
+    const refreshed = await views.refresh(connection, undefined);
+    expect(refreshed.splits).toEqual(new Map([[0, 200]]));
+    expect(refreshed.archived).toEqual(new Map([[0, 300]]));
+    views.committed(refreshed);
+    await tail.prune();
+    expect(tail.tailRows).toBe(150);
+    // The newest file is not read: without it, events is still every offset once.
+    rmSync(join(layout.masterPartitionDir(TOPIC, 0), StorageLayout.segmentFileName({ topic: TOPIC, partition: 0, firstOffset: 200, endOffsetExclusive: 300 })));
+    expect(await offsetsByPartition()).toEqual({ 0: [350, 350, 0, 349] });
+  });
 });
 
 describe('MasterDatasetViews: events filtered on event time', () => {

@@ -8,14 +8,19 @@ import { REJECTED_COLUMNS } from '../../core/storage/segment-columns.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
 import type { EventSchema } from '../../core/views/view-definition.ts';
 import { SegmentTimeRanges } from './segment-time-ranges.ts';
+import type { EventTimeRange } from '../../core/storage/event-time-groups.ts';
 
 /** The speed layer's tail of `events` (speed-layer/events-tail.ts), as this module needs it. */
 export interface EventsTailSplits {
   readonly table: string;
-  /** Per partition, where `events` may split between archive and tail. */
-  splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number): Map<number, number>;
-  /** `events` splits at `splits` now (its view committed). */
-  splitApplied(splits: ReadonlyMap<number, number>): void;
+  /** Per partition, where `events` may split between archive and tail, and where the archive ends. */
+  splitsFor(
+    archiveEndExclusive: ReadonlyMap<number, number>,
+    cutsExclusive: (partition: number) => number,
+    fileEnds?: (partition: number) => readonly number[],
+  ): { readonly splits: ReadonlyMap<number, number>; readonly archived: ReadonlyMap<number, number> };
+  /** `events` splits at `applied.splits` now (its view committed). */
+  splitApplied(applied: { readonly splits: ReadonlyMap<number, number>; readonly archived: ReadonlyMap<number, number> }): void;
 }
 
 /** The columns of the `rejected` table users query. */
@@ -41,6 +46,8 @@ export interface MasterViewsRefresh {
   readonly changed: boolean;
   /** Per partition, `events` reads the archive below it and the tail at or above it. */
   readonly splits: ReadonlyMap<number, number>;
+  /** Per partition, where the archive ends (the tail's rows between the split and this are recent archived ones). */
+  readonly archived: ReadonlyMap<number, number>;
 }
 
 /** The set of rejected records the `rejected` table stands for, counted. */
@@ -58,8 +65,10 @@ export interface RejectedCounts {
  *   events    every accepted event the views hold: per partition, the archive (the master
  *             dataset's chain of Parquet files, each (partition, offset) once whatever
  *             overlapping leftovers a crash left) below a split, and the speed layer's tail at
- *             or above it. The split is the archive's end, but never past what the speed layer
- *             consumed (EventsTail), so `events` and the views count the same events.
+ *             or above it. The split is at most the archive's end, and never past what the
+ *             speed layer consumed (EventsTail), so `events` and the views count the same
+ *             events; the tail keeps the newest archived events too (speed.recentEvents), and
+ *             the split trails the archive's end by those: the files above it are not read.
  *   rejected  archived rejected records below the batch cuts, plus the speed layer's rejected
  *             records at or above them: each bad record once, as the views count records
  *
@@ -79,16 +88,16 @@ export class MasterDatasetViews {
 
   /** Re-creates the views if their files, the cuts or the splits changed. */
   async refresh(connection: DuckDBConnection, manifest: BatchManifest | undefined): Promise<MasterViewsRefresh> {
-    const { sql, splits } = await this.viewsSql(connection, manifest);
-    if (sql.join(';') === this.lastSql) return { changed: false, splits };
+    const { sql, splits, archived } = await this.viewsSql(connection, manifest);
+    if (sql.join(';') === this.lastSql) return { changed: false, splits, archived };
     for (const statement of sql) await connection.run(statement);
     this.lastSql = sql.join(';');
-    return { changed: true, splits };
+    return { changed: true, splits, archived };
   }
 
   /** The views of `refresh` committed: the tail may forget what lies below the splits. */
   committed(refresh: MasterViewsRefresh): void {
-    this.sources.eventsTail?.splitApplied(refresh.splits);
+    this.sources.eventsTail?.splitApplied(refresh);
   }
 
   /**
@@ -113,10 +122,10 @@ export class MasterDatasetViews {
     return { total, byReason, notKept: notKeptTotal };
   }
 
-  private async viewsSql(connection: DuckDBConnection, manifest: BatchManifest | undefined): Promise<{ sql: string[]; splits: Map<number, number> }> {
+  private async viewsSql(connection: DuckDBConnection, manifest: BatchManifest | undefined): Promise<{ sql: string[] } & Omit<MasterViewsRefresh, 'changed'>> {
     const { layout, topic, schema } = this.sources;
     const chains = await readMasterChains(layout, topic);
-    const { sql: events, splits } = await this.eventsSql(connection, chains, manifest);
+    const { sql: events, splits, archived } = await this.eventsSql(connection, chains, manifest);
 
     const parts: string[] = [];
     for (const chain of chains.values()) {
@@ -134,7 +143,7 @@ export class MasterDatasetViews {
       REJECTED_VIEW_COLUMNS.map((name) => ({ name, type: REJECTED_COLUMNS.find((c) => c.name === name || c.name === `_${name}`)!.type })),
     );
     const rejected = parts.length > 0 ? `(${parts.join(' UNION ALL ')})` : emptyRejected;
-    return { sql: [`CREATE OR REPLACE VIEW events AS SELECT * FROM ${events}`, `CREATE OR REPLACE VIEW rejected AS SELECT * FROM ${rejected}`], splits };
+    return { sql: [`CREATE OR REPLACE VIEW events AS SELECT * FROM ${events}`, `CREATE OR REPLACE VIEW rejected AS SELECT * FROM ${rejected}`], splits, archived };
   }
 
   /** Whether the files have the same columns (read once per file, forgotten once it left the chains). */
@@ -159,29 +168,39 @@ export class MasterDatasetViews {
     connection: DuckDBConnection,
     chains: ReadonlyMap<number, PartitionChain>,
     manifest: BatchManifest | undefined,
-  ): Promise<{ sql: string; splits: Map<number, number> }> {
+  ): Promise<{ sql: string } & Omit<MasterViewsRefresh, 'changed'>> {
     const { schema, eventsTail } = this.sources;
     const segmentsOf = (chain: PartitionChain) => chain.items.filter((i) => i.kind === 'segment');
     const allFiles = [...chains.values()].flatMap((c) => segmentsOf(c).map((i) => i.path));
     const eventTimeRanges = await this.timeRanges.rangesOf(connection, allFiles);
     if (!eventsTail) {
-      return { sql: masterRelationSql(schema, { wholeFiles: allFiles, cutFiles: [], eventTimeRanges }), splits: new Map() };
+      return { sql: masterRelationSql(schema, { wholeFiles: allFiles, cutFiles: [], eventTimeRanges }), splits: new Map(), archived: new Map() };
     }
     const archiveEnd = new Map([...chains.values()].map((c) => [c.partition, c.endOffsetExclusive]));
-    const splits = eventsTail.splitsFor(archiveEnd, (p) => cutExclusive(manifest, p));
+    const { splits, archived } = eventsTail.splitsFor(
+      archiveEnd,
+      (p) => cutExclusive(manifest, p),
+      (p) => {
+        const chain = chains.get(p);
+        return chain ? segmentsOf(chain).map((i) => i.endOffsetExclusive) : [];
+      },
+    );
     const wholeFiles: string[] = [];
-    const cutFiles: { path: string; partition: number; cutExclusive: number }[] = [];
+    const cutFiles: { path: string; partition: number; cutExclusive: number; rangeBelowCut: EventTimeRange | undefined }[] = [];
     for (const chain of chains.values()) {
       const split = splits.get(chain.partition) ?? 0;
       for (const item of segmentsOf(chain)) {
         if (item.endOffsetExclusive <= split) wholeFiles.push(item.path);
-        else if (item.firstOffset < split) cutFiles.push({ path: item.path, partition: chain.partition, cutExclusive: split });
+        else if (item.firstOffset < split) {
+          const rangeBelowCut = await this.timeRanges.rangeBelow(connection, item.path, split);
+          cutFiles.push({ path: item.path, partition: chain.partition, cutExclusive: split, rangeBelowCut });
+        }
       }
     }
     const sameSchema = await this.sameColumns(connection, allFiles);
-    const archived = masterRelationSql(schema, { wholeFiles, cutFiles, sameSchema, eventTimeRanges });
+    const archivedSql = masterRelationSql(schema, { wholeFiles, cutFiles, sameSchema, eventTimeRanges });
     const cases = [...splits].filter(([, split]) => split > 0).map(([p, split]) => `WHEN ${p} THEN ${split}`);
     const tailFilter = cases.length > 0 ? ` WHERE _offset >= CASE _partition ${cases.join(' ')} ELSE 0 END` : '';
-    return { sql: `(SELECT * FROM ${archived} UNION ALL BY NAME SELECT * FROM ${eventsTail.table}${tailFilter})`, splits };
+    return { sql: `(SELECT * FROM ${archivedSql} UNION ALL BY NAME SELECT * FROM ${eventsTail.table}${tailFilter})`, splits, archived };
   }
 }

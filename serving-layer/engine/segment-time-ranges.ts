@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { EventTimeRange } from '../../core/storage/event-time-groups.ts';
-import { quoteLiteral } from '../../core/sql/identifiers.ts';
+import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
 
 /**
  * Each master-dataset file's event-time range, read once from its Parquet footer: segments never
@@ -10,8 +10,32 @@ import { quoteLiteral } from '../../core/sql/identifiers.ts';
  */
 export class SegmentTimeRanges {
   private readonly byPath = new Map<string, EventTimeRange | undefined>();
+  /** Per file read only below a cut (the split inside it), the event times of the rows below it. */
+  private readonly belowCut = new Map<string, { readonly cutExclusive: number; readonly range: EventTimeRange | undefined }>();
 
   constructor(private readonly timestampField: string) {}
+
+  /**
+   * The event times of the rows of `file` with offsets below `cutExclusive`, read once per cut
+   * (the split moves seldom): narrower than the file's, so that `events` skips the file when a
+   * query wants only event times above those rows (the tail holds the rest of the file). Undefined
+   * where the file's range is unknown (NULL or unusable timestamps).
+   */
+  async rangeBelow(connection: DuckDBConnection, file: string, cutExclusive: number): Promise<EventTimeRange | undefined> {
+    const known = this.belowCut.get(file);
+    if (known?.cutExclusive === cutExclusive) return known.range;
+    let range: EventTimeRange | undefined;
+    if (this.byPath.get(file)) {
+      const ts = quoteIdent(this.timestampField);
+      const reader = await connection.runAndReadAll(
+        `SELECT epoch_us(min(${ts})), epoch_us(max(${ts})), min(${ts})::VARCHAR, max(${ts})::VARCHAR FROM read_parquet(${quoteLiteral(file)}) WHERE _offset < ${cutExclusive}`,
+      );
+      const [minMicros, maxMicros, minSql, maxSql] = reader.getRows()[0] as [bigint | null, bigint | null, string | null, string | null];
+      if (minMicros !== null && maxMicros !== null && minSql !== null && maxSql !== null) range = { minMicros, maxMicros, minSql, maxSql };
+    }
+    this.belowCut.set(file, { cutExclusive, range });
+    return range;
+  }
 
   /** The ranges of `files`; forgets files not among them (merged away, deleted). */
   async rangesOf(connection: DuckDBConnection, files: readonly string[]): Promise<ReadonlyMap<string, EventTimeRange | undefined>> {
@@ -30,6 +54,7 @@ export class SegmentTimeRanges {
     }
     const wanted = new Set(files);
     for (const path of this.byPath.keys()) if (!wanted.has(path)) this.byPath.delete(path);
+    for (const path of this.belowCut.keys()) if (!wanted.has(path)) this.belowCut.delete(path);
     return this.byPath;
   }
 }

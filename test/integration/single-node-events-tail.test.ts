@@ -54,7 +54,7 @@ describe('the events tail bound (speed.maxEventsTail)', () => {
 
   function start(roles: readonly Role[]): Promise<LambdaNode> {
     const yaml = scenarioConfigYaml(dir, '', { allEventsView: true })
-      .replace('speed: {interval: 200ms, blockSize: 100}', `speed: {interval: 200ms, blockSize: 100, maxEventsTail: ${MAX_TAIL}}`)
+      .replace('speed: {interval: 200ms, blockSize: 100, ', `speed: {interval: 200ms, blockSize: 100, maxEventsTail: ${MAX_TAIL}, `)
       .replace('batch: {schedule: "*/2 * * * * *"}', 'batch: {schedule: "*/2 * * * * *", archiveFlushInterval: 500ms}');
     return LambdaNode.start({ loaded: parseConfig(yaml), roles: [...roles], logger });
   }

@@ -146,7 +146,7 @@ describe('rejected records on a single node', () => {
   it('keeps the count exact when the speed layer keeps fewer rows than it rejected (speed.maxRejectedKept)', async () => {
     dir = mkdtempSync(join(tmpdir(), 'lambda-rejected-kept-'));
     // No batch role: every record stays above the cut, with the speed layer.
-    const yaml = scenarioConfigYaml(dir).replace('speed: {interval: 200ms, blockSize: 100}', 'speed: {interval: 200ms, blockSize: 100, maxRejectedKept: 4}');
+    const yaml = scenarioConfigYaml(dir).replace('speed: {interval: 200ms, blockSize: 100, ', 'speed: {interval: 200ms, blockSize: 100, maxRejectedKept: 4, ');
     node = await start(yaml, ['speed', 'serving', 'archiver']);
     const sent: Sent = { malformedOffsets: [], refusedHere: 0, events: 0 };
     for (let round = 0; round < 3; round++) await sendRound(sent);
