@@ -308,9 +308,11 @@ export class BatchLayer {
         producedBy: this.memberId,
         ...(previous ? { previous } : {}),
         signal: leadership.signal,
-        // A backfill run reads only the views the published version lacks in full. It may find none
-        // (a run since its request computed them): it then costs only the newer events.
+        // A backfill run computes only the views the published version lacks, at its cuts, and takes
+        // the others' state as it is: it costs about the recompute of the new views alone (it may
+        // find none, when a run since its request computed them). Scheduled runs move the cuts on.
         extendUnchanged: reason === 'definitions',
+        keepCuts: reason === 'definitions',
         listener: progress,
       });
       try {

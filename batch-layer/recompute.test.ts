@@ -1,6 +1,6 @@
 import { seededRandom } from '../core/random/seeded-random.ts';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,5 +136,40 @@ describe('recompute over the master dataset', () => {
       recompute({ connection, layout, topic: TOPIC, schema: loaded.schema, views: loaded.views, blockSize: 500, version: 5, producedBy: 'test', previous: inflated }),
     ).rejects.toThrow(/partition 0: 1000 < 5000/);
     expect(readdirSync(join(dir, 'batch')).filter((n) => !n.startsWith('v'))).toEqual([]);
+  });
+
+  it('a backfill run (keepCuts) computes the new views below the previous cuts and takes the unchanged ones as they are, hard-linked', async () => {
+    const [traffic, revenue] = [loaded.views.find((v) => v.definition.name === 'page_traffic')!, loaded.views.find((v) => v.definition.name === 'revenue_by_country')!];
+    const previous = await recompute({ connection, layout, topic: TOPIC, schema: loaded.schema, views: [traffic], blockSize: 500, version: 6, producedBy: 'test' });
+    expect(previous.cuts).toEqual({ '0': 1_000, '1': 2_500 });
+    // Newer events archived since: partition 0 could be cut at 1,500 now.
+    const decode = createEventDecoder(loaded.schema);
+    const random = seededRandom(8);
+    const buffer = new PartitionBuffer(0, 1_234, loaded.schema.fields.length);
+    const records = [];
+    for (let o = 1_234; o < 1_800; o++) {
+      const { value, event } = generateRecord(random, o, 25);
+      records.push({ partition: 0, offset: o, timestampMs: 1_000 + o, value });
+      written.push({ partition: 0, offset: o, event });
+    }
+    buffer.add(packRecords(records), decode, Date.now());
+    await writer.write(buffer.content());
+
+    const manifest = await recompute({
+      connection, layout, topic: TOPIC, schema: loaded.schema, views: [traffic, revenue], blockSize: 500, version: 7, producedBy: 'test', previous, extendUnchanged: true, keepCuts: true,
+    });
+    expect(manifest.cuts).toEqual(previous.cuts);
+    const covered = below(manifest.cuts);
+    expect(manifest.eventsRead).toBe(covered.length);
+    await expectBatchMatchesReference(connection, dir, manifest, [traffic, revenue], covered.flatMap((w) => (w.event ? [w.event] : [])));
+    const inode = (m: typeof manifest) => statSync(join(dir, m.views['page_traffic']!.file)).ino;
+    expect(inode(manifest)).toBe(inode(previous));
+    expect(manifest.views['page_traffic']!.rows).toBe(previous.views['page_traffic']!.rows);
+
+    // Without keepCuts the cuts move on and the unchanged view is extended: a file of its own.
+    const moved = await recompute({ connection, layout, topic: TOPIC, schema: loaded.schema, views: [traffic, revenue], blockSize: 500, version: 8, producedBy: 'test', previous: manifest, extendUnchanged: true });
+    expect(moved.cuts).toEqual({ '0': 1_500, '1': 2_500 });
+    expect(inode(moved)).not.toBe(inode(manifest));
+    await expectBatchMatchesReference(connection, dir, moved, [traffic, revenue], below(moved.cuts).flatMap((w) => (w.event ? [w.event] : [])));
   });
 });

@@ -1,5 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { BatchManifest } from '../core/batch/batch-manifest.ts';
 import { batchManifestSchema } from '../core/batch/batch-manifest.ts';
@@ -55,6 +55,15 @@ export interface RecomputeInput {
    * leave it off and recompute everything, so that a wrong state never outlives the next one.
    */
   readonly extendUnchanged?: boolean;
+  /**
+   * Keep `previous`'s cuts instead of advancing them to what is archived (with `extendUnchanged`:
+   * a backfill run). The views `previous` holds as defined then have nothing newer to extend with:
+   * their state files are taken as they are (hard-linked, so retention of the old version leaves
+   * them), and the run costs only the views it backfills, over the history below those cuts. The
+   * serving nodes' realtime state covers every offset at or above them, so the new views are exact
+   * at once; the next scheduled run moves the cuts on.
+   */
+  readonly keepCuts?: boolean;
   readonly listener?: RecomputeListener;
 }
 
@@ -67,14 +76,18 @@ export interface BatchInput {
   readonly eventSegments: readonly SegmentRange[];
 }
 
-/** Chooses, per partition, the chain's files below the block-aligned cut. */
-export async function selectBatchInput(layout: StorageLayout, topic: string, blockSize: number): Promise<BatchInput> {
+/**
+ * Chooses, per partition, the chain's files below the block-aligned cut, or below `cutsAtMost`'s
+ * cut of the partition when that is lower (none there: the partition is left out).
+ */
+export async function selectBatchInput(layout: StorageLayout, topic: string, blockSize: number, cutsAtMost?: Readonly<Record<string, number>>): Promise<BatchInput> {
   const cuts: Record<string, number> = {};
   const events = { wholeFiles: [] as string[], cutFiles: [] as SegmentSelection['cutFiles'][number][] };
   const rejected = { wholeFiles: [] as string[], cutFiles: [] as SegmentSelection['cutFiles'][number][] };
   const eventSegments: SegmentRange[] = [];
   for (const chain of (await readMasterChains(layout, topic)).values()) {
-    const cutExclusive = batchCutExclusive(chain, blockSize);
+    const archivedCut = batchCutExclusive(chain, blockSize);
+    const cutExclusive = cutsAtMost ? Math.min(archivedCut, cutsAtMost[String(chain.partition)] ?? 0) : archivedCut;
     if (cutExclusive === 0) continue;
     cuts[String(chain.partition)] = cutExclusive;
     const rejectedFiles = await rejectedFilesOf(layout, chain);
@@ -103,7 +116,8 @@ export async function selectBatchInput(layout: StorageLayout, topic: string, blo
 export async function recompute(input: RecomputeInput): Promise<BatchManifest> {
   const startedAt = new Date();
   const { connection, layout } = input;
-  const batchInput = await selectBatchInput(layout, input.topic, input.blockSize);
+  const keptCuts = input.keepCuts && input.previous?.topic === input.topic ? input.previous.cuts : undefined;
+  const batchInput = await selectBatchInput(layout, input.topic, input.blockSize, keptCuts);
   if (input.previous) {
     const regressed = regressedCuts(input.previous.cuts, batchInput.cuts);
     if (regressed.length > 0) {
@@ -127,6 +141,13 @@ export async function recompute(input: RecomputeInput): Promise<BatchManifest> {
       const name = view.definition.name;
       const fileName = `${name}.parquet`;
       input.listener?.viewStarted(name);
+      if (step.previousFile && sameCuts(input.previous!.cuts, batchInput.cuts)) {
+        // Nothing above the previous cuts to extend with: the previous state is this version's.
+        await linkOrCopy(step.previousFile, join(tempDir, fileName));
+        views[name] = { definitionHash: view.definitionHash, file: relative(layout.rootDir, join(finalDir, fileName)), rows: input.previous!.views[name]!.rows };
+        input.listener?.viewDone(name);
+        continue;
+      }
       const plan = await choosePartialPlan(connection, layout.rootDir, view, input.previous);
       let state: string;
       if (step.previousFile) {
@@ -207,6 +228,21 @@ function rejectedSource(selection: SegmentSelection): string {
 async function countRows(connection: DuckDBConnection, relation: string): Promise<number> {
   const result = await connection.runAndReadAll(`SELECT count(*) FROM ${relation} AS ${quoteIdent('r')}`);
   return Number(result.getRows()[0]?.[0] ?? 0);
+}
+
+function sameCuts(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): boolean {
+  const partitions = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...partitions].every((p) => (a[p] ?? 0) === (b[p] ?? 0));
+}
+
+/** A hard link where the filesystem allows one (the same file: nothing written), else a copy. */
+async function linkOrCopy(source: string, target: string): Promise<void> {
+  try {
+    await link(source, target);
+  } catch {
+    await copyFile(source, target);
+    await fsyncPath(target);
+  }
 }
 
 /** Renames the finished temp directory to the version's name; fails if that version exists. */
