@@ -325,8 +325,11 @@ export class SpeedLayer {
       try {
         await inTransaction(this.connection, async () => {
           await swapBatchTables(this.connection, this.editor());
-          await this.realtime.dropBelow(cuts);
-          await this.rejected.dropBelow(cuts);
+          // Nothing below the current cuts is ever held (records and fills start at them), so only
+          // the cuts this version raises drop anything; a version at the same cuts rewrites nothing.
+          const raised = new Map([...cuts].filter(([partition, cut]) => cut > (this.cuts.get(partition) ?? 0)));
+          await this.realtime.dropBelow(raised);
+          await this.rejected.dropBelow(raised);
           for (const l of this.listeners) await l.batchAppliedInTransaction?.(this.connection, manifest);
         });
       } catch (error) {

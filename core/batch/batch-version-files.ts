@@ -1,5 +1,6 @@
+import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import type { BatchManifest } from './batch-manifest.ts';
+import { holdsViewAsDefined, type BatchManifest } from './batch-manifest.ts';
 
 /**
  * Where a published batch version's files are. The manifest names them relative to
@@ -14,4 +15,22 @@ export function batchViewFile(storageDir: string, manifest: BatchManifest, view:
 
 export function batchVersionDir(storageDir: string, manifest: BatchManifest): string {
   return isAbsolute(manifest.location) ? manifest.location : join(storageDir, manifest.location);
+}
+
+/**
+ * True when `next` holds `view` (as `definitionHash` defines it) in the very file `applied` holds
+ * it in: a backfill run hard-links the state of the views it did not recompute. What was loaded
+ * from `applied` is then `next`'s state too. False whenever that cannot be seen (a copy, a file
+ * gone): the caller loads the state again, which is always right.
+ */
+export async function sameStateFile(storageDir: string, applied: BatchManifest, next: BatchManifest, view: string, definitionHash: string): Promise<boolean> {
+  if (!holdsViewAsDefined(applied, view, definitionHash) || !holdsViewAsDefined(next, view, definitionHash) || applied.topic !== next.topic) return false;
+  const [appliedFile, nextFile] = [batchViewFile(storageDir, applied, view), batchViewFile(storageDir, next, view)];
+  if (!appliedFile || !nextFile) return false;
+  try {
+    const [a, b] = await Promise.all([stat(appliedFile), stat(nextFile)]);
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
 }

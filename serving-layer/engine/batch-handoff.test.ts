@@ -1,5 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,6 +100,34 @@ describe('BatchHandoff', () => {
     expect(handoff.appliedManifest?.version).toBe(7);
     expect(await total(db.adminConnection)).toBe(70);
     unwatch();
+  });
+
+  it("leaves a view's batch state as it is when the new version holds it in the serving version's very file, and loads a copy of it again", async () => {
+    const serving = await writeVersion(8, 80);
+    await handoff.apply(serving);
+    /** Version `version` holding version 8's state of `totals` through `share` (a link or a copy). */
+    const sharing = (version: number, share: (from: string, to: string) => void): BatchManifest => {
+      mkdirSync(join(dir, `v${version}`), { recursive: true });
+      share(join(dir, serving.views.totals!.file), join(dir, `v${version}/totals.parquet`));
+      return { ...serving, version, location: join(dir, `v${version}`), views: { totals: { ...serving.views.totals!, file: `v${version}/totals.parquet` } } };
+    };
+    const stagedTables = async (manifest: BatchManifest) => {
+      const c = await db.connect();
+      try {
+        const staged = await stageBatchVersion(c, manifest, db.bound, dir, [], serving);
+        const names = (await c.runAndReadAll(`SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'staged__%'`)).getRowsJS().flat();
+        await staged.discard(c);
+        return names;
+      } finally {
+        c.closeSync();
+      }
+    };
+    const linked = sharing(9, linkSync);
+    expect(await stagedTables(linked)).toEqual([]);
+    expect(await stagedTables(sharing(10, copyFileSync))).toEqual(['staged__10__totals']);
+    await handoff.apply(linked);
+    expect(handoff.appliedManifest?.version).toBe(9);
+    expect(await total(db.adminConnection)).toBe(80);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { holdsViewAsDefined, type BatchManifest } from '../../core/batch/batch-manifest.ts';
-import { batchViewFile } from '../../core/batch/batch-version-files.ts';
+import { batchViewFile, sameStateFile } from '../../core/batch/batch-version-files.ts';
 import type { BatchManifestStore } from '../../core/coordination/batch-manifest-store.ts';
 import type { Logger } from '../../core/observability/logger.ts';
 import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
@@ -118,7 +118,7 @@ export class BatchHandoff {
     const connection = await database.connect();
     try {
       const pending = liveViews?.heldPending(manifest) ?? [];
-      const staged = await stageBatchVersion(connection, manifest, database.bound, this.options.storageDir, pending.map((p) => p.bound));
+      const staged = await stageBatchVersion(connection, manifest, database.bound, this.options.storageDir, pending.map((p) => p.bound), this.applied);
       stagedMs = performance.now() - startedMs;
       try {
         let refreshed: MasterViewsRefresh | undefined;
@@ -179,7 +179,8 @@ function stagingTable(view: string, version: number): string {
  * Reads a batch version's view files into staging tables. This is the slow part and runs before
  * the swap transaction, so the transaction itself only moves rows between in-memory tables.
  * A view whose definition changed since the version was computed gets an empty batch state:
- * its stale rows must not be served (the realtime side covers it until the next run).
+ * its stale rows must not be served (the realtime side covers it until the next run). A view whose
+ * state is the very file `applied` (the version serving) holds is left as it is, not staged.
  */
 export async function stageBatchVersion(
   connection: DuckDBConnection,
@@ -188,11 +189,13 @@ export async function stageBatchVersion(
   storageDir: string,
   /** Pending definitions the version holds (LiveViews): staged beside the served ones, not swapped. */
   pendingViews: readonly BoundView[] = [],
+  applied?: BatchManifest,
 ): Promise<StagedBatch> {
   const staged: { view: BoundView; table: string; pending: boolean }[] = [];
   try {
     for (const [view, pending] of [...views.map((v) => [v, false] as const), ...pendingViews.map((v) => [v, true] as const)]) {
       const name = view.view.definition.name;
+      if (!pending && applied && (await sameStateFile(storageDir, applied, manifest, name, view.view.definitionHash))) continue;
       const table = `${stagingTable(name, manifest.version)}${pending ? '__pending' : ''}`;
       const file = batchViewFile(storageDir, manifest, name);
       const columns = view.stateColumns.map((c) => quoteIdent(c.name)).join(', ');
