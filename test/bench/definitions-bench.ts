@@ -209,7 +209,7 @@ try {
     const time = Number(line['time']);
     if (time < putWallMs || time > putWallMs + exactAtMs + 1_000) continue;
     const { level, time: _t, pid: _p, hostname: _h, name: _n, msg, ...rest } = line;
-    if (level < 30 && msg !== 'micro-batch committed') continue;
+    if (level < 30 && msg !== 'micro-batch committed' && !String(msg).startsWith('batch run:')) continue;
     process.stderr.write(`  ${time - putWallMs} ms [${level}] ${msg} ${JSON.stringify(rest).slice(0, 300)}\n`);
   }
   const base = Math.min(...baseMs);
