@@ -4,7 +4,6 @@ import { quoteIdent } from '../core/sql/identifiers.ts';
 import { masterSegmentColumns } from '../core/storage/segment-columns.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
 import { TailFrontier, type TailSplits } from './tail-frontier.ts';
-import { rewriteTableSql } from './table-rewrite.ts';
 
 /**
  * The accepted events the speed layer committed that the archive may not hold yet, with the
@@ -29,6 +28,8 @@ export interface EventsTailStatus {
   readonly table: string;
   readonly tailRows: number;
   readonly maxRows: number;
+  /** Archived events the tail keeps besides, the newest (speed.recentEvents). */
+  readonly maxRecentRows: number;
   readonly lagging: boolean;
   /** Offsets the views hold and `events` does not, over all partitions (records and rejected ones). */
   readonly lagRecords: number;
@@ -48,7 +49,6 @@ export class EventsTail implements EventsTailSource {
 
   private constructor(
     private readonly connection: DuckDBConnection,
-    private readonly createSql: string,
     private readonly columns: string,
     readonly maxRows: number,
     readonly recentRows: number,
@@ -65,7 +65,7 @@ export class EventsTail implements EventsTailSource {
     const createSql = `CREATE TABLE ${EVENTS_TAIL_TABLE} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`;
     await connection.run(`DROP TABLE IF EXISTS ${EVENTS_TAIL_TABLE}`);
     await connection.run(createSql);
-    return new EventsTail(connection, createSql, columns.map((c) => quoteIdent(c.name)).join(', '), maxRows, recentRows);
+    return new EventsTail(connection, columns.map((c) => quoteIdent(c.name)).join(', '), maxRows, recentRows);
   }
 
   get tailRows(): number {
@@ -86,7 +86,7 @@ export class EventsTail implements EventsTailSource {
 
   status(): EventsTailStatus {
     const lagRecords = this.frontier.lagOffsets();
-    return { table: this.table, tailRows: this.rows, maxRows: this.maxRows, lagging: lagRecords > 0, lagRecords };
+    return { table: this.table, tailRows: this.rows, maxRows: this.maxRows, maxRecentRows: this.recentRows, lagging: lagRecords > 0, lagRecords };
   }
 
   /**
@@ -107,16 +107,24 @@ export class EventsTail implements EventsTailSource {
   }
 
   /**
-   * Drops the rows below the applied splits by rebuilding the table (see rewriteTableSql), in a
-   * transaction of its own. A query that started before still reads its own snapshot.
+   * Drops the rows below the applied splits by building the table anew from the rows kept, in a
+   * transaction of its own (deleted rows would keep their memory; see table-rewrite.ts). The rows
+   * are copied once, into a table then renamed: with the newest archived events kept, the tail
+   * holds up to a million rows, and each copy holds the micro-batches up. A query that started
+   * before still reads its own snapshot.
    */
   async prune(): Promise<void> {
     const splits = this.frontier.splits();
     const cases = [...splits].filter(([, split]) => split > 0).map(([p, split]) => `WHEN ${p} THEN ${split}`);
     try {
       if (cases.length > 0) {
-        const kept = `SELECT * FROM ${this.table} WHERE _offset >= CASE _partition ${cases.join(' ')} ELSE 0 END`;
-        await inTransaction(this.connection, () => this.connection.run(rewriteTableSql(this.table, this.createSql, kept)));
+        const pruned = `${this.table}__pruned`;
+        const sql = [
+          `CREATE OR REPLACE TABLE ${pruned} AS SELECT * FROM ${this.table} WHERE _offset >= CASE _partition ${cases.join(' ')} ELSE 0 END`,
+          `DROP TABLE ${this.table}`,
+          `ALTER TABLE ${pruned} RENAME TO ${this.table}`,
+        ].join(';\n');
+        await inTransaction(this.connection, () => this.connection.run(sql));
       }
       this.pruned = splits;
     } finally {

@@ -78,6 +78,8 @@ describe('lambda status', () => {
   it('prints the events tail, and how far events lags the views only while it lags', () => {
     const complete = renderStatus({ ...FIXTURE_STATUS, events: { tailRows: 1_234, maxTailRows: 1_000_000, lagging: false, lagRecords: 0 } }, []);
     expect(complete).toContain('events     tail 1,234 rows (limit 1,000,000)\n');
+    const withRecent = renderStatus({ ...FIXTURE_STATUS, events: { tailRows: 801_234, maxTailRows: 1_000_000, maxRecentRows: 1_000_000, lagging: false, lagRecords: 0 } }, []);
+    expect(withRecent).toContain('events     tail 801,234 rows (limit 1,000,000 not archived + 1,000,000 recent archived)\n');
     expect(complete).not.toContain('lagging');
     const lagging = renderStatus({ ...FIXTURE_STATUS, events: { tailRows: 1_000_000, maxTailRows: 1_000_000, lagging: true, lagRecords: 12_345 } }, []);
     expect(lagging).toContain('events     lagging 12,345 records behind the views (tail limit 1,000,000 rows); tail 1,000,000 rows\n');

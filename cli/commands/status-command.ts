@@ -94,7 +94,8 @@ function definitionsLine(definitions: NonNullable<StatusInfo['definitions']>): s
  */
 function eventsLine(events: NonNullable<StatusInfo['events']>): string {
   const tail = `tail ${thousands(events.tailRows)} rows`;
-  if (!events.lagging) return `${tail} (limit ${thousands(events.maxTailRows)})`;
+  const recent = events.maxRecentRows ? ` not archived + ${thousands(events.maxRecentRows)} recent archived` : '';
+  if (!events.lagging) return `${tail} (limit ${thousands(events.maxTailRows)}${recent})`;
   return `lagging ${thousands(events.lagRecords)} records behind the views (tail limit ${thousands(events.maxTailRows)} rows); ${tail}`;
 }
 

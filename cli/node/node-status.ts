@@ -78,7 +78,7 @@ export class NodeStatus {
       },
       freshness: { realtimeUpdatedAtMs, realtimeAgeMs: realtimeUpdatedAtMs === null ? null : now - realtimeUpdatedAtMs },
       rejected,
-      ...(speed ? { events: { tailRows: speed.eventsTail.tailRows, maxTailRows: speed.eventsTail.maxRows, lagging: speed.eventsTail.lagging, lagRecords: speed.eventsTail.lagRecords } } : {}),
+      ...(speed ? { events: { tailRows: speed.eventsTail.tailRows, maxTailRows: speed.eventsTail.maxRows, maxRecentRows: speed.eventsTail.maxRecentRows, lagging: speed.eventsTail.lagging, lagRecords: speed.eventsTail.lagRecords } } : {}),
       refusedAtIngest: this.sources.refusals?.counted() ?? { total: 0, byReason: {} },
       definitions: { version: published?.version ?? null, running: this.sources.definitionsVersion() },
       members: members.map((m) => ({

@@ -48,7 +48,8 @@ const LAGGING_HELP = 'SELECT … FROM events misses records the views count: the
 /** The tail's fill; while `events` lags, how far. Empty when the node has no speed layer. */
 function eventsText(events) {
   if (!events) return '';
-  const tail = `tail ${count(events.tailRows)} of ${count(events.maxTailRows)} rows`;
+  const recent = events.maxRecentRows ? ` not archived + ${count(events.maxRecentRows)} recent` : '';
+  const tail = `tail ${count(events.tailRows)} rows (limit ${count(events.maxTailRows)}${recent})`;
   return events.lagging ? `lagging ${count(events.lagRecords)} records behind the views · ${tail}` : `complete · ${tail}`;
 }
 

@@ -113,9 +113,14 @@ export interface RejectedStatus {
 
 /** The `events` table: the archive plus the speed layer's tail of accepted events above it. */
 export interface EventsStatus {
-  /** Accepted events the speed layer keeps above the archive (at most speed.maxEventsTail). */
+  /**
+   * Accepted events the speed layer keeps as rows: those not archived yet (at most
+   * speed.maxEventsTail, `maxTailRows`) and the newest archived ones (at most speed.recentEvents,
+   * `maxRecentRows`), which `events` reads from memory.
+   */
   readonly tailRows: number;
   readonly maxTailRows: number;
+  readonly maxRecentRows?: number;
   /**
    * True while `events` lacks accepted events the views hold: the tail was full, and the records
    * after it are in `events` again once the archive reaches them.

@@ -35,7 +35,7 @@ interface StandIn {
   alertState: { state: string };
   statusRequests: { count: number };
   /** What status says of `events`; tests change it. */
-  events: { tailRows: number; maxTailRows: number; lagging: boolean; lagRecords: number };
+  events: { tailRows: number; maxTailRows: number; maxRecentRows?: number; lagging: boolean; lagRecords: number };
 }
 
 async function fillDatabase(connection: DuckDBConnection): Promise<void> {
@@ -213,18 +213,21 @@ describe('web console in a real browser (stand-in server, real DuckDB)', () => {
   });
 
   it('shows a badge while events lags the views, and the tail in the status, and drops the badge once complete', async () => {
-    expect(await page.textContent('[data-field="events"]')).toBe('complete · tail 1,200 of 1,000,000 rows');
+    expect(await page.textContent('[data-field="events"]')).toBe('complete · tail 1,200 rows (limit 1,000,000)');
     expect(await page.locator('[data-badge="events-lagging"]').count()).toBe(0);
     Object.assign(standIn.events, { tailRows: 1_000_000, lagging: true, lagRecords: 12_345 });
     const badge = page.locator('#summary [data-badge="events-lagging"]');
     await badge.waitFor();
     expect(await badge.textContent()).toBe('events lagging 12,345 records');
     expect(await badge.getAttribute('title')).toContain('speed.maxEventsTail');
-    expect(await page.textContent('[data-field="events"]')).toBe('lagging 12,345 records behind the views · tail 1,000,000 of 1,000,000 rows');
+    expect(await page.textContent('[data-field="events"]')).toBe('lagging 12,345 records behind the views · tail 1,000,000 rows (limit 1,000,000)');
     await page.screenshot({ path: join(ARTIFACTS, 'console-events-lagging.png') });
     Object.assign(standIn.events, { tailRows: 3_000, lagging: false, lagRecords: 0 });
     await badge.waitFor({ state: 'detached' });
-    expect(await page.textContent('[data-field="events"]')).toBe('complete · tail 3,000 of 1,000,000 rows');
+    expect(await page.textContent('[data-field="events"]')).toBe('complete · tail 3,000 rows (limit 1,000,000)');
+    // A tail that keeps the newest archived events too (speed.recentEvents) says so.
+    Object.assign(standIn.events, { maxRecentRows: 500_000 });
+    await page.locator('[data-field="events"]', { hasText: 'complete · tail 3,000 rows (limit 1,000,000 not archived + 500,000 recent)' }).waitFor();
   });
 
   it('runs a query typed in the editor with Ctrl+Enter and shows typed rows', async () => {

@@ -84,7 +84,7 @@ describe('the events tail bound (speed.maxEventsTail)', () => {
     expect(lagging.offsets).toEqual(Array.from({ length: lagging.offsets.length }, (_, i) => i));
     expect([lagging.lagging, lagging.header]).toEqual([true, 'true']);
     const s = await status(url);
-    expect(s.events).toEqual({ tailRows: lagging.offsets.length, maxTailRows: MAX_TAIL, lagging: true, lagRecords: 300 - lagging.offsets.length });
+    expect(s.events).toEqual({ tailRows: lagging.offsets.length, maxTailRows: MAX_TAIL, maxRecentRows: 150, lagging: true, lagRecords: 300 - lagging.offsets.length });
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain('lambda_speed_events_lagging 1');
     expect(metrics).toContain(`lambda_speed_events_lag_records ${300 - lagging.offsets.length}`);
