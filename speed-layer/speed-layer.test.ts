@@ -337,14 +337,14 @@ describe('SpeedLayer on the local log', () => {
 
   it('calls batchAppliedInTransaction inside the handoff transaction, and rolls the handoff back when it throws', async () => {
     let failHandoff = true;
-    const seen: { version: number; minBlock: number | null; servingMinBlock: number | null }[] = [];
+    const seen: { version: number; minBlock: number | null; servingMinBlock: number | null; current: string[] }[] = [];
     const minBlock = async (connection: DuckDBConnection) =>
       (await connection.runAndReadAll('SELECT min(_block)::DOUBLE FROM realtime__page_traffic')).getRows()[0]![0] as number | null;
     await startSpeed({
       listeners: [
         {
-          async batchAppliedInTransaction(connection, applied) {
-            seen.push({ version: applied.version, minBlock: await minBlock(connection), servingMinBlock: await minBlock(serving) });
+          async batchAppliedInTransaction(connection, applied, current) {
+            seen.push({ version: applied.version, minBlock: await minBlock(connection), servingMinBlock: await minBlock(serving), current: [...current] });
             if (failHandoff) throw new Error('materialized view refresh failed');
           },
         },
@@ -358,7 +358,7 @@ describe('SpeedLayer on the local log', () => {
 
     await expect(speed!.applyBatch(manifest(1, 600), swap)).rejects.toThrow('materialized view refresh failed');
     // The swap and the drop were visible to the listener only, and are gone with the rollback.
-    expect(seen).toEqual([{ version: 1, minBlock: 6, servingMinBlock: 0 }]);
+    expect(seen).toEqual([{ version: 1, minBlock: 6, servingMinBlock: 0, current: [] }]);
     expect(await readFoundationViews(serving)).toEqual(expected);
     expect(await minBlock(serving)).toBe(0);
     const batchRows = (await serving.runAndReadAll('SELECT count(*)::DOUBLE FROM batch__page_traffic')).getRows()[0]![0];
@@ -367,10 +367,23 @@ describe('SpeedLayer on the local log', () => {
 
     failHandoff = false;
     await speed!.applyBatch(manifest(1, 600), swap);
-    expect(seen.at(-1)).toEqual({ version: 1, minBlock: 6, servingMinBlock: 0 });
+    expect(seen.at(-1)).toEqual({ version: 1, minBlock: 6, servingMinBlock: 0, current: [] });
     expect(await readFoundationViews(serving)).toEqual(expected);
     expect(await minBlock(serving)).toBe(6);
     expect(speed!.status()).toMatchObject({ batchVersion: 1, partitions: [{ cutExclusive: 600 }] });
+
+    // The views a swap says it left current are passed on at the same cuts only: a raised cut drops realtime blocks.
+    await speed!.applyBatch(manifest(2, 600), async (connection) => {
+      await swap(connection);
+      return { materializedCurrent: new Set(['page_traffic']) };
+    });
+    expect(seen.at(-1)).toEqual({ version: 2, minBlock: 6, servingMinBlock: 6, current: ['page_traffic'] });
+    await speed!.applyBatch(manifest(3, 700), async (connection) => {
+      await writeBatchTables(connection, speed!.views, records.slice(0, 700).map((r) => r.event!));
+      return { materializedCurrent: new Set(['page_traffic']) };
+    });
+    expect(seen.at(-1)).toEqual({ version: 3, minBlock: 7, servingMinBlock: 6, current: [] });
+    expect(await readFoundationViews(serving)).toEqual(expected);
   });
 });
 

@@ -55,11 +55,22 @@ export interface RealtimeListener {
   microBatchCommitted?(connection: DuckDBConnection): Promise<void>;
   /**
    * Inside the handoff transaction of `applyBatch`, after the batch tables were swapped and the
-   * realtime blocks below the cuts dropped. A throw rolls the whole handoff back.
+   * realtime blocks below the cuts dropped. `current` names the served views whose state the
+   * handoff left as it was when last materialized (BatchSwap.materializedCurrent; none when a cut
+   * was raised, as realtime blocks may then have been dropped). A throw rolls the whole handoff back.
    */
-  batchAppliedInTransaction?(connection: DuckDBConnection, manifest: BatchManifest): Promise<void>;
+  batchAppliedInTransaction?(connection: DuckDBConnection, manifest: BatchManifest, current: ReadonlySet<string>): Promise<void>;
   /** After the handoff of `manifest` committed (still serialised). A throw is logged, never retried. */
   batchAppliedCommitted?(manifest: BatchManifest): void;
+}
+
+/** What a handoff's swap (BatchHandoff) tells the listeners of the views it did not change. */
+export interface BatchSwap {
+  /**
+   * Served views the swap left materialized as they are: their batch state kept as it was, or
+   * served anew and materialized inside the swap after their state was final (a promoted definition).
+   */
+  readonly materializedCurrent: ReadonlySet<string>;
 }
 
 /**
@@ -308,13 +319,14 @@ export class SpeedLayer {
    * The speed layer's half of the batch handoff (serving-layer/engine/batch-handoff.ts): in ONE
    * transaction on the shared database, runs `swapBatchTables` (which replaces the `batch__<view>`
    * tables; it must not commit), deletes the realtime blocks and rejected records below the
-   * version's cuts and runs the listeners' `batchAppliedInTransaction`. Waits for the micro-batch
+   * version's cuts and runs the listeners' `batchAppliedInTransaction` (told which views are still
+   * current, when no cut moved and `swapBatchTables` says so). Waits for the micro-batch
    * in progress; records below the new cuts that arrive later are dropped. Rolled back entirely
    * if anything throws; `committed` runs after the commit, before the next micro-batch.
    */
   async applyBatch(
     manifest: BatchManifest,
-    swapBatchTables: (connection: DuckDBConnection, editor: RealtimeViewsEditor) => Promise<void>,
+    swapBatchTables: (connection: DuckDBConnection, editor: RealtimeViewsEditor) => Promise<BatchSwap | void>,
     committed?: () => void,
   ): Promise<void> {
     checkHandoff(manifest, { topic: this.topic, blockSize: this.options.loaded.config.speed.blockSize, cutExclusive: (p) => this.progress.cutExclusive(p) });
@@ -324,13 +336,14 @@ export class SpeedLayer {
       const restore = this.realtime.snapshot();
       try {
         await inTransaction(this.connection, async () => {
-          await swapBatchTables(this.connection, this.editor());
+          const swap = await swapBatchTables(this.connection, this.editor());
           // Nothing below the current cuts is ever held (records and fills start at them), so only
           // the cuts this version raises drop anything; a version at the same cuts rewrites nothing.
           const raised = new Map([...cuts].filter(([partition, cut]) => cut > (this.cuts.get(partition) ?? 0)));
           await this.realtime.dropBelow(raised);
           await this.rejected.dropBelow(raised);
-          for (const l of this.listeners) await l.batchAppliedInTransaction?.(this.connection, manifest);
+          const current = raised.size === 0 && swap ? swap.materializedCurrent : new Set<string>();
+          for (const l of this.listeners) await l.batchAppliedInTransaction?.(this.connection, manifest, current);
         });
       } catch (error) {
         restore();

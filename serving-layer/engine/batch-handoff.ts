@@ -6,7 +6,7 @@ import type { Logger } from '../../core/observability/logger.ts';
 import { quoteIdent, quoteLiteral } from '../../core/sql/identifiers.ts';
 import type { BoundView } from '../../core/views/bind-views.ts';
 import { batchTable } from '../../core/views/view-tables.ts';
-import type { RealtimeViewsEditor } from '../../speed-layer/index.ts';
+import type { BatchSwap, RealtimeViewsEditor } from '../../speed-layer/index.ts';
 import type { LiveViews } from './live-views.ts';
 import type { MasterDatasetViews, MasterViewsRefresh } from './master-dataset-views.ts';
 import type { ServingDatabase } from './serving-database.ts';
@@ -18,8 +18,11 @@ import type { ServingDatabase } from './serving-database.ts';
  * cuts and lets its listeners re-materialize. Rolled back entirely if any of it throws.
  */
 export interface RealtimeHandoff {
-  /** `committed` runs after the commit, still serialised with the micro-batches. */
-  applyBatch(manifest: BatchManifest, inTransaction: (connection: DuckDBConnection, editor?: RealtimeViewsEditor) => Promise<void>, committed?: () => void): Promise<void>;
+  /**
+   * `inTransaction` says which views it left materialized as they are (the listeners rebuild the
+   * others); `committed` runs after the commit, still serialised with the micro-batches.
+   */
+  applyBatch(manifest: BatchManifest, inTransaction: (connection: DuckDBConnection, editor?: RealtimeViewsEditor) => Promise<BatchSwap>, committed?: () => void): Promise<void>;
 }
 
 export interface BatchHandoffOptions {
@@ -42,6 +45,8 @@ export interface BatchHandoffOptions {
  *   3. one transaction: the batch tables are swapped for the staged ones, `events`/`rejected`
  *      split at the new cuts, the realtime blocks below the cuts dropped and the views
  *      re-materialized (these two by the speed layer). Queries see the old pair or the new one.
+ *      At unchanged cuts a view whose state file the version shares with the serving one is
+ *      neither swapped nor re-materialized: neither of its state tables changes.
  * A failed handoff leaves the previous version serving; `lastError` and the log say why.
  */
 export class BatchHandoff {
@@ -129,8 +134,10 @@ export class BatchHandoff {
             manifest,
             async (tx, editor) => {
               await staged.swap(tx);
-              if (liveViews && editor) await liveViews.promoteInHandoff(tx, editor, manifest, staged.pendingTables);
+              // A promoted view is materialized anew inside promoteInHandoff, its state final by then.
+              const promoted = liveViews && editor ? await liveViews.promoteInHandoff(tx, editor, manifest, staged.pendingTables) : [];
               refreshed = await masterViews.refresh(tx, manifest);
+              return { materializedCurrent: new Set([...staged.kept, ...promoted]) };
             },
             () => masterViews.committed(refreshed!),
           )
@@ -145,7 +152,7 @@ export class BatchHandoff {
       this.applied = manifest;
       this.lastFailure = undefined;
       const tookMs = Math.round(performance.now() - startedMs);
-      this.options.logger.info({ version: manifest.version, cuts: manifest.cuts, stagedMs: Math.round(stagedMs), tookMs }, 'serving batch version');
+      this.options.logger.info({ version: manifest.version, cuts: manifest.cuts, kept: [...staged.kept], stagedMs: Math.round(stagedMs), tookMs }, 'serving batch version');
     } finally {
       connection.closeSync();
     }
@@ -167,6 +174,8 @@ export interface StagedBatch {
   swap(connection: DuckDBConnection): Promise<void>;
   /** Staged batch state of pending view definitions (view → staging table), for LiveViews to promote. */
   readonly pendingTables: ReadonlyMap<string, string>;
+  /** Served views whose batch state is the serving version's very file: left as it is, not swapped. */
+  readonly kept: ReadonlySet<string>;
   /** Drops the staging tables (after the swap, or when the swap is abandoned). */
   discard(connection: DuckDBConnection): Promise<void>;
 }
@@ -192,10 +201,14 @@ export async function stageBatchVersion(
   applied?: BatchManifest,
 ): Promise<StagedBatch> {
   const staged: { view: BoundView; table: string; pending: boolean }[] = [];
+  const kept = new Set<string>();
   try {
     for (const [view, pending] of [...views.map((v) => [v, false] as const), ...pendingViews.map((v) => [v, true] as const)]) {
       const name = view.view.definition.name;
-      if (!pending && applied && (await sameStateFile(storageDir, applied, manifest, name, view.view.definitionHash))) continue;
+      if (!pending && applied && (await sameStateFile(storageDir, applied, manifest, name, view.view.definitionHash))) {
+        kept.add(name);
+        continue;
+      }
       const table = `${stagingTable(name, manifest.version)}${pending ? '__pending' : ''}`;
       const file = batchViewFile(storageDir, manifest, name);
       const columns = view.stateColumns.map((c) => quoteIdent(c.name)).join(', ');
@@ -212,6 +225,7 @@ export async function stageBatchVersion(
   }
   return {
     manifest,
+    kept,
     pendingTables: new Map(staged.filter((s) => s.pending).map((s) => [s.view.view.definition.name, s.table])),
     async swap(tx) {
       for (const { view, table } of staged.filter((s) => !s.pending)) {

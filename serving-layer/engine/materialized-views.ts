@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { inTransaction } from '../../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../../core/sql/identifiers.ts';
 import type { BoundView } from '../../core/views/bind-views.ts';
@@ -41,7 +42,10 @@ function sameKeySql(bound: BoundView, left: string, right: string): string {
  *  - a micro-batch changes the state of exactly the keys of its events that pass the view's
  *    filter (late events included: their key carries their old window), so those keys are
  *    deleted and computed again from both state tables;
- *  - a batch handoff replaces the batch state and drops realtime blocks: every table is rebuilt;
+ *  - a batch handoff replaces the batch state and drops realtime blocks: the tables are rebuilt,
+ *    but for the views whose state it left as it was (the speed layer's `current`: a batch file
+ *    shared with the serving version, at unchanged cuts, so neither state table changed) or
+ *    materialized anew itself (`serveView` of a promoted definition);
  *  - a compaction of realtime blocks does not change the merged state: nothing to do.
  *
  * Writes to the state tables that bypass these hooks (tests writing them by hand) are not seen
@@ -105,9 +109,12 @@ export class MaterializedViews {
     for (const t of this.tables) await this.refreshKeys(connection, t, events);
   }
 
-  /** Rebuilds every table; runs in the handoff transaction, after the swap and the drop. */
-  async batchAppliedInTransaction(connection: DuckDBConnection): Promise<void> {
-    await this.rebuild(connection);
+  /**
+   * Rebuilds the tables of the views not `current` (RealtimeListener); runs in the handoff
+   * transaction, after the swap and the drop.
+   */
+  async batchAppliedInTransaction(connection: DuckDBConnection, _manifest?: BatchManifest, current: ReadonlySet<string> = new Set()): Promise<void> {
+    for (const t of this.tables) if (!current.has(t.bound.view.definition.name)) await this.build(connection, t);
   }
 
   /**
