@@ -120,6 +120,8 @@ export class BatchHandoff {
     }
     const startedMs = performance.now();
     let stagedMs = 0;
+    /** From the start until the transaction began: staging, then the micro-batch in progress. */
+    let beganMs = 0;
     const connection = await database.connect();
     try {
       const pending = liveViews?.heldPending(manifest) ?? [];
@@ -133,6 +135,7 @@ export class BatchHandoff {
           .applyBatch(
             manifest,
             async (tx, editor) => {
+              beganMs = performance.now() - startedMs;
               await staged.swap(tx);
               // A promoted view is materialized anew inside promoteInHandoff, its state final by then.
               const promoted = liveViews && editor ? await liveViews.promoteInHandoff(tx, editor, manifest, staged.pendingTables) : [];
@@ -152,7 +155,7 @@ export class BatchHandoff {
       this.applied = manifest;
       this.lastFailure = undefined;
       const tookMs = Math.round(performance.now() - startedMs);
-      this.options.logger.info({ version: manifest.version, cuts: manifest.cuts, kept: [...staged.kept], stagedMs: Math.round(stagedMs), tookMs }, 'serving batch version');
+      this.options.logger.info({ version: manifest.version, cuts: manifest.cuts, kept: [...staged.kept], stagedMs: Math.round(stagedMs), waitedMs: Math.round(beganMs - stagedMs), tookMs }, 'serving batch version');
     } finally {
       connection.closeSync();
     }
