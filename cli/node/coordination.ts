@@ -19,7 +19,8 @@ import { ZkSession } from '../../core/coordination/zk-session.ts';
 import { LocalPartitionOwnership, type PartitionOwnership } from '../../core/coordination/partition-ownership.ts';
 import { ZkPartitionOwnership } from '../../core/coordination/zk-partition-ownership.ts';
 import type { Logger } from '../../core/observability/logger.ts';
-import { retry } from '../../core/retry/retry.ts';
+import { CoordinationError } from '../../core/errors/index.ts';
+import { isRetriableError, retry } from '../../core/retry/retry.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
 
 /** Everything a process coordinates through: ZooKeeper in a cluster, local files single-node. */
@@ -93,7 +94,16 @@ const STARTUP_COORDINATION_DEADLINE_MS = 30_000;
 /**
  * A coordination call of a starting node: retried while it fails retriably (a ZooKeeper slow to
  * answer under load), up to 30 s; a lasting error (a duplicate node id) stops the start at once.
+ * A session that expired or was closed under the call is retriable here too: the session opens a
+ * new one (ZkSession), and a node whose start was held up long enough to lose its first session
+ * (a busy machine) must not give up on that account.
  */
 export function startupCall<T>(call: () => Promise<T>): Promise<T> {
-  return retry(call, { deadlineMs: STARTUP_COORDINATION_DEADLINE_MS, maxDelayMs: 1_000 });
+  return retry(call, { deadlineMs: STARTUP_COORDINATION_DEADLINE_MS, maxDelayMs: 1_000, isRetriable: retriableAtStartup });
+}
+
+function retriableAtStartup(error: unknown): boolean {
+  if (isRetriableError(error)) return true;
+  const code = error instanceof CoordinationError ? (error.context as { code?: unknown } | undefined)?.code : undefined;
+  return code === 'SESSIONEXPIRED' || code === 'CLOSING';
 }

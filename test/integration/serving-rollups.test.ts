@@ -122,7 +122,6 @@ describe('rollups on a single node, across batch swaps', () => {
 
   it('equals a reduction over the raw events while batches are swapped in, late events included', async () => {
     const versions = new Set<number>();
-    let comparisons = 0;
     for (let round = 0; round < 5; round++) {
       const events = makeEvents(accepted.length, 300);
       const response = await fetch(`${url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: events.map((e) => JSON.stringify(e)).join('\n') });
@@ -134,16 +133,15 @@ describe('rollups on a single node, across batch swaps', () => {
         if (Date.now() > deadline) throw new Error('the speed layer did not catch up');
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
+      // For 1.2 s, batch swaps landing meanwhile, and at least 3 times however slow the machine.
       const until = Date.now() + 1_200;
-      while (Date.now() < until) {
+      for (let compared = 0; compared < 3 || Date.now() < until; compared++) {
         const status = (await (await fetch(`${url}/v1/status`)).json()) as { batch: { version: number | null } };
         if (status.batch.version !== null) versions.add(status.batch.version);
         await expectRollupsExact(url, accepted);
-        comparisons++;
       }
     }
     expect(versions.size).toBeGreaterThanOrEqual(2);
-    expect(comparisons).toBeGreaterThan(10);
     expect(accepted.some((e, i) => i > 0 && e.ts < accepted[i - 1]!.ts - MINUTE)).toBe(true);
   }, 120_000);
 
