@@ -42,6 +42,17 @@ function expectNoOverlap(from = 0): void {
   }
 }
 
+/** `promise`, or an error naming what did not happen within `ms` (a hang fails with a reason, not the test's timeout). */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe('partition ownership through ZooKeeper (rendezvous hashing, one lock per partition)', () => {
   let server: ZooKeeperTestServer;
   const root = `/lambda/ownership-${randomBytes(4).toString('hex')}`;
@@ -176,7 +187,7 @@ describe('partition ownership through ZooKeeper (rendezvous hashing, one lock pe
         });
       });
       proxy.cut('reset');
-      await suspended;
+      await within(SESSION_TIMEOUT_MS * 5, 'the node to hear it is disconnected', suspended);
       // The reason names the disconnection: not a timed-out call, nor a lock found lost.
       for (const p of held) await expect(node.ownership.assertOwned(p)).rejects.toThrow(/disconnected from ZooKeeper/);
       proxy.restore();
@@ -189,7 +200,7 @@ describe('partition ownership through ZooKeeper (rendezvous hashing, one lock pe
           return false;
         }
       }, SESSION_TIMEOUT_MS * 5);
-      await stopNode(node);
+      await within(SESSION_TIMEOUT_MS * 5, 'the node to stop', stopNode(node));
     } finally {
       await proxy.stop();
     }
