@@ -17,6 +17,8 @@ export interface BatchLayerStatus {
   readonly runsFailed: number;
   /** The definitions version the next run computes. */
   readonly definitionsVersion: number;
+  /** Threads the batch recompute's DuckDB runs on (batch.threads, else every core). */
+  readonly threads: number;
   /** The running run's progress, or the last run's (from the progress store when there is one). */
   readonly progress?: BatchProgress;
   /** The version serving now (from the manifest store). */

@@ -113,3 +113,41 @@ describe('BatchLayer in single-node mode', () => {
     expect((await layer.status()).runsFailed).toBe(1);
   });
 });
+
+describe('BatchLayer threads (batch.threads)', () => {
+  async function threadsOf(batch: Record<string, unknown>): Promise<number> {
+    const dir = mkdtempSync(join(tmpdir(), 'batch-threads-'));
+    const base = await loadConfigFile(FOUNDATION);
+    const raw = structuredClone(base.config) as unknown as Record<string, any>;
+    delete raw['zookeeper'];
+    raw['storage'] = { dir };
+    raw['batch'] = { ...raw['batch'], ...batch };
+    const layout = new StorageLayout(dir);
+    const layer = await BatchLayer.create({
+      loaded: validateConfig(raw),
+      layout,
+      election: new StandaloneLeaderElection('solo'),
+      manifestStore: new LocalBatchManifestStore(layout, 20),
+      runRequests: new LocalBatchRunRequests(layout, logger, 20),
+      logger,
+      metrics: new Registry(),
+      schedule: '0 0 1 1 *',
+    });
+    try {
+      return (await layer.status()).threads;
+    } finally {
+      await layer.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('runs the recompute on batch.threads threads when set, on as many as DuckDB takes by default otherwise', async () => {
+    expect(await threadsOf({ threads: 1 })).toBe(1);
+    const plain = await DuckDBInstance.create(':memory:');
+    const connection = await plain.connect();
+    const defaultThreads = Number((await connection.runAndReadAll("SELECT current_setting('threads')")).getRows()[0]![0]);
+    connection.closeSync();
+    plain.closeSync();
+    expect(await threadsOf({})).toBe(defaultThreads);
+  });
+});

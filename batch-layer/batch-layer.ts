@@ -76,6 +76,7 @@ export class BatchLayer {
     private readonly duckdb: DuckDBInstance,
     private readonly ownsDuckdb: boolean,
     private readonly connection: DuckDBConnection,
+    private readonly threads: number,
   ) {
     this.batchMetrics = new BatchMetrics(options.metrics);
     this.definitions = { loaded: options.loaded, version: options.definitionsVersion ?? 0 };
@@ -85,17 +86,21 @@ export class BatchLayer {
   static async create(options: BatchLayerOptions): Promise<BatchLayer> {
     const duckdb = options.duckdb ?? (await DuckDBInstance.create(':memory:'));
     const connection = await duckdb.connect();
+    let threadsInUse: number;
     try {
       await bindViews(options.loaded, connection);
       // DuckDB tracks a query's progress only with the progress bar on; it is never printed here.
       await connection.run('SET enable_progress_bar = true');
       await connection.run('SET enable_progress_bar_print = false');
+      const threads = options.loaded.config.batch.threads;
+      if (threads !== undefined && !options.duckdb) await connection.run(`SET threads = ${threads}`);
+      threadsInUse = Number((await connection.runAndReadAll("SELECT current_setting('threads')")).getRows()[0]![0]);
     } catch (error) {
       connection.closeSync();
       if (!options.duckdb) duckdb.closeSync();
       throw error;
     }
-    return new BatchLayer(options, duckdb, !options.duckdb, connection);
+    return new BatchLayer(options, duckdb, !options.duckdb, connection, threadsInUse);
   }
 
   get memberId(): string {
@@ -184,6 +189,7 @@ export class BatchLayer {
       runsSucceeded: this.runsSucceeded,
       runsFailed: this.runsFailed,
       definitionsVersion: this.definitions.version,
+      threads: this.threads,
       ...(progress ? { progress } : {}),
       ...(published ? { published: publishedSummary(published) } : {}),
     };

@@ -110,6 +110,11 @@ const batch = z.strictObject({
   timezone: z.string().optional(),
   /** The archiver writes a partition's segment once its oldest buffered record waited this long. */
   archiveFlushInterval: duration({ minMs: 100 }).default(5_000),
+  /**
+   * Threads the batch recompute's DuckDB uses (default: every core). On a node that also runs the
+   * speed layer, fewer leave it CPU during a recompute or a backfill: fresher views, longer runs.
+   */
+  threads: z.number().int().min(1).optional(),
 });
 
 /** Default of `serving.alertHistoryRetention`: 30 days. */
