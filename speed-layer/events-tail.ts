@@ -3,6 +3,7 @@ import { inTransaction } from '../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import { masterSegmentColumns } from '../core/storage/segment-columns.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
+import { keepRowsSql } from './table-rewrite.ts';
 import { TailFrontier, type TailSplits } from './tail-frontier.ts';
 
 /**
@@ -107,23 +108,17 @@ export class EventsTail implements EventsTailSource {
   }
 
   /**
-   * Drops the rows below the applied splits by building the table anew from the rows kept, in a
-   * transaction of its own (deleted rows would keep their memory; see table-rewrite.ts). The rows
-   * are copied once, into a table then renamed: with the newest archived events kept, the tail
-   * holds up to a million rows, and each copy holds the micro-batches up. A query that started
-   * before still reads its own snapshot.
+   * Drops the rows below the applied splits by building the table anew from the rows kept
+   * (keepRowsSql: one copy, which matters with the newest archived events kept, up to a million
+   * rows, while the micro-batches wait), in a transaction of its own. A query that started before
+   * still reads its own snapshot.
    */
   async prune(): Promise<void> {
     const splits = this.frontier.splits();
     const cases = [...splits].filter(([, split]) => split > 0).map(([p, split]) => `WHEN ${p} THEN ${split}`);
     try {
       if (cases.length > 0) {
-        const pruned = `${this.table}__pruned`;
-        const sql = [
-          `CREATE OR REPLACE TABLE ${pruned} AS SELECT * FROM ${this.table} WHERE _offset >= CASE _partition ${cases.join(' ')} ELSE 0 END`,
-          `DROP TABLE ${this.table}`,
-          `ALTER TABLE ${pruned} RENAME TO ${this.table}`,
-        ].join(';\n');
+        const sql = keepRowsSql(this.table, `_offset >= CASE _partition ${cases.join(' ')} ELSE 0 END`);
         await inTransaction(this.connection, () => this.connection.run(sql));
       }
       this.pruned = splits;

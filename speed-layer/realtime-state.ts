@@ -4,7 +4,7 @@ import { inTransaction } from '../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { BoundView } from '../core/views/bind-views.ts';
 import { createRealtimeTableSql, pendingRealtimeTable, realtimeTable } from '../core/views/view-tables.ts';
-import { rewriteTableSql } from './table-rewrite.ts';
+import { keepRowsSql, rewriteTableSql } from './table-rewrite.ts';
 
 export interface RealtimeStateOptions {
   /** Offsets per block: realtime state is kept per (view key, partition, offset block). */
@@ -157,15 +157,14 @@ export class RealtimeState {
 
   /**
    * Removes the blocks of each partition that lie wholly below its cut (the table is rebuilt from
-   * the rows kept, see `rewriteTableSql`). `cutsExclusive` holds multiples of blockSize;
+   * the rows kept, see `keepRowsSql`). `cutsExclusive` holds multiples of blockSize;
    * partitions not in it keep everything. Runs in the caller's transaction.
    */
   async dropBelow(cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
     const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${offsetBlock(cut, this.blockSize)}`);
     if (cases.length === 0) return;
     for (const t of this.tables) {
-      const kept = `SELECT * FROM ${t.table} WHERE _block >= CASE _partition ${cases.join(' ')} ELSE 0 END`;
-      await this.connection.run(rewriteTableSql(t.table, t.create, kept));
+      await this.connection.run(keepRowsSql(t.table, `_block >= CASE _partition ${cases.join(' ')} ELSE 0 END`));
     }
     await this.recount();
   }

@@ -2,7 +2,7 @@ import { DuckDBTimestampValue, type DuckDBConnection } from '@duckdb/node-api';
 import { REJECT_REASONS, type RejectReason } from '../core/events/decode-event.ts';
 import type { RejectedRecord } from './micro-batch-decoder.ts';
 import { quoteLiteral } from '../core/sql/identifiers.ts';
-import { rewriteTableSql } from './table-rewrite.ts';
+import { keepRowsSql, rewriteTableSql } from './table-rewrite.ts';
 
 /**
  * The queryable table of records the speed layer rejected, newest `maxKept` only. Like the
@@ -162,9 +162,9 @@ export class RejectedRecords {
     await this.recount();
   }
 
-  /** Keeps the rows matching `condition` (see `rewriteTableSql`); in the caller's transaction. */
+  /** Keeps the rows matching `condition` (see `keepRowsSql`); in the caller's transaction. */
   private async rewrite(condition: string): Promise<void> {
-    await this.connection.run(rewriteTableSql(REJECTED_REALTIME_TABLE, CREATE_TABLE, `SELECT * FROM ${REJECTED_REALTIME_TABLE} WHERE ${condition}`));
+    await this.connection.run(keepRowsSql(REJECTED_REALTIME_TABLE, condition));
     this.deletedSinceRewrite = 0;
     await this.recount();
   }

@@ -16,3 +16,17 @@ export function rewriteTableSql(table: string, createTableSql: string, select: s
     `DROP TABLE ${REWRITE_TEMP}`,
   ].join(';\n');
 }
+
+/** The table `keepRowsSql` builds, renamed to the table it replaces. */
+const KEPT_TABLE = 'speed_rewrite_kept';
+
+/**
+ * Statements that keep only the rows of `table` matching `condition`, as `rewriteTableSql` does
+ * but copying the rows once: they go into a new table of the same columns (`SELECT *` keeps their
+ * types), which then takes the table's name. For tables without constraints or defaults (the
+ * speed layer's: realtime state, rejected records, the events tail), and in the table's schema.
+ * Run inside a transaction.
+ */
+export function keepRowsSql(table: string, condition: string): string {
+  return [`CREATE OR REPLACE TABLE ${KEPT_TABLE} AS SELECT * FROM ${table} WHERE ${condition}`, `DROP TABLE ${table}`, `ALTER TABLE ${KEPT_TABLE} RENAME TO ${table}`].join(';\n');
+}
