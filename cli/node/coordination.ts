@@ -16,10 +16,10 @@ import { StandaloneLeaderElection } from '../../core/coordination/standalone-lea
 import { ZkBatchManifestStore } from '../../core/coordination/zk-batch-manifest-store.ts';
 import { ZkBatchRunRequests } from '../../core/coordination/zk-batch-run-requests.ts';
 import { ZkSession } from '../../core/coordination/zk-session.ts';
+import { isZkError } from '../../core/coordination/zk-client.ts';
 import { LocalPartitionOwnership, type PartitionOwnership } from '../../core/coordination/partition-ownership.ts';
 import { ZkPartitionOwnership } from '../../core/coordination/zk-partition-ownership.ts';
 import type { Logger } from '../../core/observability/logger.ts';
-import { CoordinationError } from '../../core/errors/index.ts';
 import { isRetriableError, retry } from '../../core/retry/retry.ts';
 import type { StorageLayout } from '../../core/storage/storage-layout.ts';
 
@@ -103,7 +103,5 @@ export function startupCall<T>(call: () => Promise<T>): Promise<T> {
 }
 
 function retriableAtStartup(error: unknown): boolean {
-  if (isRetriableError(error)) return true;
-  const code = error instanceof CoordinationError ? (error.context as { code?: unknown } | undefined)?.code : undefined;
-  return code === 'SESSIONEXPIRED' || code === 'CLOSING';
+  return isRetriableError(error) || isZkError(error, 'SESSIONEXPIRED') || isZkError(error, 'CLOSING');
 }

@@ -214,11 +214,12 @@ export class LambdaNode {
       logger,
       run: async (next, version) => {
         // Side by side: the backfill need not wait for the realtime fill. Exact in either order,
-        // as the fill and each handoff run one at a time in the handoff's queue: a backfilled version handed over before the fill
-        // raises the cuts the fill starts from, and the fill's views are promoted with that
-        // version's state (LiveViews.apply); one handed over after it promotes them and drops
-        // their realtime blocks below its cuts with the others'. Both settle before a retry, which
-        // runs both again: the half that succeeded finds nothing left to do.
+        // as the fill and each handoff run one at a time in the handoff's queue: a backfilled
+        // version handed over before the fill raises the cuts the fill starts from, and the
+        // fill's views are promoted with that version's state (LiveViews.apply); one handed over
+        // after it promotes them and drops their realtime blocks below its cuts with the others'.
+        // Both settle before a retry, which runs both again: the half that succeeded finds
+        // nothing left to do.
         const outcomes = await Promise.allSettled([realtime?.applyDefinitions(next, version), batch?.applyDefinitions(next, version)]);
         const failed = outcomes.find((outcome) => outcome.status === 'rejected');
         if (failed) throw failed.reason;

@@ -10,17 +10,16 @@ import type { EventSchema } from '../../core/views/view-definition.ts';
 import { SegmentTimeRanges } from './segment-time-ranges.ts';
 import type { EventTimeRange } from '../../core/storage/event-time-groups.ts';
 
+/** Per partition, where `events` splits between archive and tail, and where the archive ends. */
+type TailSplits = Omit<MasterViewsRefresh, 'changed'>;
+
 /** The speed layer's tail of `events` (speed-layer/events-tail.ts), as this module needs it. */
 export interface EventsTailSplits {
   readonly table: string;
   /** Per partition, where `events` may split between archive and tail, and where the archive ends. */
-  splitsFor(
-    archiveEndExclusive: ReadonlyMap<number, number>,
-    cutsExclusive: (partition: number) => number,
-    fileEnds?: (partition: number) => readonly number[],
-  ): { readonly splits: ReadonlyMap<number, number>; readonly archived: ReadonlyMap<number, number> };
+  splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number, fileEnds?: (partition: number) => readonly number[]): TailSplits;
   /** `events` splits at `applied.splits` now (its view committed). */
-  splitApplied(applied: { readonly splits: ReadonlyMap<number, number>; readonly archived: ReadonlyMap<number, number> }): void;
+  splitApplied(applied: TailSplits): void;
 }
 
 /** The columns of the `rejected` table users query. */
@@ -122,7 +121,7 @@ export class MasterDatasetViews {
     return { total, byReason, notKept: notKeptTotal };
   }
 
-  private async viewsSql(connection: DuckDBConnection, manifest: BatchManifest | undefined): Promise<{ sql: string[] } & Omit<MasterViewsRefresh, 'changed'>> {
+  private async viewsSql(connection: DuckDBConnection, manifest: BatchManifest | undefined): Promise<{ sql: string[] } & TailSplits> {
     const { layout, topic, schema } = this.sources;
     const chains = await readMasterChains(layout, topic);
     const { sql: events, splits, archived } = await this.eventsSql(connection, chains, manifest);
@@ -168,7 +167,7 @@ export class MasterDatasetViews {
     connection: DuckDBConnection,
     chains: ReadonlyMap<number, PartitionChain>,
     manifest: BatchManifest | undefined,
-  ): Promise<{ sql: string } & Omit<MasterViewsRefresh, 'changed'>> {
+  ): Promise<{ sql: string } & TailSplits> {
     const { schema, eventsTail } = this.sources;
     const segmentsOf = (chain: PartitionChain) => chain.items.filter((i) => i.kind === 'segment');
     const allFiles = [...chains.values()].flatMap((c) => segmentsOf(c).map((i) => i.path));
