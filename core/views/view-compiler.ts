@@ -39,8 +39,11 @@ export interface CompiledView {
   partialSql(source: string, extraKeys?: readonly ExtraKey[]): string;
   /** Partial states → one merged state per key (and per extra key kept). */
   mergeSql(source: string, keepKeys?: readonly string[]): string;
-  /** Merged states (one row per key) → user-visible columns. */
-  finalizeSql(source: string): string;
+  /**
+   * Merged states (one row per key) → user-visible columns, then `extraColumns` (SQL select
+   * expressions over the source, e.g. its state columns kept beside the measures).
+   */
+  finalizeSql(source: string, extraColumns?: readonly string[]): string;
   /** Partial states, any number per key → user-visible columns, in one pass. */
   mergeFinalizeSql(source: string): string;
   /**
@@ -48,12 +51,6 @@ export interface CompiledView {
    * state rows, to group by any keys (the rollups, core/views/view-rollup.ts).
    */
   readonly mergedMeasures: readonly string[];
-  /**
-   * Source events → the distinct keys whose state they change (those passing the filter), in the
-   * columns `keyColumns`. A view without keys has one key: then one row (column `any_event`) if
-   * any event passes the filter, none otherwise.
-   */
-  touchedKeysSql(source: string): string;
 }
 
 interface MeasureCompiler {
@@ -154,11 +151,6 @@ export function compileView(view: ViewDefinition, schema: EventSchema): Compiled
     return `SELECT ${[...keys, ...states].join(',\n       ')}\nFROM ${source}${where}${groupBy(keys.length)}`;
   }
 
-  function touchedKeysSql(source: string): string {
-    const keys = keyExpressions.length > 0 ? keyExpressions : ['true AS any_event'];
-    return `SELECT DISTINCT ${keys.join(', ')}\nFROM ${source}${where}`;
-  }
-
   function mergeSql(source: string, keepKeys: readonly string[] = []): string {
     const keys = [...quotedKeys, ...keepKeys.map(quoteIdent)];
     const states = stateColumns.map((s) => `${s.merge(quoteIdent(s.name))} AS ${quoteIdent(s.name)}`);
@@ -171,9 +163,9 @@ export function compileView(view: ViewDefinition, schema: EventSchema): Compiled
     );
   }
 
-  function finalizeSql(source: string): string {
+  function finalizeSql(source: string, extraColumns: readonly string[] = []): string {
     const measures = finalizeColumns((m, suffix) => quoteIdent(stateName(m, suffix)));
-    return `SELECT ${[...quotedKeys, ...measures].join(',\n       ')}\nFROM ${source}`;
+    return `SELECT ${[...quotedKeys, ...measures, ...extraColumns].join(',\n       ')}\nFROM ${source}`;
   }
 
   const mergeOf = new Map(stateColumns.map((s) => [s.name, s.merge(quoteIdent(s.name))]));
@@ -194,6 +186,5 @@ export function compileView(view: ViewDefinition, schema: EventSchema): Compiled
     finalizeSql,
     mergeFinalizeSql,
     mergedMeasures,
-    touchedKeysSql,
   };
 }

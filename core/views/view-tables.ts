@@ -8,7 +8,8 @@ import type { BoundView } from './bind-views.ts';
  *   realtime__<view>  partial state from the speed layer per (key, _partition, _block),
  *                     for offsets ≥ cut only; any number of rows per key may exist
  *   materialized__<view>  finalize(merge(batch ∪ realtime)) stored, one row per key, where the
- *                     serving layer maintains it at the speed layer's commit points
+ *                     serving layer maintains it at the speed layer's commit points (with the
+ *                     merged state beside it for the keys realtime state has)
  *   <view>            what users query: a SQL view over materialized__<view> where it is
  *                     maintained, else computing finalize(merge(batch ∪ realtime)) on every read
  *
@@ -74,10 +75,31 @@ export function createServingViewSql(bound: BoundView): string {
   return `CREATE OR REPLACE VIEW ${quoteIdent(bound.view.definition.name)} AS ${mergedViewSql(bound)}`;
 }
 
-/** The table holding the user-visible rows: key columns, then the measures, with their types. */
+/**
+ * A materialized table's column holding the merged state `state` of its row's key. Not a plain
+ * identifier, so no key or measure can be named so.
+ */
+export function materializedStateColumn(state: string): string {
+  return `state:${state}`;
+}
+
+/** A materialized table's column that is true where the row's merged state is kept beside it. */
+export const MATERIALIZED_LIVE = 'state:live';
+
+/**
+ * The table holding the user-visible rows: key columns, then the measures, with their types; then
+ * the merged state of the row's key (each state column, then MATERIALIZED_LIVE), kept only for the
+ * keys that realtime state touches (NULL elsewhere), so that a micro-batch merges its own partial
+ * state into it rather than every realtime row of the key again.
+ */
 export function createMaterializedTableSql(bound: BoundView): string {
-  const columns = bound.outputColumns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
-  return `CREATE TABLE ${quoteIdent(materializedTable(bound.view.definition.name))} (${columns})`;
+  const states = bound.stateColumns.filter((c) => !bound.view.keyColumns.includes(c.name));
+  const columns = [
+    ...bound.outputColumns.map((c) => `${quoteIdent(c.name)} ${c.type}`),
+    ...states.map((c) => `${quoteIdent(materializedStateColumn(c.name))} ${c.type}`),
+    `${quoteIdent(MATERIALIZED_LIVE)} BOOLEAN`,
+  ];
+  return `CREATE TABLE ${quoteIdent(materializedTable(bound.view.definition.name))} (${columns.join(', ')})`;
 }
 
 /** The user-facing view, reading the materialized table (same columns as the merging one). */

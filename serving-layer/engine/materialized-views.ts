@@ -7,13 +7,16 @@ import {
   batchTable,
   createMaterializedServingViewSql,
   createMaterializedTableSql,
+  MATERIALIZED_LIVE,
+  materializedStateColumn,
   materializedTable,
-  mergedViewSql,
   realtimeTable,
 } from '../../core/views/view-tables.ts';
 
-const TOUCHED = 'materialize_touched';
-const TOUCHED_REF = `temp.main.${TOUCHED}`;
+const DELTA = 'materialize_delta';
+const DELTA_REF = `temp.main.${DELTA}`;
+const MERGED = 'materialize_merged';
+const MERGED_REF = `temp.main.${MERGED}`;
 const REWRITE = 'materialize_rewrite';
 
 interface ViewTable {
@@ -25,6 +28,24 @@ interface ViewTable {
    */
   rows: number;
   deletedSinceRewrite: number;
+}
+
+/** The view's state columns (not its keys). */
+function stateNames(bound: BoundView): string[] {
+  return bound.view.stateColumns.map((s) => s.name);
+}
+
+/**
+ * The select list of a state row, key columns then state columns, as the view's merge reads it;
+ * from a materialized table's row aliased `materialized` (its kept state), else from a state
+ * table's row.
+ */
+function stateRowColumns(bound: BoundView, materialized?: string): string {
+  const keys = bound.view.keyColumns.map(quoteIdent);
+  const states = stateNames(bound).map((state) =>
+    materialized === undefined ? quoteIdent(state) : `${materialized}.${quoteIdent(materializedStateColumn(state))} AS ${quoteIdent(state)}`,
+  );
+  return [...(materialized === undefined ? keys : keys.map((k) => `${materialized}.${k}`)), ...states].join(', ');
 }
 
 /** Rows `left` and `right` have the same view key; NULL is a key value like any other. */
@@ -40,8 +61,10 @@ function sameKeySql(bound: BoundView, left: string, right: string): string {
  * RealtimeListener commit points), so a query still sees one consistent snapshot:
  *
  *  - a micro-batch changes the state of exactly the keys of its events that pass the view's
- *    filter (late events included: their key carries their old window), so those keys are
- *    deleted and computed again from both state tables;
+ *    filter (late events included: their key carries their old window), so those keys' rows are
+ *    replaced: each key realtime state has keeps its merged state (batch ⊕ every realtime row of
+ *    the key) beside its row, and the micro-batch merges its own partial state into that (merging
+ *    is associative), so the cost does not grow with the realtime rows a key has gathered;
  *  - a batch handoff replaces the batch state and drops realtime blocks: the tables are rebuilt,
  *    but for the views whose state it left as it was (the speed layer's `current`: a batch file
  *    shared with the serving version, at unchanged cuts, so neither state table changed) or
@@ -54,7 +77,7 @@ function sameKeySql(bound: BoundView, left: string, right: string): string {
  * Deleted rows give their memory back only at a checkpoint, which an in-memory database never
  * takes by itself, so a table is built anew (inside the same transaction) once it has deleted as
  * many rows as it holds: amortised constant work per row changed. There are no indexes: the
- * upkeep of a micro-batch scans the view's table and both state tables once, per view.
+ * upkeep of a micro-batch scans the view's table and the batch state, per view.
  */
 export class MaterializedViews {
   private constructor(
@@ -133,22 +156,55 @@ export class MaterializedViews {
     const batchOnly = `(SELECT * FROM ${quoteIdent(batchTable(name))} AS s WHERE NOT ${inRealtime('s')})`;
     await connection.run(`DROP TABLE IF EXISTS ${t.table}`);
     await connection.run(createMaterializedTableSql(t.bound));
-    const finalized = (await connection.run(`INSERT INTO ${t.table} ${view.finalizeSql(batchOnly)}`)).rowsChanged;
-    const merged = (await connection.run(`INSERT INTO ${t.table} ${mergedViewSql(t.bound, inRealtime('s'))}`)).rowsChanged;
+    // BY NAME: a key only in the batch state keeps no merged state (its state columns stay NULL).
+    const finalized = (await connection.run(`INSERT INTO ${t.table} BY NAME ${view.finalizeSql(batchOnly)}`)).rowsChanged;
+    const columns = stateRowColumns(t.bound);
+    const union = `(SELECT ${columns} FROM ${quoteIdent(batchTable(name))} AS s WHERE ${inRealtime('s')} UNION ALL SELECT ${columns} FROM ${quoteIdent(realtimeTable(name))})`;
+    const merged = await this.insertMerged(connection, t, union);
     t.rows = finalized + merged;
     t.deletedSinceRewrite = 0;
   }
 
+  /**
+   * The keys of the micro-batch's events that pass the filter get their merged state anew: the
+   * state kept beside their row (or, for a key realtime had not touched yet, its batch state),
+   * merged with the micro-batch's own partial state: the work of the keys touched, however many
+   * realtime rows they already have.
+   */
   private async refreshKeys(connection: DuckDBConnection, t: ViewTable, events: string): Promise<void> {
     const { view } = t.bound;
-    await connection.run(`CREATE OR REPLACE TEMP TABLE ${TOUCHED} AS ${view.touchedKeysSql(events)}`);
-    const touched = (row: string) => `EXISTS (SELECT 1 FROM ${TOUCHED_REF} AS k WHERE ${sameKeySql(t.bound, row, 'k')})`;
+    const name = view.definition.name;
+    await connection.run(`CREATE OR REPLACE TEMP TABLE ${DELTA} AS ${view.partialSql(events)}`);
+    const touched = (row: string) => `EXISTS (SELECT 1 FROM ${DELTA_REF} AS k WHERE ${sameKeySql(t.bound, row, 'k')})`;
+    const live = (row: string) => `${row}.${quoteIdent(MATERIALIZED_LIVE)}`;
+    const kept = `SELECT ${stateRowColumns(t.bound, 'm')} FROM ${t.table} AS m WHERE ${live('m')} AND ${touched('m')}`;
+    const firstTouched = `SELECT ${stateRowColumns(t.bound)} FROM ${quoteIdent(batchTable(name))} AS s
+      WHERE ${touched('s')} AND NOT EXISTS (SELECT 1 FROM ${t.table} AS m WHERE ${live('m')} AND ${sameKeySql(t.bound, 's', 'm')})`;
+    const union = `(${kept} UNION ALL ${firstTouched} UNION ALL SELECT ${stateRowColumns(t.bound)} FROM ${DELTA_REF})`;
+    await connection.run(`CREATE OR REPLACE TEMP TABLE ${MERGED} AS ${view.mergeSql(union)}`);
     const deleted = (await connection.run(`DELETE FROM ${t.table} AS m WHERE ${touched('m')}`)).rowsChanged;
-    const inserted = (await connection.run(`INSERT INTO ${t.table} ${mergedViewSql(t.bound, touched('s'))}`)).rowsChanged;
-    await connection.run(`DROP TABLE ${TOUCHED_REF}`);
+    const inserted = await this.insertFinalized(connection, t);
+    await connection.run(`DROP TABLE ${DELTA_REF}`);
     t.rows += inserted - deleted;
     t.deletedSinceRewrite += deleted;
     if (t.deletedSinceRewrite >= Math.max(this.rewriteMinRows, t.rows)) await this.rewrite(connection, t);
+  }
+
+  /** Merges the state rows `union` per key into the table: finalized, with the merged state kept. */
+  private async insertMerged(connection: DuckDBConnection, t: ViewTable, union: string): Promise<number> {
+    await connection.run(`CREATE OR REPLACE TEMP TABLE ${MERGED} AS ${t.bound.view.mergeSql(union)}`);
+    return this.insertFinalized(connection, t);
+  }
+
+  /** Inserts the merged states of ${MERGED} finalized, with those states kept beside; drops it. */
+  private async insertFinalized(connection: DuckDBConnection, t: ViewTable): Promise<number> {
+    const kept = [
+      ...stateNames(t.bound).map((state) => `${quoteIdent(state)} AS ${quoteIdent(materializedStateColumn(state))}`),
+      `true AS ${quoteIdent(MATERIALIZED_LIVE)}`,
+    ];
+    const inserted = (await connection.run(`INSERT INTO ${t.table} BY NAME ${t.bound.view.finalizeSql(MERGED_REF, kept)}`)).rowsChanged;
+    await connection.run(`DROP TABLE ${MERGED_REF}`);
+    return inserted;
   }
 
   /** Builds the table anew from its own live rows, freeing the memory of the deleted ones. */
