@@ -1,5 +1,6 @@
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { validateConfig, type LoadedConfig } from '../config/load-config.ts';
+import { installSqlMacros } from '../duckdb/sql-macros.ts';
 import { bindViews } from '../views/bind-views.ts';
 import type { Definitions } from './definitions.ts';
 
@@ -12,33 +13,36 @@ import type { Definitions } from './definitions.ts';
 export async function loadWithDefinitions(base: LoadedConfig, definitions: Definitions): Promise<LoadedConfig> {
   const raw = { ...base.raw, views: definitions.views, alerts: definitions.alerts };
   const loaded = validateConfig(raw);
-  // Binding depends on the document alone: one this process bound already binds again. A node
-  // that validated a change before publishing it then runs it without binding it twice (on a
-  // fresh DuckDB, ~70 ms idle, several times that beside a busy speed layer).
-  const key = JSON.stringify(raw);
-  if (!BOUND.has(key)) {
-    await bindInMemory(loaded);
-    BOUND.add(key);
-    if (BOUND.size > MAX_BOUND) BOUND.delete(BOUND.values().next().value!);
-  }
+  await bindInMemory(loaded);
   return base.file ? { ...loaded, file: base.file } : loaded;
 }
 
-/** Documents (config with definitions) this process bound without error, the newest last. */
-const BOUND = new Set<string>();
-const MAX_BOUND = 32;
+/**
+ * One in-memory database, its macros installed, on which this process validates definitions, one
+ * bind at a time (a bind creates and drops its probe table): a validation then costs the binding
+ * of what is new in the document, not a DuckDB started for it (~10-50 ms idle, more beside a busy
+ * speed layer).
+ */
+let validator: Promise<DuckDBConnection> | undefined;
+let validations: Promise<unknown> = Promise.resolve();
 
-/** Binds the views and alerts on a throwaway in-memory database (as `lambda start` and `check` do). */
-export async function bindInMemory(loaded: LoadedConfig): Promise<void> {
-  const instance = await DuckDBInstance.create(':memory:');
-  try {
-    const connection = await instance.connect();
-    try {
-      await bindViews(loaded, connection);
-    } finally {
-      connection.closeSync();
-    }
-  } finally {
-    instance.closeSync();
-  }
+/** Binds the views and alerts as `lambda start` and `check` do, on this process's validation database. */
+export function bindInMemory(loaded: LoadedConfig): Promise<void> {
+  const bind = validations.then(async () => {
+    validator ??= openValidator();
+    const connection = await validator.catch((error: unknown) => {
+      validator = undefined;
+      throw error;
+    });
+    await bindViews(loaded, connection, { macrosInstalled: true });
+  });
+  validations = bind.catch(() => undefined);
+  return bind;
+}
+
+async function openValidator(): Promise<DuckDBConnection> {
+  const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const connection = await instance.connect();
+  await installSqlMacros(connection);
+  return connection;
 }

@@ -37,9 +37,10 @@ export function eventTableDdl(table: string, schema: EventSchema, options: { tem
  * what an alert binds to on that and its own expressions, so those that bound once in this process
  * are not bound again: a definitions change binds only what it adds or changes, however many
  * nodes' layers follow it here (each bind is ~25 statements, some 100 ms beside a busy speed layer).
+ * It installs the project's macros on `connection` first, unless told they are there.
  */
-export async function bindViews(loaded: LoadedConfig, connection: DuckDBConnection): Promise<BoundView[]> {
-  await installSqlMacros(connection);
+export async function bindViews(loaded: LoadedConfig, connection: DuckDBConnection, options: { macrosInstalled?: boolean } = {}): Promise<BoundView[]> {
+  if (!options.macrosInstalled) await installSqlMacros(connection);
   const views = loaded.views.map((view) => ({ view, known: BOUND_VIEWS.get(view.definitionHash) }));
   const alerts = Object.entries(loaded.config.alerts).map(([name, alert]) => {
     const view = loaded.views.find((v) => v.definition.name === alert.view);
