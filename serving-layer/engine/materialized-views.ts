@@ -13,8 +13,6 @@ import {
   realtimeTable,
 } from '../../core/views/view-tables.ts';
 
-const DELTA = 'materialize_delta';
-const DELTA_REF = `temp.main.${DELTA}`;
 const MERGED = 'materialize_merged';
 const MERGED_REF = `temp.main.${MERGED}`;
 const REWRITE = 'materialize_rewrite';
@@ -36,16 +34,18 @@ function stateNames(bound: BoundView): string[] {
 }
 
 /**
- * The select list of a state row, key columns then state columns, as the view's merge reads it;
- * from a materialized table's row aliased `materialized` (its kept state), else from a state
- * table's row.
+ * The select list of a state row, key columns then state columns, as the view's merge reads it:
+ * from a state table's row, or from a materialized table's row (its kept state); qualified with
+ * the row's alias if given.
  */
-function stateRowColumns(bound: BoundView, materialized?: string): string {
-  const keys = bound.view.keyColumns.map(quoteIdent);
+function stateRowColumns(bound: BoundView, from: { alias?: string; materialized?: boolean } = {}): string {
+  const at = from.alias === undefined ? '' : `${from.alias}.`;
+  const fromMaterialized = from.materialized ?? false;
+  const keys = bound.view.keyColumns.map((k) => `${at}${quoteIdent(k)}`);
   const states = stateNames(bound).map((state) =>
-    materialized === undefined ? quoteIdent(state) : `${materialized}.${quoteIdent(materializedStateColumn(state))} AS ${quoteIdent(state)}`,
+    fromMaterialized ? `${at}${quoteIdent(materializedStateColumn(state))} AS ${quoteIdent(state)}` : `${at}${quoteIdent(state)}`,
   );
-  return [...(materialized === undefined ? keys : keys.map((k) => `${materialized}.${k}`)), ...states].join(', ');
+  return [...keys, ...states].join(', ');
 }
 
 /** Rows `left` and `right` have the same view key; NULL is a key value like any other. */
@@ -152,14 +152,15 @@ export class MaterializedViews {
   private async build(connection: DuckDBConnection, t: ViewTable): Promise<void> {
     const { view } = t.bound;
     const name = view.definition.name;
-    const inRealtime = (row: string) => `EXISTS (SELECT 1 FROM ${quoteIdent(realtimeTable(name))} AS r WHERE ${sameKeySql(t.bound, row, 'r')})`;
-    const batchOnly = `(SELECT * FROM ${quoteIdent(batchTable(name))} AS s WHERE NOT ${inRealtime('s')})`;
+    const realtime = quoteIdent(realtimeTable(name));
+    const batchOnly = `(SELECT s.* FROM ${quoteIdent(batchTable(name))} AS s ANTI JOIN ${realtime} AS r ON ${sameKeySql(t.bound, 's', 'r')})`;
     await connection.run(`DROP TABLE IF EXISTS ${t.table}`);
     await connection.run(createMaterializedTableSql(t.bound));
     // BY NAME: a key only in the batch state keeps no merged state (its state columns stay NULL).
     const finalized = (await connection.run(`INSERT INTO ${t.table} BY NAME ${view.finalizeSql(batchOnly)}`)).rowsChanged;
     const columns = stateRowColumns(t.bound);
-    const union = `(SELECT ${columns} FROM ${quoteIdent(batchTable(name))} AS s WHERE ${inRealtime('s')} UNION ALL SELECT ${columns} FROM ${quoteIdent(realtimeTable(name))})`;
+    const union = `(SELECT ${stateRowColumns(t.bound, { alias: 's' })} FROM ${quoteIdent(batchTable(name))} AS s SEMI JOIN ${realtime} AS r ON ${sameKeySql(t.bound, 's', 'r')}
+      UNION ALL SELECT ${columns} FROM ${realtime})`;
     const merged = await this.insertMerged(connection, t, union);
     t.rows = finalized + merged;
     t.deletedSinceRewrite = 0;
@@ -174,17 +175,18 @@ export class MaterializedViews {
   private async refreshKeys(connection: DuckDBConnection, t: ViewTable, events: string): Promise<void> {
     const { view } = t.bound;
     const name = view.definition.name;
-    await connection.run(`CREATE OR REPLACE TEMP TABLE ${DELTA} AS ${view.partialSql(events)}`);
-    const touched = (row: string) => `EXISTS (SELECT 1 FROM ${DELTA_REF} AS k WHERE ${sameKeySql(t.bound, row, 'k')})`;
-    const live = (row: string) => `${row}.${quoteIdent(MATERIALIZED_LIVE)}`;
-    const kept = `SELECT ${stateRowColumns(t.bound, 'm')} FROM ${t.table} AS m WHERE ${live('m')} AND ${touched('m')}`;
-    const firstTouched = `SELECT ${stateRowColumns(t.bound)} FROM ${quoteIdent(batchTable(name))} AS s
-      WHERE ${touched('s')} AND NOT EXISTS (SELECT 1 FROM ${t.table} AS m WHERE ${live('m')} AND ${sameKeySql(t.bound, 's', 'm')})`;
-    const union = `(${kept} UNION ALL ${firstTouched} UNION ALL SELECT ${stateRowColumns(t.bound)} FROM ${DELTA_REF})`;
-    await connection.run(`CREATE OR REPLACE TEMP TABLE ${MERGED} AS ${view.mergeSql(union)}`);
-    const deleted = (await connection.run(`DELETE FROM ${t.table} AS m WHERE ${touched('m')}`)).rowsChanged;
+    // One statement computes the new merged states (the micro-batch's partial state, read
+    // three times, computed once); their keys are exactly the keys it touched. Semi and anti
+    // joins rather than EXISTS: DuckDB plans those as delim joins, ~10 ms even over a few rows.
+    const delta = 'materialize_delta';
+    const liveRows = `(SELECT * FROM ${t.table} WHERE ${quoteIdent(MATERIALIZED_LIVE)})`;
+    const kept = `SELECT ${stateRowColumns(t.bound, { alias: 'm', materialized: true })} FROM ${liveRows} AS m SEMI JOIN ${delta} AS k ON ${sameKeySql(t.bound, 'm', 'k')}`;
+    const firstTouched = `SELECT ${stateRowColumns(t.bound, { alias: 's' })} FROM ${quoteIdent(batchTable(name))} AS s
+      SEMI JOIN ${delta} AS k ON ${sameKeySql(t.bound, 's', 'k')} ANTI JOIN ${liveRows} AS m ON ${sameKeySql(t.bound, 's', 'm')}`;
+    const union = `(${kept} UNION ALL ${firstTouched} UNION ALL SELECT ${stateRowColumns(t.bound)} FROM ${delta})`;
+    await connection.run(`CREATE OR REPLACE TEMP TABLE ${MERGED} AS WITH ${delta} AS MATERIALIZED (${view.partialSql(events)}) ${view.mergeSql(union)}`);
+    const deleted = (await connection.run(`DELETE FROM ${t.table} AS m USING ${MERGED_REF} AS k WHERE ${sameKeySql(t.bound, 'm', 'k')}`)).rowsChanged;
     const inserted = await this.insertFinalized(connection, t);
-    await connection.run(`DROP TABLE ${DELTA_REF}`);
     t.rows += inserted - deleted;
     t.deletedSinceRewrite += deleted;
     if (t.deletedSinceRewrite >= Math.max(this.rewriteMinRows, t.rows)) await this.rewrite(connection, t);

@@ -176,7 +176,11 @@ try {
   })();
   await sleep(5_000);
   run.phase = 'steady';
+  const steadyCpu = process.cpuUsage();
+  const steadyFromMs = performance.now();
   await sleep(STEADY_SECONDS * 1000);
+  const { user, system } = process.cpuUsage(steadyCpu);
+  process.stderr.write(`CPU of this process (node, producer, sampler) without an apply: ${((user + system) / 10 / (performance.now() - steadyFromMs)).toFixed(0)}% of one core\n`);
 
   // The baseline under the flow, on a DuckDB of its own as the batch layer's; then the node settles.
   run.phase = 'baseline';
