@@ -177,7 +177,7 @@ export class MaterializedViews {
     const name = view.definition.name;
     // One statement computes the new merged states (the micro-batch's partial state, read
     // three times, computed once); their keys are exactly the keys it touched. Semi and anti
-    // joins rather than EXISTS: DuckDB plans those as delim joins, ~10 ms even over a few rows.
+    // joins rather than EXISTS, which DuckDB plans as delim joins (~10 ms even over a few rows).
     const delta = 'materialize_delta';
     const liveRows = `(SELECT * FROM ${t.table} WHERE ${quoteIdent(MATERIALIZED_LIVE)})`;
     const kept = `SELECT ${stateRowColumns(t.bound, { alias: 'm', materialized: true })} FROM ${liveRows} AS m SEMI JOIN ${delta} AS k ON ${sameKeySql(t.bound, 'm', 'k')}`;
@@ -198,7 +198,7 @@ export class MaterializedViews {
     return this.insertFinalized(connection, t);
   }
 
-  /** Inserts the merged states of ${MERGED} finalized, with those states kept beside; drops it. */
+  /** Inserts the merged states of the temp table `materialize_merged` finalized, with those states kept beside; drops it. */
   private async insertFinalized(connection: DuckDBConnection, t: ViewTable): Promise<number> {
     const kept = [
       ...stateNames(t.bound).map((state) => `${quoteIdent(state)} AS ${quoteIdent(materializedStateColumn(state))}`),
