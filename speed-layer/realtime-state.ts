@@ -4,6 +4,7 @@ import { inTransaction } from '../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { BoundView } from '../core/views/bind-views.ts';
 import { createRealtimeTableSql, pendingRealtimeTable, realtimeTable } from '../core/views/view-tables.ts';
+import { aboveCutsRelationSql } from './above-cuts-sql.ts';
 import { keepRowsSql, rewriteTableSql } from './table-rewrite.ts';
 
 export interface RealtimeStateOptions {
@@ -14,6 +15,23 @@ export interface RealtimeStateOptions {
 }
 
 const MAX_GROWTH = 64;
+
+/**
+ * A view's partial state over the events committed at one moment, built beside the micro-batches
+ * (`RealtimeState.stage`) to be added to its table later (`fillStaged`) with the events committed
+ * since.
+ */
+export interface StagedFill {
+  readonly view: string;
+  readonly definitionHash: string;
+  /** The table holding it, on the shared database (dropped by its owner, used or not). */
+  readonly table: string;
+  /**
+   * Per partition, an offset at or below which it holds every event of the relation it was built
+   * from (and above which none): the events committed later lie above it.
+   */
+  readonly heldBelow: ReadonlyMap<number, number>;
+}
 
 interface ViewTable {
   readonly bound: BoundView;
@@ -83,6 +101,45 @@ export class RealtimeState {
     const t = this.find(view, options.pending);
     if (!t) throw new Error(`no ${options.pending ? 'pending ' : ''}realtime state for view ${view}`);
     await this.connection.run(`INSERT INTO ${t.table} BY NAME ${t.bound.view.partialSql(events, this.blockKeys())}`);
+    t.rows = await this.count(t.table);
+  }
+
+  /**
+   * Builds the partial state of `bound` over `relation`'s rows at or above `cutsExclusive` into a
+   * new table `table`, on `connection` in its caller's transaction: not this state's connection,
+   * so that the micro-batches go on meanwhile (SpeedLayer.stageFills). The transaction's snapshot
+   * decides which events it holds: as `relation` holds every event of a partition up to some
+   * offset (`events` does, unless it lags), the ones committed later are above `heldBelow`.
+   */
+  async stage(connection: DuckDBConnection, bound: BoundView, table: string, relation: string, cutsExclusive: ReadonlyMap<number, number>): Promise<StagedFill> {
+    const quoted = quoteIdent(table);
+    await connection.run(createRealtimeTableSql(bound, table));
+    await connection.run(`INSERT INTO ${quoted} BY NAME ${bound.view.partialSql(aboveCutsRelationSql(relation, cutsExclusive), this.blockKeys())}`);
+    // The newest offset held per partition, read from the last block the state has on (a few
+    // thousand rows, not the whole relation again); a partition it has no rows of (its events all
+    // filtered out) is read from its cut.
+    const from = new Map(cutsExclusive);
+    const blocks = await connection.runAndReadAll(`SELECT _partition, max(_block) FROM ${quoted} GROUP BY ALL`);
+    for (const [partition, block] of blocks.getRows()) from.set(Number(partition), Math.max(cutsExclusive.get(Number(partition)) ?? 0, Number(block) * this.blockSize));
+    const newest = await connection.runAndReadAll(`SELECT _partition, max(_offset) FROM ${aboveCutsRelationSql(relation, from)} GROUP BY ALL`);
+    const heldBelow = new Map(newest.getRows().map(([partition, offset]) => [Number(partition), Number(offset) + 1]));
+    return { view: bound.view.definition.name, definitionHash: bound.view.definitionHash, table, heldBelow };
+  }
+
+  /**
+   * Adds `staged` to the (empty) table of its view: its rows in the blocks at or above
+   * `cutsExclusive` (a handoff may have raised them since it was built), then the partial state
+   * of `relation`'s rows above both (committed since). Runs in the caller's transaction.
+   */
+  async fillStaged(staged: StagedFill, options: { pending: boolean }, relation: string, cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
+    const t = this.find(staged.view, options.pending);
+    if (!t) throw new Error(`no ${options.pending ? 'pending ' : ''}realtime state for view ${staged.view}`);
+    const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${offsetBlock(cut, this.blockSize)}`);
+    const keep = cases.length > 0 ? ` WHERE _block >= CASE _partition ${cases.join(' ')} ELSE 0 END` : '';
+    await this.connection.run(`INSERT INTO ${t.table} BY NAME SELECT * FROM ${quoteIdent(staged.table)}${keep}`);
+    const since = new Map(cutsExclusive);
+    for (const [partition, held] of staged.heldBelow) since.set(partition, Math.max(since.get(partition) ?? 0, held));
+    await this.connection.run(`INSERT INTO ${t.table} BY NAME ${t.bound.view.partialSql(aboveCutsRelationSql(relation, since), this.blockKeys())}`);
     t.rows = await this.count(t.table);
   }
 

@@ -14,13 +14,17 @@ import { MicroBatchDecoder, type DecodedMicroBatch } from './micro-batch-decoder
 import { MicroBatcher } from './micro-batcher.ts';
 import { PartitionProgress, type PartitionStatus } from './partition-progress.ts';
 import { nextOffsets, runLength, splitRun, totalLength, type RecordRun } from './record-run.ts';
-import { RealtimeState } from './realtime-state.ts';
+import { RealtimeState, type StagedFill } from './realtime-state.ts';
 import { REJECTED_REALTIME_TABLE, RejectedRecords } from './rejected-records.ts';
 import { EventsTail, type EventsTailSource, type EventsTailStatus } from './events-tail.ts';
 import { SerialLock } from '../core/duckdb/serial-lock.ts';
 import { SpeedMetrics, type MicroBatchStats } from './speed-metrics.ts';
 import { aboveCutsRelationSql } from './above-cuts-sql.ts';
 import { inTransaction } from '../core/duckdb/in-transaction.ts';
+import { quoteIdent } from '../core/sql/identifiers.ts';
+
+/** Tables of fills built beside the micro-batches (`SpeedLayer.stageFills`) are named so. */
+export const STAGED_FILL_TABLE_PREFIX = 'realtime_staged_fill__';
 
 export interface SpeedLayerOptions {
   readonly loaded: LoadedConfig;
@@ -84,6 +88,12 @@ export interface RealtimeViewsEditor {
   readonly eventsLagging: boolean;
   addView(bound: BoundView, options: { pending: boolean }): Promise<void>;
   fill(view: string, options: { pending: boolean }, events: string): Promise<void>;
+  /**
+   * Adds a fill built beside the micro-batches (`SpeedLayer.stageFills`) to its view's empty
+   * table, with `relation`'s events committed since: what `fill(view, options,
+   * aboveCuts(relation))` adds, without holding the micro-batches up for the whole relation.
+   */
+  fillStaged(staged: StagedFill, options: { pending: boolean }, relation: string): Promise<void>;
   removeView(view: string, options: { pending: boolean }): Promise<void>;
   promote(view: string): Promise<BoundView>;
   viewOf(view: string, options: { pending: boolean }): BoundView | undefined;
@@ -146,6 +156,8 @@ export class SpeedLayer {
   private batchVersion: number | undefined;
   private lastError: string | undefined;
   private readonly listeners: RealtimeListener[] = [];
+  /** Fills staged so far: their tables' names are numbered. */
+  private stagedFills = 0;
   /** The cuts of the batch version realtime state starts at (empty before the first). */
   private cuts: ReadonlyMap<number, number>;
 
@@ -247,10 +259,48 @@ export class SpeedLayer {
       eventsLagging: this.tail.lagging(),
       addView: (bound, options) => realtime.addView(bound, options),
       fill: (view, options, events) => realtime.fill(view, options, events),
+      fillStaged: (staged, options, relation) => realtime.fillStaged(staged, options, relation, cuts),
       removeView: (view, options) => realtime.removeView(view, options),
       promote: (view) => realtime.promote(view),
       viewOf: (view, options) => realtime.viewOf(view, options),
     };
+  }
+
+  /**
+   * The long part of filling new views (LiveViews.apply), beside the micro-batches: on a
+   * connection of its own, in one transaction, `select` names the views (bound there), and each
+   * one's partial state over `relation` (e.g. `events`) at or above the cuts, as committed now,
+   * is built into a table of its own. `changeViews`' editor then adds it with `fillStaged`, in
+   * the serialised transaction, with only what was committed since. Nothing is staged when
+   * `relation` lags (`changeViews` says why it cannot fill). Drop what it returns with
+   * `dropStaged`, used or not.
+   */
+  async stageFills(select: (connection: DuckDBConnection) => Promise<readonly BoundView[]>, relation: string): Promise<StagedFill[]> {
+    if (this.state === 'stopped' || this.tail.lagging()) return [];
+    const cuts = this.cuts;
+    const connection = await this.options.instance.connect();
+    try {
+      return await inTransaction(connection, async () => {
+        const staged: StagedFill[] = [];
+        for (const bound of await select(connection)) {
+          staged.push(await this.realtime.stage(connection, bound, `${STAGED_FILL_TABLE_PREFIX}${++this.stagedFills}`, relation, cuts));
+        }
+        return staged;
+      });
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  /** Drops the tables of fills `stageFills` built (used or not), on a connection of their own. */
+  async dropStaged(staged: readonly StagedFill[]): Promise<void> {
+    if (staged.length === 0) return;
+    const connection = await this.options.instance.connect();
+    try {
+      for (const fill of staged) await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(fill.table)}`);
+    } finally {
+      connection.closeSync();
+    }
   }
 
   /** Adds a listener to the commit points; add them before `start`. */
