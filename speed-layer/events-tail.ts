@@ -3,7 +3,7 @@ import { inTransaction } from '../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import { masterSegmentColumns } from '../core/storage/segment-columns.ts';
 import type { EventSchema } from '../core/views/view-definition.ts';
-import { keepRowsSql } from './table-rewrite.ts';
+import { keepRowsSql } from '../core/duckdb/table-rewrite.ts';
 import { TailFrontier, type TailSplits } from './tail-frontier.ts';
 
 /**

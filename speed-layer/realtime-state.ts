@@ -5,7 +5,7 @@ import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { BoundView } from '../core/views/bind-views.ts';
 import { createRealtimeTableSql, pendingRealtimeTable, realtimeTable } from '../core/views/view-tables.ts';
 import { aboveCutsRelationSql } from './above-cuts-sql.ts';
-import { keepRowsSql, rewriteTableSql } from './table-rewrite.ts';
+import { keepRowsSql, rewriteTableSql } from '../core/duckdb/table-rewrite.ts';
 
 export interface RealtimeStateOptions {
   /** Offsets per block: realtime state is kept per (view key, partition, offset block). */

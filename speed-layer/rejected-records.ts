@@ -2,7 +2,7 @@ import { DuckDBTimestampValue, type DuckDBConnection } from '@duckdb/node-api';
 import { REJECT_REASONS, type RejectReason } from '../core/events/decode-event.ts';
 import type { RejectedRecord } from './micro-batch-decoder.ts';
 import { quoteLiteral } from '../core/sql/identifiers.ts';
-import { keepRowsSql, rewriteTableSql } from './table-rewrite.ts';
+import { keepRowsSql, rewriteTableSql } from '../core/duckdb/table-rewrite.ts';
 
 /**
  * The queryable table of records the speed layer rejected, newest `maxKept` only. Like the

@@ -1,6 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { inTransaction } from '../../core/duckdb/in-transaction.ts';
+import { keepRowsSql } from '../../core/duckdb/table-rewrite.ts';
 import { quoteIdent } from '../../core/sql/identifiers.ts';
 import type { BoundView } from '../../core/views/bind-views.ts';
 import {
@@ -15,7 +16,6 @@ import {
 
 const MERGED = 'materialize_merged';
 const MERGED_REF = `temp.main.${MERGED}`;
-const REWRITE = 'materialize_rewrite';
 
 interface ViewTable {
   readonly bound: BoundView;
@@ -209,13 +209,9 @@ export class MaterializedViews {
     return inserted;
   }
 
-  /** Builds the table anew from its own live rows, freeing the memory of the deleted ones. */
+  /** Builds the table anew from its own live rows (one copy), freeing the memory of the deleted ones. */
   private async rewrite(connection: DuckDBConnection, t: ViewTable): Promise<void> {
-    await connection.run(`CREATE OR REPLACE TEMP TABLE ${REWRITE} AS SELECT * FROM ${t.table}`);
-    await connection.run(`DROP TABLE ${t.table}`);
-    await connection.run(createMaterializedTableSql(t.bound));
-    await connection.run(`INSERT INTO ${t.table} SELECT * FROM temp.main.${REWRITE}`);
-    await connection.run(`DROP TABLE temp.main.${REWRITE}`);
+    await connection.run(keepRowsSql(t.table, 'true'));
     t.deletedSinceRewrite = 0;
   }
 }

@@ -24,7 +24,8 @@ const KEPT_TABLE = 'speed_rewrite_kept';
  * Statements that keep only the rows of `table` matching `condition`, as `rewriteTableSql` does
  * but copying the rows once: they go into a new table of the same columns (`SELECT *` keeps their
  * types), which then takes the table's name. For tables without constraints or defaults (the
- * speed layer's: realtime state, rejected records, the events tail), and in the table's schema.
+ * speed layer's: realtime state, rejected records, the events tail; the serving layer's
+ * materialized views), and in the table's schema.
  * Run inside a transaction.
  */
 export function keepRowsSql(table: string, condition: string): string {
