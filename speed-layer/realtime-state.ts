@@ -105,23 +105,25 @@ export class RealtimeState {
   }
 
   /**
-   * Builds the partial state of `bound` over `relation`'s rows at or above `cutsExclusive` into a
-   * new table `table`, on `connection` in its caller's transaction: not this state's connection,
-   * so that the micro-batches go on meanwhile (SpeedLayer.stageFills). The transaction's snapshot
-   * decides which events it holds: as `relation` holds every event of a partition up to some
-   * offset (`events` does, unless it lags), the ones committed later are above `heldBelow`.
+   * Builds the partial state of `bound` over `events` (a relation: rows with `_partition` and
+   * `_offset`, e.g. those of `events` at or above the cuts) into a new table `table`, on
+   * `connection` in its caller's transaction: not this state's connection, so that the
+   * micro-batches go on meanwhile (SpeedLayer.stageFills). The transaction's snapshot decides
+   * which events it holds: as `events` holds every event of a partition up to some offset (the
+   * serving layer's `events` does, unless it lags), the ones committed later are above `heldBelow`.
    */
-  async stage(connection: DuckDBConnection, bound: BoundView, table: string, relation: string, cutsExclusive: ReadonlyMap<number, number>): Promise<StagedFill> {
+  async stage(connection: DuckDBConnection, bound: BoundView, table: string, events: string): Promise<StagedFill> {
     const quoted = quoteIdent(table);
     await connection.run(createRealtimeTableSql(bound, table));
-    await connection.run(`INSERT INTO ${quoted} BY NAME ${bound.view.partialSql(aboveCutsRelationSql(relation, cutsExclusive), this.blockKeys())}`);
+    await connection.run(`INSERT INTO ${quoted} BY NAME ${bound.view.partialSql(events, this.blockKeys())}`);
     // The newest offset held per partition, read from the last block the state has on (a few
     // thousand rows, not the whole relation again); a partition it has no rows of (its events all
-    // filtered out) is read from its cut.
-    const from = new Map(cutsExclusive);
+    // filtered out) is read whole.
     const blocks = await connection.runAndReadAll(`SELECT _partition, max(_block) FROM ${quoted} GROUP BY ALL`);
-    for (const [partition, block] of blocks.getRows()) from.set(Number(partition), Math.max(cutsExclusive.get(Number(partition)) ?? 0, Number(block) * this.blockSize));
-    const newest = await connection.runAndReadAll(`SELECT _partition, max(_offset) FROM ${aboveCutsRelationSql(relation, from)} GROUP BY ALL`);
+    const lastBlocks = blocks.getRows().map(([partition, block]) => `(_partition = ${Number(partition)} AND _offset >= ${Number(block) * this.blockSize})`);
+    const known = blocks.getRows().map(([partition]) => Number(partition));
+    const where = lastBlocks.length === 0 ? '' : ` WHERE ${lastBlocks.join(' OR ')} OR _partition NOT IN (${known.join(', ')})`;
+    const newest = await connection.runAndReadAll(`SELECT _partition, max(_offset) FROM ${events}${where} GROUP BY ALL`);
     const heldBelow = new Map(newest.getRows().map(([partition, offset]) => [Number(partition), Number(offset) + 1]));
     return { view: bound.view.definition.name, definitionHash: bound.view.definitionHash, table, heldBelow };
   }

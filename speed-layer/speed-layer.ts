@@ -269,8 +269,10 @@ export class SpeedLayer {
   /**
    * The long part of filling new views (LiveViews.apply), beside the micro-batches: on a
    * connection of its own, in one transaction, `select` names the views (bound there), and each
-   * one's partial state over `relation` (e.g. `events`) at or above the cuts, as committed now,
-   * is built into a table of its own. `changeViews`' editor then adds it with `fillStaged`, in
+   * one's partial state over `relation` at or above the cuts, as committed now, is built into a
+   * table of its own. `relation` is the serving layer's `events` (the archive below the events
+   * tail's splits, the tail above), read from the tail alone where that holds the same rows
+   * (EventsTail.aboveCuts); or the tail itself. `changeViews`' editor then adds it with `fillStaged`, in
    * the serialised transaction, with only what was committed since. Nothing is staged when
    * `relation` lags (`changeViews` says why it cannot fill). Drop what it returns with
    * `dropStaged`, used or not.
@@ -282,9 +284,10 @@ export class SpeedLayer {
     try {
       return await inTransaction(connection, async () => {
         const staged: StagedFill[] = [];
-        for (const bound of await select(connection)) {
-          staged.push(await this.realtime.stage(connection, bound, `${STAGED_FILL_TABLE_PREFIX}${++this.stagedFills}`, relation, cuts));
-        }
+        const views = await select(connection);
+        if (views.length === 0) return staged;
+        const events = relation === this.tail.table ? aboveCutsRelationSql(relation, cuts) : await this.tail.aboveCuts(connection, relation, cuts);
+        for (const bound of views) staged.push(await this.realtime.stage(connection, bound, `${STAGED_FILL_TABLE_PREFIX}${++this.stagedFills}`, events));
         return staged;
       });
     } finally {

@@ -7,6 +7,7 @@ import { parseConfig } from '../../core/config/load-config.ts';
 import { quoteLiteral } from '../../core/sql/identifiers.ts';
 import { SEGMENT_PARQUET_OPTIONS } from '../../core/storage/segment-parquet.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
+import { aboveCutsRelationSql } from '../../speed-layer/above-cuts-sql.ts';
 import { EventsTail } from '../../speed-layer/events-tail.ts';
 import { MasterDatasetViews } from './master-dataset-views.ts';
 
@@ -82,6 +83,34 @@ describe('MasterDatasetViews: events', () => {
     const manifest = { version: 1, topic: TOPIC, cuts: { '0': 100, '1': 100 } } as never;
     await views.refresh(connection, manifest);
     expect(await offsetsByPartition()).toEqual({ 0: [260, 260, 0, 259], 1: [100, 100, 0, 99] });
+  });
+
+  it("gives a new view's fill the rows of events at or above the cuts, from the tail alone for each partition it holds all of", async () => {
+    await archive(0, 0, 100);
+    await archive(0, 100, 200);
+    await archive(1, 0, 100);
+    const tail = await EventsTail.create(connection, loaded.schema, 1_000);
+    await connection.run(`CREATE TEMP TABLE batch0 AS ${rowsSql(0, 150, 260)} UNION ALL ${rowsSql(1, 100, 140)}`);
+    await tail.append('temp.main.batch0', new Set([0, 1]), true);
+    tail.frontier.committed(new Map([[0, 260], [1, 140]]), new Set(), new Set());
+    const views = new MasterDatasetViews({ layout, topic: TOPIC, schema: loaded.schema, eventsTail: tail });
+    const refreshed = await views.refresh(connection, undefined);
+    views.committed(refreshed);
+    await tail.prune();
+    const rowsOf = async (relation: string) => (await connection.runAndReadAll(`SELECT * FROM ${relation} ORDER BY _partition, _offset`)).getRowsJS();
+
+    // Partition 0 from 180: the tail forgot 150..199 (archived), so events reads the archive for
+    // 180..199; partition 1 from 100: all of it in the tail.
+    const cuts = new Map([[0, 180], [1, 100]]);
+    const relation = await tail.aboveCuts(connection, 'events', cuts);
+    const expected = await rowsOf(aboveCutsRelationSql('events', cuts));
+    expect(expected.map(([p]) => p)).toEqual([...Array<number>(80).fill(0), ...Array<number>(40).fill(1)]);
+    expect(await rowsOf(relation)).toEqual(expected);
+    // Both from the tail once it holds all of both partitions above the cuts.
+    const higher = new Map([[0, 200], [1, 100]]);
+    const tailOnly = await tail.aboveCuts(connection, 'events', higher);
+    expect(tailOnly).not.toMatch(/\bevents\b/);
+    expect(await rowsOf(tailOnly)).toEqual(await rowsOf(aboveCutsRelationSql('events', higher)));
   });
 
   it('keeps the newest archived events in the tail (recentRows): events reads them there and names no file above the split', async () => {
