@@ -41,6 +41,17 @@ describe('LocalLog', () => {
     await log.close();
   });
 
+  it('reads more than one chunk (1 MB) in one read, each value as appended and still so after later reads', async () => {
+    const log = await LocalLog.open(tempDir(), { logger });
+    // 3000 records of ~1 kB: one read of all of them fills three chunks.
+    const big = Array.from({ length: 3_000 }, (_, i) => Buffer.from(`${i}:`.padEnd(1_000, String.fromCharCode(97 + (i % 26)))));
+    await log.append(big);
+    const first = await log.read(0, 10_000);
+    const again = await log.read(1_500, 10_000);
+    expect(first.map((r) => r.value!.toString())).toEqual(big.map((v) => v.toString()));
+    expect(again.map((r) => r.value!.toString())).toEqual(big.slice(1_500).map((v) => v.toString()));
+  });
+
   it('keeps everything across a reopen, across rolled segments, and continues the offsets', async () => {
     const dir = tempDir();
     const log = await LocalLog.open(dir, { logger, segmentBytes: 2_000 });

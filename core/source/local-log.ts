@@ -166,18 +166,18 @@ export class LocalLog implements RecordSource {
     const records: SourceRecord[] = [];
     const file = await open(segment.path, 'r');
     try {
-      // One buffer per read, as large as what is there to read (up to a chunk): a fresh 1 MB per
-      // read of a few records, at a read every few ms, made V8 run a full GC per micro-batch
-      // (external memory pressure). The records are copied out of it.
-      const chunk = Buffer.allocUnsafe(Math.max(HEADER_BYTES, Math.min(READ_CHUNK_BYTES, segment.sizeBytes - position)));
       while (offset < endOffset && records.length < maxRecords) {
+        // As large as what is there to read, up to a chunk: a fresh 1 MB per read of a few
+        // records, at a read every few ms, made V8 run a full GC per micro-batch (external memory
+        // pressure). The records' values are views of it, so it is never reused.
+        const chunk = Buffer.allocUnsafe(Math.max(HEADER_BYTES, Math.min(READ_CHUNK_BYTES, segment.sizeBytes - position)));
         const { bytesRead } = await file.read(chunk, 0, chunk.length, position);
         let at = 0;
         while (offset < endOffset && records.length < maxRecords && at + HEADER_BYTES <= bytesRead) {
           const length = chunk.readUInt32LE(at);
           if (at + HEADER_BYTES + length > bytesRead) break;
           if (offset >= fromOffset) {
-            const value = Buffer.from(chunk.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length));
+            const value = chunk.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length);
             records.push({ partition: 0, offset, timestampMs: chunk.readDoubleLE(at + 8), value });
           }
           at += HEADER_BYTES + length;
