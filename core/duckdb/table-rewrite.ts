@@ -3,9 +3,10 @@ const REWRITE_TEMP = 'temp.main.speed_rewrite';
 /**
  * Statements that replace the rows of `table` with the result of `select` (which may read
  * `table` itself) by building the table anew: DROP, `createTableSql`, INSERT. Deleting rows
- * instead would leak: DuckDB gives the memory of deleted rows back only at a checkpoint, which an
- * in-memory database never takes by itself. Run inside a transaction: readers then see the old
- * table or the new one (DuckDB's catalog is versioned like its data).
+ * instead holds their memory until a checkpoint, which DuckDB (1.5) takes in an in-memory
+ * database only inside the commit that crosses `checkpoint_threshold` (16 MiB of changes) since
+ * the last. Run inside a transaction: readers then see the old table or the new one (DuckDB's
+ * catalog is versioned like its data).
  */
 export function rewriteTableSql(table: string, createTableSql: string, select: string): string {
   return [
