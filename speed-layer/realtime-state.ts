@@ -4,7 +4,6 @@ import { inTransaction } from '../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
 import type { BoundView } from '../core/views/bind-views.ts';
 import { createRealtimeTableSql, pendingRealtimeTable, realtimeTable } from '../core/views/view-tables.ts';
-import { aboveCutsRelationSql } from './above-cuts-sql.ts';
 import { keepRowsSql, rewriteTableSql } from '../core/duckdb/table-rewrite.ts';
 
 export interface RealtimeStateOptions {
@@ -15,6 +14,13 @@ export interface RealtimeStateOptions {
 }
 
 const MAX_GROWTH = 64;
+
+/** Per partition, where the events `staged` lacks begin: at its newest event held, or the cut if above. */
+export function stagedSince(staged: StagedFill, cutsExclusive: ReadonlyMap<number, number>): Map<number, number> {
+  const since = new Map(cutsExclusive);
+  for (const [partition, held] of staged.heldBelow) since.set(partition, Math.max(since.get(partition) ?? 0, held));
+  return since;
+}
 
 /**
  * A view's partial state over the events committed at one moment, built beside the micro-batches
@@ -131,17 +137,16 @@ export class RealtimeState {
   /**
    * Adds `staged` to the (empty) table of its view: its rows in the blocks at or above
    * `cutsExclusive` (a handoff may have raised them since it was built), then the partial state
-   * of `relation`'s rows above both (committed since). Runs in the caller's transaction.
+   * of `committedSince`: the rows committed since, those at or above `stagedSince(staged,
+   * cutsExclusive)` of the relation it was built from. Runs in the caller's transaction.
    */
-  async fillStaged(staged: StagedFill, options: { pending: boolean }, relation: string, cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
+  async fillStaged(staged: StagedFill, options: { pending: boolean }, committedSince: string, cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
     const t = this.find(staged.view, options.pending);
     if (!t) throw new Error(`no ${options.pending ? 'pending ' : ''}realtime state for view ${staged.view}`);
     const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${offsetBlock(cut, this.blockSize)}`);
     const keep = cases.length > 0 ? ` WHERE _block >= CASE _partition ${cases.join(' ')} ELSE 0 END` : '';
     await this.connection.run(`INSERT INTO ${t.table} BY NAME SELECT * FROM ${quoteIdent(staged.table)}${keep}`);
-    const since = new Map(cutsExclusive);
-    for (const [partition, held] of staged.heldBelow) since.set(partition, Math.max(since.get(partition) ?? 0, held));
-    await this.connection.run(`INSERT INTO ${t.table} BY NAME ${t.bound.view.partialSql(aboveCutsRelationSql(relation, since), this.blockKeys())}`);
+    await this.connection.run(`INSERT INTO ${t.table} BY NAME ${t.bound.view.partialSql(committedSince, this.blockKeys())}`);
     t.rows = await this.count(t.table);
   }
 

@@ -14,7 +14,7 @@ import { MicroBatchDecoder, type DecodedMicroBatch } from './micro-batch-decoder
 import { MicroBatcher } from './micro-batcher.ts';
 import { PartitionProgress, type PartitionStatus } from './partition-progress.ts';
 import { nextOffsets, runLength, splitRun, totalLength, type RecordRun } from './record-run.ts';
-import { RealtimeState, type StagedFill } from './realtime-state.ts';
+import { RealtimeState, stagedSince, type StagedFill } from './realtime-state.ts';
 import { REJECTED_REALTIME_TABLE, RejectedRecords } from './rejected-records.ts';
 import { EventsTail, type EventsTailSource, type EventsTailStatus } from './events-tail.ts';
 import { SerialLock } from '../core/duckdb/serial-lock.ts';
@@ -259,7 +259,11 @@ export class SpeedLayer {
       eventsLagging: this.tail.lagging(),
       addView: (bound, options) => realtime.addView(bound, options),
       fill: (view, options, events) => realtime.fill(view, options, events),
-      fillStaged: (staged, options, relation) => realtime.fillStaged(staged, options, relation, cuts),
+      fillStaged: async (staged, options, relation) => {
+        const since = stagedSince(staged, cuts);
+        const committedSince = relation === this.tail.table ? aboveCutsRelationSql(relation, since) : await this.tail.aboveCuts(this.connection, relation, since);
+        await realtime.fillStaged(staged, options, committedSince, cuts);
+      },
       removeView: (view, options) => realtime.removeView(view, options),
       promote: (view) => realtime.promote(view),
       viewOf: (view, options) => realtime.viewOf(view, options),

@@ -189,7 +189,7 @@ export class LiveViews {
       this.options.eventsRelation,
     );
     const change = await this.changeViews(async (connection, editor) => {
-      const next = await bindViews(loaded, connection);
+      const next = await bindViews(loaded, connection, { macrosInstalled: true });
       const nextNames = new Set(next.map((b) => b.view.definition.name));
       const served = new Map(this.options.database.bound.map((b) => [b.view.definition.name, b]));
       const added: string[] = [];

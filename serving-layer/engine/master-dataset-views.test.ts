@@ -85,7 +85,7 @@ describe('MasterDatasetViews: events', () => {
     expect(await offsetsByPartition()).toEqual({ 0: [260, 260, 0, 259], 1: [100, 100, 0, 99] });
   });
 
-  it("gives a new view's fill the rows of events at or above the cuts, from the tail alone for each partition it holds all of", async () => {
+  it("gives a new view's fill the rows of events at or above the cuts, from the tail alone for each partition cut at or above its split", async () => {
     await archive(0, 0, 100);
     await archive(0, 100, 200);
     await archive(1, 0, 100);
@@ -99,6 +99,8 @@ describe('MasterDatasetViews: events', () => {
     await tail.prune();
     const rowsOf = async (relation: string) => (await connection.runAndReadAll(`SELECT * FROM ${relation} ORDER BY _partition, _offset`)).getRowsJS();
 
+    // The splits as events reads them: partition 0 from 200 (archived below), partition 1 from 100.
+    expect((await connection.runAndReadAll(`SELECT _partition, split FROM ${tail.splitsTable} ORDER BY 1`)).getRowsJS()).toEqual([[0, 200n], [1, 100n]]);
     // Partition 0 from 180: the tail forgot 150..199 (archived), so events reads the archive for
     // 180..199; partition 1 from 100: all of it in the tail.
     const cuts = new Map([[0, 180], [1, 100]]);
@@ -106,7 +108,7 @@ describe('MasterDatasetViews: events', () => {
     const expected = await rowsOf(aboveCutsRelationSql('events', cuts));
     expect(expected.map(([p]) => p)).toEqual([...Array<number>(80).fill(0), ...Array<number>(40).fill(1)]);
     expect(await rowsOf(relation)).toEqual(expected);
-    // Both from the tail once it holds all of both partitions above the cuts.
+    // Both from the tail once both cuts are at or above the splits.
     const higher = new Map([[0, 200], [1, 100]]);
     const tailOnly = await tail.aboveCuts(connection, 'events', higher);
     expect(tailOnly).not.toMatch(/\bevents\b/);

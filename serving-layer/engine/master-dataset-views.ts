@@ -16,6 +16,12 @@ type TailSplits = Omit<MasterViewsRefresh, 'changed'>;
 /** The speed layer's tail of `events` (speed-layer/events-tail.ts), as this module needs it. */
 export interface EventsTailSplits {
   readonly table: string;
+  /**
+   * The table of `events`' splits (`_partition`, `split`; a partition not in it splits at 0),
+   * written before each new `events` view, so that a reader's snapshot knows where the view it
+   * sees reads the tail from (EventsTail.aboveCuts).
+   */
+  readonly splitsTable: string;
   /** Per partition, where `events` may split between archive and tail, and where the archive ends. */
   splitsFor(archiveEndExclusive: ReadonlyMap<number, number>, cutsExclusive: (partition: number) => number, fileEnds?: (partition: number) => readonly number[]): TailSplits;
   /** `events` splits at `applied.splits` now (its view committed). */
@@ -125,6 +131,9 @@ export class MasterDatasetViews {
     const { layout, topic, schema } = this.sources;
     const chains = await readMasterChains(layout, topic);
     const { sql: events, splits, archived } = await this.eventsSql(connection, chains, manifest);
+    // Before the view: splits only grow, so a reader who sees the view's splits (in one
+    // transaction, or after both statements) sees them or newer, never older, in the table.
+    const splitsTable = this.sources.eventsTail ? [splitsTableSql(this.sources.eventsTail.splitsTable, splits)] : [];
 
     const parts: string[] = [];
     for (const chain of chains.values()) {
@@ -142,7 +151,7 @@ export class MasterDatasetViews {
       REJECTED_VIEW_COLUMNS.map((name) => ({ name, type: REJECTED_COLUMNS.find((c) => c.name === name || c.name === `_${name}`)!.type })),
     );
     const rejected = parts.length > 0 ? `(${parts.join(' UNION ALL ')})` : emptyRejected;
-    return { sql: [`CREATE OR REPLACE VIEW events AS SELECT * FROM ${events}`, `CREATE OR REPLACE VIEW rejected AS SELECT * FROM ${rejected}`], splits, archived };
+    return { sql: [...splitsTable, `CREATE OR REPLACE VIEW events AS SELECT * FROM ${events}`, `CREATE OR REPLACE VIEW rejected AS SELECT * FROM ${rejected}`], splits, archived };
   }
 
   /** Whether the files have the same columns (read once per file, forgotten once it left the chains). */
@@ -202,4 +211,11 @@ export class MasterDatasetViews {
     const tailFilter = cases.length > 0 ? ` WHERE _offset >= CASE _partition ${cases.join(' ')} ELSE 0 END` : '';
     return { sql: `(SELECT * FROM ${archivedSql} UNION ALL BY NAME SELECT * FROM ${eventsTail.table}${tailFilter})`, splits, archived };
   }
+}
+
+/** The statement that makes `table` hold `splits` (partition → split). */
+function splitsTableSql(table: string, splits: ReadonlyMap<number, number>): string {
+  const rows = [...splits].filter(([, split]) => split > 0).map(([partition, split]) => `(${Number(partition)}, ${Number(split)})`);
+  const values = rows.length > 0 ? `SELECT * FROM (VALUES ${rows.join(', ')}) AS t(_partition, split)` : 'SELECT * FROM (VALUES (0, 0)) AS t(_partition, split) WHERE false';
+  return `CREATE OR REPLACE TABLE ${table} AS SELECT _partition::INTEGER AS _partition, split::BIGINT AS split FROM (${values})`;
 }
