@@ -20,7 +20,7 @@ import { percentile, printBenchLine } from './bench-report.ts';
 import { SteadyProducer } from './steady-producer.ts';
 
 /**
- * `npm run bench -- definitions [--events N] [--rate R] [--seconds S]`: a view added to a running
+ * `npm run bench -- definitions [--events N] [--rate R] [--seconds S] [--batch-threads T]`: a view added to a running
  * node (issue 16), on one single-node LambdaNode in this process (all roles).
  *
  * History: N events (default 10M) written by DuckDB as the local log's master-dataset segments,
@@ -48,7 +48,7 @@ import { SteadyProducer } from './steady-producer.ts';
  * DEFINITIONS_BENCH_LOG_LEVEL=debug adds each micro-batch's commit to that log, which shows how
  * long the fill and the handoff transactions hold the micro-batches up.
  */
-const { values: args } = parseArgs({ args: process.argv.slice(3), options: { events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } } });
+const { values: args } = parseArgs({ args: process.argv.slice(3), options: { events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, 'batch-threads': { type: 'string' } } });
 const BLOCK = 10_000;
 const EVENTS = Math.max(BLOCK, Math.floor(Number(args.events ?? 10_000_000) / BLOCK) * BLOCK);
 const RATE = Number(args.rate ?? 20_000);
@@ -66,7 +66,7 @@ function config(dir: string, withNewView: boolean): LoadedConfig {
     storage: { dir },
     speed: { interval: '250ms', blockSize: BLOCK },
     // Never during the bench: the only batch run is the backfill the apply starts.
-    batch: { schedule: '0 0 1 1 *' },
+    batch: { schedule: '0 0 1 1 *', ...(args['batch-threads'] ? { threads: Number(args['batch-threads']) } : {}) },
     serving: { host: '127.0.0.1', port: 0 },
     views: {
       page_traffic: {
