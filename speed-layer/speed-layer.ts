@@ -276,10 +276,10 @@ export class SpeedLayer {
    * one's partial state over `relation` at or above the cuts, as committed now, is built into a
    * table of its own. `relation` is the serving layer's `events` (the archive below the events
    * tail's splits, the tail above), read from the tail alone where that holds the same rows
-   * (EventsTail.aboveCuts); or the tail itself. `changeViews`' editor then adds it with `fillStaged`, in
-   * the serialised transaction, with only what was committed since. Nothing is staged when
-   * `relation` lags (`changeViews` says why it cannot fill). Drop what it returns with
-   * `dropStaged`, used or not.
+   * (EventsTail.aboveCuts); or the tail itself. `changeViews`' editor then adds it with
+   * `fillStaged`, in the serialised transaction, with only what was committed since. Nothing is
+   * staged when `relation` lags (`changeViews` says why it cannot fill). Drop what it returns
+   * with `dropStaged`, used or not.
    */
   async stageFills(select: (connection: DuckDBConnection) => Promise<readonly BoundView[]>, relation: string): Promise<StagedFill[]> {
     if (this.state === 'stopped' || this.tail.lagging()) return [];
