@@ -50,6 +50,7 @@ describe('LocalLog', () => {
     const again = await log.read(1_500, 10_000);
     expect(first.map((r) => r.value!.toString())).toEqual(big.map((v) => v.toString()));
     expect(again.map((r) => r.value!.toString())).toEqual(big.slice(1_500).map((v) => v.toString()));
+    await log.close();
   });
 
   it('keeps everything across a reopen, across rolled segments, and continues the offsets', async () => {
