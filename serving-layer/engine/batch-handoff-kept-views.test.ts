@@ -7,8 +7,8 @@ import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { parseConfig, type LoadedConfig } from '../../core/config/load-config.ts';
 import { LocalLog } from '../../core/source/local-log.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
-import { bindViews } from '../../core/views/bind-views.ts';
 import { waitFor } from '../../test/harness/wait-for.ts';
+import { groupRows, keyedEventRecords, keyedEvents, keyedSourceYaml, writeKeyedState, type KeyedEvent } from '../../test/support/keyed-events.ts';
 import { memoryLogger } from '../../test/support/memory-logger.ts';
 import { REJECTED_NOT_KEPT_TABLE, REJECTED_REALTIME_TABLE, SpeedLayer } from '../../speed-layer/index.ts';
 import { BatchHandoff } from './batch-handoff.ts';
@@ -25,10 +25,7 @@ import { ServingDatabase } from './serving-database.ts';
 const BLOCK = 100;
 const CUT = 1_000;
 const BASE_MS = Date.UTC(2026, 10, 21, 9);
-const SOURCE = `
-source: {timestamp: ts, schema: {ts: TIMESTAMP, k: VARCHAR, v: BIGINT}}
-speed: {interval: 100ms, blockSize: ${BLOCK}}
-`;
+const SOURCE = keyedSourceYaml(BLOCK);
 const V1 = `${SOURCE}
 views:
   totals: {dimensions: [k], measures: {n: count(*), s: sum(v)}}
@@ -43,30 +40,17 @@ views:
   lowest: {dimensions: [k], measures: {lo: min(v)}}
 `;
 
-interface TestEvent {
-  readonly tsMs: number;
-  readonly k: string;
-  readonly v: number;
-}
-
-/** Event `i`: one in seven two minutes late, so keys of closed windows change too. */
-const event = (i: number): TestEvent => ({ tsMs: BASE_MS + i * 100 - (i % 7 === 0 ? 120_000 : 0), k: `k${(i * 3) % 5}`, v: (i * 37) % 1_001 });
-const events = (from: number, to: number) => Array.from({ length: to - from }, (_, j) => event(from + j));
+const events = (from: number, to: number) => keyedEvents(BASE_MS, from, to);
 
 /** The views of V2 (totals, copied and lowest by k; per_minute by window) by plain reduction. */
-function reference(all: readonly TestEvent[]): Record<string, number[][]> {
-  const group = <K extends string | number>(key: (e: TestEvent) => K, row: (k: K, es: TestEvent[]) => number[]) => {
-    const groups = new Map<K, TestEvent[]>();
-    for (const e of all) groups.set(key(e), [...(groups.get(key(e)) ?? []), e]);
-    return [...groups].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, es]) => row(k, es));
-  };
-  const sum = (es: TestEvent[]) => es.reduce((s, e) => s + e.v, 0);
+function reference(all: readonly KeyedEvent[]): Record<string, number[][]> {
+  const sum = (es: KeyedEvent[]) => es.reduce((s, e) => s + e.v, 0);
   const byK = (k: string) => Number(k.slice(1));
   return {
-    totals: group((e) => e.k, (k, es) => [byK(k), es.length, sum(es)]),
-    copied: group((e) => e.k, (k, es) => [byK(k), Math.max(...es.map((e) => e.v))]),
-    lowest: group((e) => e.k, (k, es) => [byK(k), Math.min(...es.map((e) => e.v))]),
-    per_minute: group((e) => Math.floor(e.tsMs / 60_000) * 60_000, (w, es) => [w, es.length, sum(es)]),
+    totals: groupRows(all, (e) => e.k, (k, es) => [byK(k), es.length, sum(es)]),
+    copied: groupRows(all, (e) => e.k, (k, es) => [byK(k), Math.max(...es.map((e) => e.v))]),
+    lowest: groupRows(all, (e) => e.k, (k, es) => [byK(k), Math.min(...es.map((e) => e.v))]),
+    per_minute: groupRows(all, (e) => Math.floor(e.tsMs / 60_000) * 60_000, (w, es) => [w, es.length, sum(es)]),
   };
 }
 
@@ -89,19 +73,7 @@ describe('a handoff at unchanged cuts', () => {
   const [v1Config, v2Config] = [parseConfig(V1), parseConfig(V2)];
 
   /** Writes view `name` of `loaded` over the events below the cut to `file` (relative to dir). */
-  async function writeState(loaded: LoadedConfig, name: string, file: string): Promise<{ definitionHash: string; file: string; rows: number }> {
-    const c = await writer.connect();
-    try {
-      const bound = (await bindViews(loaded, c)).find((b) => b.view.definition.name === name)!;
-      const values = events(0, CUT).map((e) => `(make_timestamp(${e.tsMs * 1000}), '${e.k}', ${e.v})`);
-      await c.run(`CREATE OR REPLACE TEMP TABLE below_cut (ts TIMESTAMP, k VARCHAR, v BIGINT)`);
-      await c.run(`INSERT INTO below_cut VALUES ${values.join(', ')}`);
-      await c.run(`COPY (${bound.view.partialSql('below_cut')}) TO '${join(dir, file)}' (FORMAT parquet)`);
-      return { definitionHash: bound.view.definitionHash, file, rows: 0 };
-    } finally {
-      c.closeSync();
-    }
-  }
+  const writeState = (loaded: LoadedConfig, name: string, file: string) => writeKeyedState(writer, loaded, name, events(0, CUT), dir, file);
 
   function manifest(version: number, views: BatchManifest['views']): BatchManifest {
     const now = new Date().toISOString();
@@ -112,7 +84,7 @@ describe('a handoff at unchanged cuts', () => {
   }
 
   async function append(from: number, to: number): Promise<void> {
-    await log.append(events(from, to).map((e) => Buffer.from(JSON.stringify({ ts: e.tsMs, k: e.k, v: e.v }))));
+    await log.append(keyedEventRecords(events(from, to)));
     await waitFor('the speed layer to catch up', () => speed.status().partitions[0]?.committedOffset === log.endOffset);
   }
 
@@ -138,7 +110,7 @@ describe('a handoff at unchanged cuts', () => {
       per_minute: await writeState(v1Config, 'per_minute', 'v1/per_minute.parquet'),
     });
     log = await LocalLog.open(join(dir, 'log'), { logger });
-    await log.append(events(0, 2 * CUT).map((e) => Buffer.from(JSON.stringify({ ts: e.tsMs, k: e.k, v: e.v }))));
+    await log.append(keyedEventRecords(events(0, 2 * CUT)));
     // The node as RealtimeServing wires it, started at version 1's cuts.
     db = await ServingDatabase.create(v1Config);
     speed = await SpeedLayer.create({ loaded: v1Config, source: log, instance: db.instance, manifest: v1, logger });

@@ -1,4 +1,4 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +7,8 @@ import type { BatchManifest } from '../../core/batch/batch-manifest.ts';
 import { parseConfig, type LoadedConfig } from '../../core/config/load-config.ts';
 import { LocalLog } from '../../core/source/local-log.ts';
 import { StorageLayout } from '../../core/storage/storage-layout.ts';
-import { bindViews } from '../../core/views/bind-views.ts';
 import { waitFor } from '../../test/harness/wait-for.ts';
+import { groupRows, keyedEventRecords, keyedEvents, keyedSourceYaml, writeKeyedState, type KeyedEvent } from '../../test/support/keyed-events.ts';
 import { memoryLogger } from '../../test/support/memory-logger.ts';
 import { REJECTED_NOT_KEPT_TABLE, REJECTED_REALTIME_TABLE, SpeedLayer, type StagedFill } from '../../speed-layer/index.ts';
 import { STAGED_FILL_TABLE_PREFIX } from '../../speed-layer/speed-layer.ts';
@@ -27,10 +27,7 @@ import { ServingDatabase } from './serving-database.ts';
 const BLOCK = 100;
 const CUT = 1_000;
 const BASE_MS = Date.UTC(2026, 11, 6, 9);
-const SOURCE = `
-source: {timestamp: ts, schema: {ts: TIMESTAMP, k: VARCHAR, v: BIGINT}}
-speed: {interval: 100ms, blockSize: ${BLOCK}}
-`;
+const SOURCE = keyedSourceYaml(BLOCK);
 const V1 = `${SOURCE}
 views:
   totals: {dimensions: [k], measures: {n: count(*), s: sum(v)}}
@@ -48,29 +45,16 @@ const V3 = `${V1}
   lowest: {dimensions: [k], filter: 'v % 3 <> 0', measures: {lo: min(v), n: count(*)}}
 `;
 
-interface TestEvent {
-  readonly tsMs: number;
-  readonly k: string;
-  readonly v: number;
-}
-
-/** Event `i`: one in seven two minutes late, so keys of closed windows change too. */
-const event = (i: number): TestEvent => ({ tsMs: BASE_MS + i * 100 - (i % 7 === 0 ? 120_000 : 0), k: `k${(i * 3) % 5}`, v: (i * 37) % 1_001 });
-const events = (from: number, to: number) => Array.from({ length: to - from }, (_, j) => event(from + j));
+const events = (from: number, to: number) => keyedEvents(BASE_MS, from, to);
 
 /** The views of V2 by plain reduction. */
-function reference(all: readonly TestEvent[]): Record<string, number[][]> {
-  const group = <K extends string | number>(rows: readonly TestEvent[], key: (e: TestEvent) => K, row: (k: K, es: TestEvent[]) => number[]) => {
-    const groups = new Map<K, TestEvent[]>();
-    for (const e of rows) groups.set(key(e), [...(groups.get(key(e)) ?? []), e]);
-    return [...groups].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, es]) => row(k, es));
-  };
-  const sum = (es: TestEvent[]) => es.reduce((s, e) => s + e.v, 0);
+function reference(all: readonly KeyedEvent[]): Record<string, number[][]> {
+  const sum = (es: KeyedEvent[]) => es.reduce((s, e) => s + e.v, 0);
   const byK = (k: string) => Number(k.slice(1));
   return {
-    totals: group(all, (e) => e.k, (k, es) => [byK(k), es.length, sum(es)]),
-    per_minute: group(all, (e) => Math.floor(e.tsMs / 60_000) * 60_000, (w, es) => [w, es.length, sum(es)]),
-    lowest: group(all.filter((e) => e.v % 3 !== 0), (e) => e.k, (k, es) => [byK(k), Math.min(...es.map((e) => e.v)), es.length]),
+    totals: groupRows(all, (e) => e.k, (k, es) => [byK(k), es.length, sum(es)]),
+    per_minute: groupRows(all, (e) => Math.floor(e.tsMs / 60_000) * 60_000, (w, es) => [w, es.length, sum(es)]),
+    lowest: groupRows(all.filter((e) => e.v % 3 !== 0), (e) => e.k, (k, es) => [byK(k), Math.min(...es.map((e) => e.v)), es.length]),
   };
 }
 
@@ -95,7 +79,7 @@ class Node {
     const node = new Node();
     const { logger } = memoryLogger();
     node.log = await LocalLog.open(join(dir, 'log'), { logger });
-    await node.log.append(toRecords(events(0, logEvents)));
+    await node.log.append(keyedEventRecords(events(0, logEvents)));
     node.db = await ServingDatabase.create(loaded);
     node.speed = await SpeedLayer.create({ loaded, source: node.log, instance: node.db.instance, ...(manifest ? { manifest } : {}), logger });
     const materialized = await MaterializedViews.create(node.db.adminConnection, node.db.bound);
@@ -126,7 +110,7 @@ class Node {
   }
 
   async append(from: number, to: number): Promise<void> {
-    await this.log.append(toRecords(events(from, to)));
+    await this.log.append(keyedEventRecords(events(from, to)));
     await this.caughtUp();
   }
 
@@ -151,8 +135,6 @@ class Node {
     await this.log?.close();
   }
 }
-
-const toRecords = (es: readonly TestEvent[]) => es.map((e) => Buffer.from(JSON.stringify({ ts: e.tsMs, k: e.k, v: e.v })));
 
 describe('a new definition filled beside the micro-batches', () => {
   let dir: string;
@@ -220,22 +202,11 @@ const pick = (views: Record<string, number[][]>, names: readonly string[]) => Ob
 async function batchVersion(writer: DuckDBInstance, dir: string, version: number, cut: number, loaded: LoadedConfig, added: LoadedConfig, views: readonly string[]): Promise<BatchManifest> {
   const location = join(dir, `v${version}`);
   mkdirSync(location);
-  const connection: DuckDBConnection = await writer.connect();
-  try {
-    const bound = [...(await bindViews(loaded, connection)), ...(await bindViews(added, connection))];
-    const values = events(0, cut).map((e) => `(make_timestamp(${e.tsMs * 1000}), '${e.k}', ${e.v})`);
-    await connection.run(`CREATE OR REPLACE TEMP TABLE below_cut (ts TIMESTAMP, k VARCHAR, v BIGINT)`);
-    await connection.run(`INSERT INTO below_cut VALUES ${values.join(', ')}`);
-    const entries: BatchManifest['views'] = {};
-    for (const name of views) {
-      const view = bound.find((b) => b.view.definition.name === name)!.view;
-      const file = `v${version}/${name}.parquet`;
-      await connection.run(`COPY (${view.partialSql('below_cut')}) TO '${join(dir, file)}' (FORMAT parquet)`);
-      entries[name] = { definitionHash: view.definitionHash, file, rows: 0 };
-    }
-    const now = new Date().toISOString();
-    return { version, topic: 'events', cuts: { '0': cut }, blockSize: BLOCK, location, views: entries, eventsRead: cut, startedAt: now, finishedAt: now, durationMs: 0, producedBy: 'test' };
-  } finally {
-    connection.closeSync();
+  const entries: BatchManifest['views'] = {};
+  for (const name of views) {
+    const defining = loaded.views.some((v) => v.definition.name === name) ? loaded : added;
+    entries[name] = await writeKeyedState(writer, defining, name, events(0, cut), dir, `v${version}/${name}.parquet`);
   }
+  const now = new Date().toISOString();
+  return { version, topic: 'events', cuts: { '0': cut }, blockSize: BLOCK, location, views: entries, eventsRead: cut, startedAt: now, finishedAt: now, durationMs: 0, producedBy: 'test' };
 }
