@@ -143,9 +143,8 @@ export class RealtimeState {
   async fillStaged(staged: StagedFill, options: { pending: boolean }, committedSince: string, cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
     const t = this.find(staged.view, options.pending);
     if (!t) throw new Error(`no ${options.pending ? 'pending ' : ''}realtime state for view ${staged.view}`);
-    const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${offsetBlock(cut, this.blockSize)}`);
-    const keep = cases.length > 0 ? ` WHERE _block >= CASE _partition ${cases.join(' ')} ELSE 0 END` : '';
-    await this.connection.run(`INSERT INTO ${t.table} BY NAME SELECT * FROM ${quoteIdent(staged.table)}${keep}`);
+    const atOrAbove = this.blocksAtOrAboveSql(cutsExclusive);
+    await this.connection.run(`INSERT INTO ${t.table} BY NAME SELECT * FROM ${quoteIdent(staged.table)}${atOrAbove ? ` WHERE ${atOrAbove}` : ''}`);
     await this.connection.run(`INSERT INTO ${t.table} BY NAME ${t.bound.view.partialSql(committedSince, this.blockKeys())}`);
     t.rows = await this.count(t.table);
   }
@@ -225,12 +224,16 @@ export class RealtimeState {
    * partitions not in it keep everything. Runs in the caller's transaction.
    */
   async dropBelow(cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
-    const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${offsetBlock(cut, this.blockSize)}`);
-    if (cases.length === 0) return;
-    for (const t of this.tables) {
-      await this.connection.run(keepRowsSql(t.table, `_block >= CASE _partition ${cases.join(' ')} ELSE 0 END`));
-    }
+    const atOrAbove = this.blocksAtOrAboveSql(cutsExclusive);
+    if (!atOrAbove) return;
+    for (const t of this.tables) await this.connection.run(keepRowsSql(t.table, atOrAbove));
     await this.recount();
+  }
+
+  /** The condition on a state row that its block is at or above its partition's cut; undefined when no cut is above 0. */
+  private blocksAtOrAboveSql(cutsExclusive: ReadonlyMap<number, number>): string | undefined {
+    const cases = [...cutsExclusive].filter(([, cut]) => cut > 0).map(([p, cut]) => `WHEN ${p} THEN ${offsetBlock(cut, this.blockSize)}`);
+    return cases.length === 0 ? undefined : `_block >= CASE _partition ${cases.join(' ')} ELSE 0 END`;
   }
 
   /** Compacts the views that grew enough, each in its own transaction. Returns the views compacted. */
