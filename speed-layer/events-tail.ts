@@ -114,9 +114,11 @@ export class EventsTail implements EventsTailSource {
    * table's rows, without the archive's files to open (~80 ms for any query on `events` over a
    * history of 40 segments, even one that reads none of them). The splits are read on
    * `connection` from the table written with each `events` view, in the snapshot the relation is
-   * then read in (the caller's transaction); without that table, `events` as it is.
+   * then read in (the caller's transaction); without that table, `events` as it is. `events`
+   * may also be this table itself.
    */
   async aboveCuts(connection: DuckDBConnection, events: string, fromExclusive: ReadonlyMap<number, number>): Promise<string> {
+    if (events === this.table) return aboveCutsRelationSql(this.table, fromExclusive);
     const inEvents = (from: ReadonlyMap<number, number>) => aboveCutsRelationSql(events, from);
     const known = await connection.runAndReadAll(`SELECT count(*) FROM duckdb_tables() WHERE table_name = '${this.splitsTable}'`);
     if (Number(known.getRows()[0]![0]) === 0) return inEvents(fromExclusive);

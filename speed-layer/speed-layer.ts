@@ -261,7 +261,7 @@ export class SpeedLayer {
       fill: (view, options, events) => realtime.fill(view, options, events),
       fillStaged: async (staged, options, relation) => {
         const since = stagedSince(staged, cuts);
-        const committedSince = relation === this.tail.table ? aboveCutsRelationSql(relation, since) : await this.tail.aboveCuts(this.connection, relation, since);
+        const committedSince = await this.tail.aboveCuts(this.connection, relation, since);
         await realtime.fillStaged(staged, options, committedSince, cuts);
       },
       removeView: (view, options) => realtime.removeView(view, options),
@@ -290,7 +290,7 @@ export class SpeedLayer {
         const staged: StagedFill[] = [];
         const views = await select(connection);
         if (views.length === 0) return staged;
-        const events = relation === this.tail.table ? aboveCutsRelationSql(relation, cuts) : await this.tail.aboveCuts(connection, relation, cuts);
+        const events = await this.tail.aboveCuts(connection, relation, cuts);
         for (const bound of views) staged.push(await this.realtime.stage(connection, bound, `${STAGED_FILL_TABLE_PREFIX}${++this.stagedFills}`, events));
         return staged;
       });
