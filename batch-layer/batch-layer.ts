@@ -139,9 +139,12 @@ export class BatchLayer {
    * with: aborting it would throw away its work on the views that did not change, and the run that
    * follows it extends those from its result. If this process is master and the published version
    * does not hold every view as defined, a backfill run starts now (or right after the running
-   * one). Versions at or below the running one are ignored (a watch may deliver one twice).
+   * one), or once `backfillAfter` settles: the co-located serving role's fills, which share the
+   * cores (LambdaNode). Versions at or below the running one are ignored (a watch may deliver one twice).
    */
-  async applyDefinitions(loaded: LoadedConfig, version: number): Promise<void> {
+  async applyDefinitions(loaded: LoadedConfig, version: number, backfillAfter?: Promise<unknown>): Promise<void> {
+    // Settled either way: fills that failed leave the backfill to start all the same.
+    const after = backfillAfter?.catch(() => undefined);
     if (this.state === 'stopped') return;
     const connection = await this.duckdb.connect();
     try {
@@ -153,7 +156,10 @@ export class BatchLayer {
     this.definitions = { loaded, version };
     this.options.logger.info({ definitionsVersion: version, views: loaded.views.map((v) => v.definition.name) }, 'batch layer: following new definitions');
     const leadership = this.options.election.leadership();
-    if (leadership) await this.backfillIfBehind(leadership);
+    if (!leadership) return;
+    await after;
+    // A newer version that came meanwhile backfills for itself.
+    if (this.definitions.version === version) await this.backfillIfBehind(leadership);
   }
 
   /** Runs a batch now if this process is master; otherwise asks the master through the run requests. */

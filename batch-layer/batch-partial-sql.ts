@@ -8,7 +8,7 @@ import type { EventSchema } from '../core/views/view-definition.ts';
 const HASH_KEY_PREFIX = '__lambda_distinct_hash_';
 
 /**
- * How the batch computes a view's partial state; both give exactly the same state.
+ * How the batch computes a view's partial state; both give exactly the same state (a sketch being the set of its hashes).
  * - `one-step`: the view's compiled partial SQL: the sketch of a key is built from the list of
  *   the hashes of all its events.
  * - `per-hash`: first aggregated per key *and* per hash of the counted value, which collapses

@@ -112,9 +112,10 @@ export class RealtimeServing {
    * Runs definitions `loaded` (version `version`) from now on, without a restart (LiveViews), in
    * the handoff's queue so that no batch version is applied meanwhile; then applies the newest
    * published version if it waited for these definitions. Throws if nothing could change (retry).
+   * `fillsBuilt` is called once the new views' fills are built (LiveViews.apply).
    */
-  async applyDefinitions(loaded: LoadedConfig, version: number): Promise<ViewsChange> {
-    const change = await this.handoff.exclusive(() => this.liveViews.apply(loaded, version, this.handoff.appliedManifest));
+  async applyDefinitions(loaded: LoadedConfig, version: number, fillsBuilt?: () => void): Promise<ViewsChange> {
+    const change = await this.handoff.exclusive(() => this.liveViews.apply(loaded, version, this.handoff.appliedManifest, fillsBuilt));
     void this.handoff.retryLatest();
     this.alerting.evaluateSoon();
     return change;

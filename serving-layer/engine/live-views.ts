@@ -178,9 +178,10 @@ export class LiveViews {
   /**
    * Runs definitions `loaded` (version `version`) from now on; `applied` is the batch version
    * serving now. Throws (nothing changed) if the new state cannot be built exactly now, e.g. when
-   * `events` lags the views (the tail limit); the caller retries.
+   * `events` lags the views (the tail limit); the caller retries. `fillsBuilt` is called once the
+   * long part is done: the new definitions' fills built beside the micro-batches.
    */
-  async apply(loaded: LoadedConfig, version: number, applied: BatchManifest | undefined): Promise<ViewsChange> {
+  async apply(loaded: LoadedConfig, version: number, applied: BatchManifest | undefined, fillsBuilt?: () => void): Promise<ViewsChange> {
     const startedMs = performance.now();
     // The long part of each new definition's fill first, beside the micro-batches: holding them
     // up for it would stall every other view's freshness (~0.5 s for 500k events).
@@ -188,6 +189,7 @@ export class LiveViews {
       async (connection) => (await bindViews(loaded, connection, { macrosInstalled: true })).filter((b) => this.needsFill(b)),
       this.options.eventsRelation,
     );
+    fillsBuilt?.();
     const change = await this.changeViews(async (connection, editor) => {
       const next = await bindViews(loaded, connection, { macrosInstalled: true });
       const nextNames = new Set(next.map((b) => b.view.definition.name));

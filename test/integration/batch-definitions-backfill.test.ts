@@ -269,6 +269,57 @@ describe('the batch master follows definitions and backfills at once (issue 16)'
     expect(await batchRows(v7, users)).toEqual(await independentRows(v7, 'page, count(DISTINCT user_id)', 'page'));
     expect(Object.keys(v7.views).sort()).toEqual(['page_traffic', 'revenue_by_country', 'users_by_page']);
   });
+
+  it('beside a serving role (a gate: its fills being built), the backfill starts once the gate settles, for the newest definitions only', async () => {
+    const b = layers.at(-1)!;
+    const running = { revenue_by_country: changedRevenue(), page_traffic: fileViews()['page_traffic'], users_by_page: { window: 'none', dimensions: ['page'], measures: { users: 'approx_count_distinct(user_id)' } } };
+    const byCountry = (measures: Record<string, string>) => definitions({ ...running, users_by_country: { window: 'none', dimensions: ['country'], measures } });
+    const gate = () => {
+      let open!: () => void;
+      let fail!: (error: Error) => void;
+      const promise = new Promise<void>((resolve, reject) => ((open = resolve), (fail = reject)));
+      return { promise, open, fail };
+    };
+    const v7 = await published();
+
+    // Held: the definitions run at once, the backfill waits for the gate.
+    const first = gate();
+    const withCountry = byCountry({ users: 'approx_count_distinct(user_id)' });
+    const applying = b.applyDefinitions(withCountry, 8, first.promise);
+    await waitFor('b runs version 8', async () => (await b.status()).definitionsVersion === 8);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await b.status()).toMatchObject({ running: false, definitionsVersion: 8 });
+    expect((await published()).version).toBe(v7.version);
+    first.open();
+    await applying;
+    const v8 = await waitForVersion(8);
+    expect(await outcomeOf('b', 8)).toMatchObject({ ok: true, reason: 'definitions' });
+    expect(v8.views['users_by_country']!.definitionHash).toBe(withCountry.views.find((v) => v.definition.name === 'users_by_country')!.definitionHash);
+    expect(await batchRows(v8, withCountry.views.find((v) => v.definition.name === 'users_by_country')!)).toEqual(await independentRows(v8, 'country, count(DISTINCT user_id)'));
+
+    // A newer version while one waits: the newer one backfills; the older one, its gate open, starts nothing.
+    const second = gate();
+    const older = b.applyDefinitions(byCountry({ users: 'approx_count_distinct(user_id)', n: 'count(*)' }), 9, second.promise);
+    await waitFor('b runs version 9', async () => (await b.status()).definitionsVersion === 9);
+    const newest = byCountry({ users: 'approx_count_distinct(user_id)', n: 'count(user_id)' });
+    await b.applyDefinitions(newest, 10);
+    const v9 = await waitForVersion(9);
+    expect(v9.views['users_by_country']!.definitionHash).toBe(newest.views.find((v) => v.definition.name === 'users_by_country')!.definitionHash);
+    const runs = outcomes.get('b')!.length;
+    second.open();
+    await older;
+    expect((await b.status()).running).toBe(false);
+    expect(outcomes.get('b')!.length).toBe(runs);
+
+    // A gate that fails (the fills could not be built) does not keep the backfill from starting.
+    const third = gate();
+    const changedAgain = byCountry({ users: 'approx_count_distinct(user_id)', n: 'count(country)' });
+    third.fail(new Error('the fills could not be built'));
+    await b.applyDefinitions(changedAgain, 11, third.promise);
+    const v10 = await waitForVersion(10);
+    expect(await outcomeOf('b', 10)).toMatchObject({ ok: true, reason: 'definitions' });
+    expect(v10.views['users_by_country']!.definitionHash).toBe(changedAgain.views.find((v) => v.definition.name === 'users_by_country')!.definitionHash);
+  });
 });
 
 describe('single-node: a failed backfill is tried again without waiting for the schedule', () => {
