@@ -137,7 +137,7 @@ export class BatchHandoff {
             async (tx, editor) => {
               beganMs = performance.now() - startedMs;
               await staged.swap(tx);
-              // A promoted view is materialized anew inside promoteInHandoff, its state final by then.
+              // A promoted view serves merging on read; it is materialized right after the commit.
               const promoted = liveViews && editor ? await liveViews.promoteInHandoff(tx, editor, manifest, staged.pendingTables) : [];
               refreshed = await masterViews.refresh(tx, manifest);
               return { materializedCurrent: new Set([...staged.kept, ...promoted]) };
@@ -156,6 +156,7 @@ export class BatchHandoff {
       this.lastFailure = undefined;
       const tookMs = Math.round(performance.now() - startedMs);
       this.options.logger.info({ version: manifest.version, cuts: manifest.cuts, kept: [...staged.kept], stagedMs: Math.round(stagedMs), waitedMs: Math.round(beganMs - stagedMs), tookMs }, 'serving batch version');
+      await liveViews?.materializePromoted();
     } finally {
       connection.closeSync();
     }

@@ -112,6 +112,11 @@ export class MaterializedViews {
     await connection.run(createMaterializedServingViewSql(bound));
   }
 
+  /** Whether `name` has its materialized table (a view without one reads its state tables, merging on read). */
+  has(name: string): boolean {
+    return this.tables.some((t) => t.bound.view.definition.name === name);
+  }
+
   /** The set of tables now, to put back when the transaction that changes it rolls back. */
   snapshot(): () => void {
     const tables = this.tables;
