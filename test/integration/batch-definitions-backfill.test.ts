@@ -305,6 +305,8 @@ describe('the batch master follows definitions and backfills at once (issue 16)'
     await b.applyDefinitions(newest, 10);
     const v9 = await waitForVersion(9);
     expect(v9.views['users_by_country']!.definitionHash).toBe(newest.views.find((v) => v.definition.name === 'users_by_country')!.definitionHash);
+    expect(await outcomeOf('b', 9)).toMatchObject({ ok: true, reason: 'definitions' });
+    await waitFor('the run of version 9 to end', async () => !(await b.status()).running);
     const runs = outcomes.get('b')!.length;
     second.open();
     await older;
@@ -363,6 +365,8 @@ describe('single-node: a failed backfill is tried again without waiting for the 
 
       writeFileSync(victim, original);
       await waitFor('the retried backfill', async () => (await manifests.current())?.views['revenue_by_country'] !== undefined, 30_000);
+      // Its outcome is heard once the run has ended, a little after the publication.
+      await waitFor('the retried backfill to end', () => outcomes.at(-1)?.ok === true);
       expect(outcomes.at(-1)).toMatchObject({ ok: true, reason: 'definitions' });
       expect(await progressStore.current()).toMatchObject({ definitionsVersion: 2, outcome: 'published', fraction: 1 });
       expect((await layer.status()).progress).toMatchObject({ outcome: 'published' });
