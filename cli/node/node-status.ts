@@ -105,13 +105,15 @@ export class NodeStatus {
   async views(): Promise<ViewInfo[]> {
     const { realtime } = this.sources;
     if (!realtime) return [];
+    const progress = realtime.liveViews.pendingViews().length > 0 ? await this.backfillProgress() : undefined;
+    // Everything else is read together, after the await: a handoff that promoted a view meanwhile
+    // would otherwise list it twice, as served and as backfilling.
     const now = Date.now();
     const manifest = realtime.appliedManifest;
     const realtimeUpdatedAtMs = realtime.speed.status().microBatches.lastCommittedAtMs ?? null;
     const newest = Math.max(realtimeUpdatedAtMs ?? 0, manifest ? Date.parse(manifest.finishedAt) : 0);
     const freshness = { batchVersion: manifest?.version ?? null, realtimeUpdatedAtMs, ageMs: newest === 0 ? null : now - newest };
     const pending = realtime.liveViews.pendingViews();
-    const progress = pending.length > 0 ? await this.backfillProgress() : undefined;
     const describe = ({ view, outputColumns }: BoundView) => ({
       name: view.definition.name,
       columns: outputColumns.map((c) => ({ name: c.name, type: c.type })),
