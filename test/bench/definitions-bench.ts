@@ -245,6 +245,9 @@ try {
     atRest.push(await applyView(url, name, query, produced));
     await sleep(3_000);
   }
+  // The same recompute after the applies: how much the node at rest changed beside them.
+  const afterMs = await recomputeBesideNode(4_000, AT_REST_RUNS);
+  process.stderr.write(`baseline beside the node at rest, after the applies: ${NEW_VIEW} recomputed alone: ${afterMs.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}\n`);
 
   loopDelay.disable();
   process.stderr.write(`freshness samples (worst age in ms; S steady, B during the baseline under the flow, A apply): ${series.join(' ')}\n`);
