@@ -72,8 +72,6 @@ export interface LiveViewsOptions {
  */
 export class LiveViews {
   private readonly pending = new Map<string, PendingView>();
-  /** Views promoted in a handoff that serve merging on read until `materializePromoted` builds their table. */
-  private readonly unmaterialized = new Set<string>();
   private running: LoadedConfig;
   private runningVersion: number;
   private readonly listeners: ServedViewsListener[] = [];
@@ -109,15 +107,12 @@ export class LiveViews {
    */
   snapshot(): () => void {
     const pending = new Map(this.pending);
-    const unmaterialized = new Set(this.unmaterialized);
     const { running, runningVersion } = this;
     const database = this.options.database.snapshot();
     const materialized = this.options.materialized.snapshot();
     return () => {
       this.pending.clear();
       for (const [name, p] of pending) this.pending.set(name, p);
-      this.unmaterialized.clear();
-      for (const name of unmaterialized) this.unmaterialized.add(name);
       this.running = running;
       this.runningVersion = runningVersion;
       database();
@@ -287,7 +282,6 @@ export class LiveViews {
       const table = staged.get(p.name);
       if (!table) continue;
       await this.promote(connection, editor, p.name, `SELECT * FROM ${quoteIdent(table)}`, { materialize: false });
-      this.unmaterialized.add(p.name);
       promoted.push(p.name);
     }
     if (promoted.length > 0) {
@@ -318,21 +312,17 @@ export class LiveViews {
   }
 
   /**
-   * After the commit of a handoff that promoted views (in the handoff's queue): builds their
-   * materialized tables, in one transaction of the speed layer, each view still served as it was
-   * promoted. A failure leaves them merging on read, which is exact, and logged; the next handoff
-   * tries again.
+   * After the commit of a handoff (in the handoff's queue): builds the materialized table of each
+   * served view without one, those it promoted, in one transaction of the speed layer. A failure
+   * leaves them merging on read, which is exact, and logged; the next handoff tries again.
    */
   async materializePromoted(): Promise<void> {
-    if (this.unmaterialized.size === 0) return;
-    const names = [...this.unmaterialized];
+    const unmaterialized = this.options.database.bound.filter((b) => !this.options.materialized.has(b.view.definition.name));
+    if (unmaterialized.length === 0) return;
+    const names = unmaterialized.map((b) => b.view.definition.name);
     try {
       await this.changeViews(async (connection) => {
-        for (const name of names) {
-          this.unmaterialized.delete(name);
-          const bound = this.options.database.view(name);
-          if (bound && !this.options.materialized.has(name)) await this.options.materialized.serveView(connection, bound);
-        }
+        for (const bound of unmaterialized) await this.options.materialized.serveView(connection, bound);
       });
     } catch (error) {
       this.options.logger.warn({ err: error, views: names }, 'cannot materialize the views just promoted; they serve merging on read until the next handoff');
