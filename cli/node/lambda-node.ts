@@ -187,6 +187,7 @@ export class LambdaNode {
               return { ...result, eventsLagging: laggingBefore || serving.speed.eventsTail.lagging() };
             },
             views: async () => status.views(),
+            viewsSettled: (version, timeoutMs, signal) => status.viewsSettled(version, timeoutMs, signal),
             alerts: async () => serving.alerting.api({}),
             console: consoleAssets,
           }

@@ -133,6 +133,35 @@ export class NodeStatus {
     return [...served, ...added];
   }
 
+  /**
+   * `GET /v1/views?waitFor=N`: true once this node serves definitions version N or a later one
+   * with every view exact (none backfilling, added or changed); false if `timeoutMs` ends or
+   * `signal` aborts first (the client went away), or if this node serves no views. Woken by the
+   * commits that change what readers see (LiveViews.onCommitted), not by polling: waiting costs
+   * nothing while the backfill runs, and answers at the commit that makes the views exact.
+   */
+  viewsSettled(version: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const liveViews = this.sources.realtime?.liveViews;
+    if (!liveViews) return Promise.resolve(false);
+    const settled = () => liveViews.version >= version && liveViews.pendingViews().length === 0;
+    if (settled()) return Promise.resolve(true);
+    if (signal?.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (outcome: boolean) => {
+        clearTimeout(timer);
+        stopListening();
+        signal?.removeEventListener('abort', aborted);
+        resolve(outcome);
+      };
+      const aborted = () => done(false);
+      const timer = setTimeout(aborted, timeoutMs);
+      const stopListening = liveViews.onCommitted(() => {
+        if (settled()) done(true);
+      });
+      signal?.addEventListener('abort', aborted, { once: true });
+    });
+  }
+
   /** The batch master's progress record, undefined when it cannot be read (logged). */
   async backfillProgress(): Promise<BatchProgress | undefined> {
     const store = this.sources.coordination.batchProgress;

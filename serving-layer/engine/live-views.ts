@@ -75,6 +75,7 @@ export class LiveViews {
   private running: LoadedConfig;
   private runningVersion: number;
   private readonly listeners: ServedViewsListener[] = [];
+  private readonly commitListeners = new Set<() => void>();
   /**
    * What readers see (`GET /v1/views`, the 409 of a query): the state as of the last commit. The
    * working state above changes inside transactions that may yet roll back or not be visible yet.
@@ -94,6 +95,16 @@ export class LiveViews {
   /** Makes the working state the one readers see; call after the transaction that changed it committed. */
   committed(): void {
     this.visible = { served: this.options.database.bound, pending: new Map(this.pending), version: this.runningVersion };
+    for (const listener of this.commitListeners) listener();
+  }
+
+  /**
+   * Calls `listener` (synchronously; it must not throw) after every commit, when what readers see
+   * may have changed (those waiting for views to serve). Returns its removal.
+   */
+  onCommitted(listener: () => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
   }
 
   /** The views serving (as of the last commit). */

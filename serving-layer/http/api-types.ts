@@ -37,6 +37,13 @@ export interface ViewInfo {
   readonly backfill?: BackfillInfo;
 }
 
+/** The body of `GET /v1/views`. */
+export interface ViewsAnswer {
+  readonly views: readonly ViewInfo[];
+  /** Only with `?waitFor=N`: whether the node serves version N (or later) with every view exact. */
+  readonly settled?: boolean;
+}
+
 /** A view definition being made exact: the batch master's progress over its history. */
 export interface BackfillInfo {
   /** `added`: the view is new; `changed`: its old definition serves until the new one is exact. */

@@ -13,6 +13,7 @@ import { registerEventsRoute, type Ingest } from './events-route.ts';
 import { HttpError, toHttpError } from './http-error.ts';
 import { queryMetrics, type QueryMetrics } from './query-metrics.ts';
 import { registerQueryRoute } from './query-route.ts';
+import { registerViewsRoute, type ViewsSettled } from './views-route.ts';
 
 export interface HttpServerOptions {
   /** serving.host; 127.0.0.1 unless configured. */
@@ -29,6 +30,8 @@ export interface HttpServerOptions {
   /** SQL and the views, on nodes with the serving role; without them those routes answer 404. */
   readonly query?: RunQuery;
   readonly views?: () => Promise<readonly ViewInfo[]>;
+  /** `GET /v1/views?waitFor=N` (views-route.ts); without it, that answers 400. */
+  readonly viewsSettled?: ViewsSettled;
   readonly status: () => Promise<StatusInfo>;
   /** `GET /v1/health`: 200 with the body while it answers, 503 once it throws (shutting down). */
   readonly health?: () => HealthInfo;
@@ -131,7 +134,7 @@ function bodyTooLarge(request: FastifyRequest): HttpError {
 function registerRoutes(app: FastifyInstance, options: HttpServerOptions, metrics: QueryMetrics): void {
   const { query, views, health } = options;
   if (query) registerQueryRoute(app, query, metrics);
-  if (views) app.get('/v1/views', async () => ({ views: await views() }));
+  if (views) registerViewsRoute(app, views, options.viewsSettled);
   app.get('/v1/status', async () => options.status());
   if (health) {
     app.get('/v1/health', async (_request, reply) => {

@@ -1,6 +1,6 @@
 import { LambdaError, QueryError, type QueryErrorKind } from '../../core/errors/index.ts';
 import type { ApplyOutcome } from '../../core/definitions/definitions-admin.ts';
-import type { StatusInfo, ViewInfo } from './api-types.ts';
+import type { StatusInfo, ViewInfo, ViewsAnswer } from './api-types.ts';
 
 /** The body of `GET /v1/definitions`. */
 export interface DefinitionsDocument {
@@ -48,6 +48,15 @@ export class ServingClient {
 
   async views(): Promise<ViewInfo[]> {
     return (JSON.parse(await this.request('/v1/views')) as { views: ViewInfo[] }).views;
+  }
+
+  /**
+   * `GET /v1/views?waitFor=version&timeout=…`: answers once the node serves definitions `version`
+   * (or later) with every view exact (`settled`), or after `timeoutMs` with the views as they are.
+   */
+  async waitForViews(version: number, timeoutMs: number): Promise<Required<ViewsAnswer>> {
+    const answer = JSON.parse(await this.request(`/v1/views?waitFor=${version}&timeout=${Math.max(0, Math.round(timeoutMs))}ms`)) as ViewsAnswer;
+    return { views: answer.views, settled: answer.settled === true };
   }
 
   /** `GET /v1/definitions`: the current set as published, with its version. */

@@ -70,6 +70,16 @@ describe('definitions in a cluster', () => {
       // The winner is listed (serving, or backfilling until its history is computed); the loser nowhere.
       expect(await viewNames(node)).toEqual([...fileViews, winner].sort());
     }
+    // Each process answers the blocking read (lambda apply --wait) once the winner serves there,
+    // backfilled by the batch master: a query on it answers at once, on either node.
+    for (const node of nodes) {
+      const waited = await send(node, 'GET', '/v1/views?waitFor=2&timeout=30s');
+      expect(waited.status).toBe(200);
+      expect(waited.body['settled']).toBe(true);
+      expect((waited.body['views'] as ViewInfo[]).map((v) => [v.name, v.state, v.backfill])).toContainEqual([winner, 'serving', undefined]);
+      const answer = await send(node, 'POST', '/v1/query', { sql: `SELECT count(*) AS n FROM ${winner}` });
+      expect(answer.status).toBe(200);
+    }
     passed++;
   }, 60_000);
 

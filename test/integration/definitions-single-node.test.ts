@@ -9,7 +9,7 @@ import { ALL_ROLES, LambdaNode } from '../../cli/node/lambda-node.ts';
 import { parseConfig } from '../../core/config/load-config.ts';
 import { createLogger } from '../../core/observability/logger.ts';
 import type { StatusInfo, ViewInfo } from '../../serving-layer/http/api-types.ts';
-import { scenarioConfigYaml } from './fixtures/exactness-scenario.ts';
+import { makeEvents, scenarioConfigYaml } from './fixtures/exactness-scenario.ts';
 
 const run = promisify(execFile);
 const LAMBDA = new URL('../../cli/lambda.mjs', import.meta.url).pathname;
@@ -225,4 +225,49 @@ describe('definitions on a single node: HTTP, lambda apply and lambda get', () =
     const stored = (await call(url, 'GET', '/v1/definitions', { token: ADMIN_TOKEN })).body['views'] as Record<string, unknown>;
     expect(stored['by_country']).toEqual({ window: '10m', dimensions: ['country'], measures: { orders: 'count(amount)' } });
   });
+
+  it('lambda apply --wait returns once the added view serves, exact at that moment; GET /v1/views?waitFor= refuses a bad wait', async () => {
+    const events = makeEvents(0, 400);
+    const posted = await fetch(`${url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${QUERY_TOKEN}` }, body: events.map((e) => JSON.stringify(e)).join('\n') });
+    expect(posted.status).toBe(200);
+    const eventCount = async () => Number(((await call(url, 'POST', '/v1/query', { token: QUERY_TOKEN, body: { sql: 'SELECT count(*) AS n FROM events' } })).body['rows'] as unknown[][])[0]![0]);
+    for (let i = 0; i < 300 && (await eventCount()) !== events.length; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await eventCount()).toBe(events.length);
+
+    const current = (await call(url, 'GET', '/v1/definitions', { token: ADMIN_TOKEN })).body as { version: number; views: Record<string, unknown>; alerts: Record<string, unknown> };
+    const file = join(dir, 'wait.yaml');
+    writeFileSync(file, `views: ${JSON.stringify({ ...current.views, hits_by_country: { window: 'none', dimensions: ['country'], measures: { hits: 'count(*)' } } })}\nalerts: ${JSON.stringify(current.alerts)}\n`);
+    const applied = await lambda('apply', '-f', file, '--wait', '--timeout', '60s', '--url', url, '--admin-token', ADMIN_TOKEN);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(new RegExp(`serving: definitions version ${current.version + 1}, every view exact \\(waited [^)]+\\)\n$`));
+    // At once, no retry: the view answers (not 409 backfilling), with every event counted.
+    const answer = await call(url, 'POST', '/v1/query', { token: QUERY_TOKEN, body: { sql: 'SELECT country, hits FROM hits_by_country ORDER BY country' } });
+    expect(answer.status).toBe(200);
+    const byCountry = new Map<string, number>();
+    for (const e of events) byCountry.set(e.country, (byCountry.get(e.country) ?? 0) + 1);
+    expect(answer.body['rows']).toEqual([...byCountry].sort(([a], [b]) => a.localeCompare(b)).map(([country, n]) => [country, n]));
+    // The same over HTTP, as fast as this process can ask: the blocking read answers only once the
+    // view serves (the node follows the PUT by a watch, then backfills it), and it answers exactly.
+    const put = await call(url, 'PUT', '/v1/views/hits_by_page', { token: ADMIN_TOKEN, body: { window: 'none', dimensions: ['page'], measures: { hits: 'count(*)' } } });
+    expect(put.status).toBe(200);
+    const waited = await call(url, 'GET', `/v1/views?waitFor=${put.body['version']}&timeout=1m`, { token: QUERY_TOKEN });
+    expect(waited.body['settled']).toBe(true);
+    expect((waited.body['views'] as ViewInfo[]).find((v) => v.name === 'hits_by_page')).toMatchObject({ state: 'serving' });
+    expect((waited.body['views'] as ViewInfo[]).filter((v) => v.backfill)).toEqual([]);
+    const byPage = await call(url, 'POST', '/v1/query', { token: QUERY_TOKEN, body: { sql: 'SELECT page, hits FROM hits_by_page ORDER BY page' } });
+    expect(byPage.status).toBe(200);
+    const hitsByPage = new Map<string, number>();
+    for (const e of events) hitsByPage.set(e.page, (hitsByPage.get(e.page) ?? 0) + 1);
+    expect(byPage.body['rows']).toEqual([...hitsByPage].sort(([a], [b]) => a.localeCompare(b)).map(([page, n]) => [page, n]));
+    // Waiting for a version this node runs answers at once, settled.
+    const settled = await call(url, 'GET', `/v1/views?waitFor=${current.version + 1}&timeout=1m`, { token: QUERY_TOKEN });
+    expect(settled.status).toBe(200);
+    expect(settled.body['settled']).toBe(true);
+    expect((settled.body['views'] as ViewInfo[]).map((v) => v.name)).toContain('hits_by_country');
+    const tooLong = await call(url, 'GET', '/v1/views?waitFor=1&timeout=10m', { token: QUERY_TOKEN });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body['error']).toMatch(/timeout: "10m" is not a duration of at most 5m/);
+    expect((await call(url, 'GET', '/v1/views?waitFor=soon', { token: QUERY_TOKEN })).status).toBe(400);
+  }, 90_000);
 });
