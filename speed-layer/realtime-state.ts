@@ -15,6 +15,11 @@ export interface RealtimeStateOptions {
 
 const MAX_GROWTH = 64;
 
+function sameCuts(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): boolean {
+  const cut = (cuts: ReadonlyMap<number, number>, partition: number) => cuts.get(partition) ?? 0;
+  return [...new Set([...a.keys(), ...b.keys()])].every((p) => cut(a, p) === cut(b, p));
+}
+
 /** Per partition, where the events `staged` lacks begin: at its newest event held, or the cut if above. */
 export function stagedSince(staged: StagedFill, cutsExclusive: ReadonlyMap<number, number>): Map<number, number> {
   const since = new Map(cutsExclusive);
@@ -37,6 +42,8 @@ export interface StagedFill {
    * from (and above which none): the events committed later lie above it.
    */
   readonly heldBelow: ReadonlyMap<number, number>;
+  /** The cuts it was built from: it holds no block below them. */
+  readonly fromCuts: ReadonlyMap<number, number>;
 }
 
 interface ViewTable {
@@ -112,16 +119,22 @@ export class RealtimeState {
 
   /**
    * Builds the partial state of `bound` over `events` (a relation: rows with `_partition` and
-   * `_offset`, e.g. those of `events` at or above the cuts) into a new table `table`, on
+   * `_offset`, those of `events` at or above the cuts `fromCuts`) into a new table `table`, on
    * `connection` in its caller's transaction: not this state's connection, so that the
-   * micro-batches go on meanwhile (SpeedLayer.stageFills). The transaction's snapshot decides
-   * which events it holds: as `events` holds every event of a partition up to some offset (the
+   * micro-batches go on meanwhile (SpeedLayer.stageFills). Then `staged` says what it holds.
+   */
+  async stageRows(connection: DuckDBConnection, bound: BoundView, table: string, events: string): Promise<void> {
+    await connection.run(createRealtimeTableSql(bound, table));
+    await connection.run(`INSERT INTO ${quoteIdent(table)} BY NAME ${bound.view.partialSql(events, this.blockKeys())}`);
+  }
+
+  /**
+   * What the table `stageRows` built holds, read in the same transaction: its snapshot decides
+   * which events it holds; as `events` holds every event of a partition up to some offset (the
    * serving layer's `events` does, unless it lags), the ones committed later are above `heldBelow`.
    */
-  async stage(connection: DuckDBConnection, bound: BoundView, table: string, events: string): Promise<StagedFill> {
+  async staged(connection: DuckDBConnection, bound: BoundView, table: string, events: string, fromCuts: ReadonlyMap<number, number>): Promise<StagedFill> {
     const quoted = quoteIdent(table);
-    await connection.run(createRealtimeTableSql(bound, table));
-    await connection.run(`INSERT INTO ${quoted} BY NAME ${bound.view.partialSql(events, this.blockKeys())}`);
     // The newest offset held per partition, read from the last block the state has on (a few
     // thousand rows, not the whole relation again); a partition it has no rows of (its events all
     // filtered out) is read whole.
@@ -131,20 +144,27 @@ export class RealtimeState {
     const where = lastBlocks.length === 0 ? '' : ` WHERE ${lastBlocks.join(' OR ')} OR _partition NOT IN (${known.join(', ')})`;
     const newest = await connection.runAndReadAll(`SELECT _partition, max(_offset) FROM ${events}${where} GROUP BY ALL`);
     const heldBelow = new Map(newest.getRows().map(([partition, offset]) => [Number(partition), Number(offset) + 1]));
-    return { view: bound.view.definition.name, definitionHash: bound.view.definitionHash, table, heldBelow };
+    return { view: bound.view.definition.name, definitionHash: bound.view.definitionHash, table, heldBelow, fromCuts: new Map(fromCuts) };
   }
 
   /**
    * Adds `staged` to the (empty) table of its view: its rows in the blocks at or above
    * `cutsExclusive` (a handoff may have raised them since it was built), then the partial state
    * of `committedSince`: the rows committed since, those at or above `stagedSince(staged,
-   * cutsExclusive)` of the relation it was built from. Runs in the caller's transaction.
+   * cutsExclusive)` of the relation it was built from. Runs in the caller's transaction. At the
+   * cuts it was built from, the staged table itself becomes the view's (renamed: nothing copied
+   * while the backfill it precedes runs on the same cores), and no longer exists by its own name.
    */
   async fillStaged(staged: StagedFill, options: { pending: boolean }, committedSince: string, cutsExclusive: ReadonlyMap<number, number>): Promise<void> {
     const t = this.find(staged.view, options.pending);
     if (!t) throw new Error(`no ${options.pending ? 'pending ' : ''}realtime state for view ${staged.view}`);
-    const atOrAbove = this.blocksAtOrAboveSql(cutsExclusive);
-    await this.connection.run(`INSERT INTO ${t.table} BY NAME SELECT * FROM ${quoteIdent(staged.table)}${atOrAbove ? ` WHERE ${atOrAbove}` : ''}`);
+    if (t.rows === 0 && sameCuts(staged.fromCuts, cutsExclusive)) {
+      await this.connection.run(`DROP TABLE ${t.table}`);
+      await this.connection.run(`ALTER TABLE ${quoteIdent(staged.table)} RENAME TO ${t.table}`);
+    } else {
+      const atOrAbove = this.blocksAtOrAboveSql(cutsExclusive);
+      await this.connection.run(`INSERT INTO ${t.table} BY NAME SELECT * FROM ${quoteIdent(staged.table)}${atOrAbove ? ` WHERE ${atOrAbove}` : ''}`);
+    }
     await this.connection.run(`INSERT INTO ${t.table} BY NAME ${t.bound.view.partialSql(committedSince, this.blockKeys())}`);
     t.rows = await this.count(t.table);
   }

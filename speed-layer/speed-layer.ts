@@ -281,7 +281,7 @@ export class SpeedLayer {
    * staged when `relation` lags (`changeViews` says why it cannot fill). Drop what it returns
    * with `dropStaged`, used or not.
    */
-  async stageFills(select: (connection: DuckDBConnection) => Promise<readonly BoundView[]>, relation: string): Promise<StagedFill[]> {
+  async stageFills(select: (connection: DuckDBConnection) => Promise<readonly BoundView[]>, relation: string, built?: () => void): Promise<StagedFill[]> {
     if (this.state === 'stopped' || this.tail.lagging()) return [];
     const cuts = this.cuts;
     const connection = await this.options.instance.connect();
@@ -291,7 +291,10 @@ export class SpeedLayer {
         const views = await select(connection);
         if (views.length === 0) return staged;
         const events = await this.tail.aboveCuts(connection, relation, cuts);
-        for (const bound of views) staged.push(await this.realtime.stage(connection, bound, `${STAGED_FILL_TABLE_PREFIX}${++this.stagedFills}`, events));
+        const tables = views.map((bound) => ({ bound, table: `${STAGED_FILL_TABLE_PREFIX}${++this.stagedFills}` }));
+        for (const { bound, table } of tables) await this.realtime.stageRows(connection, bound, table, events);
+        built?.();
+        for (const { bound, table } of tables) staged.push(await this.realtime.staged(connection, bound, table, events, cuts));
         return staged;
       });
     } finally {

@@ -74,6 +74,8 @@ class Node {
   /** Runs between the staging of fills and the change's transaction. */
   betweenStageAndChange: () => Promise<void> = async () => undefined;
   readonly staged: StagedFill[] = [];
+  /** Per stage, whether it said its rows were built before it ended. */
+  readonly builtBeforeStaged: boolean[] = [];
 
   static async start(dir: string, loaded: LoadedConfig, logEvents: number, manifest: BatchManifest | undefined): Promise<Node> {
     const node = new Node();
@@ -87,8 +89,14 @@ class Node {
     const speed = node.speed;
     const realtime: RealtimeViews = {
       changeViews: (change) => speed.changeViews(change),
-      stageFills: async (select, relation) => {
-        const staged = await speed.stageFills(select, relation);
+      stageFills: async (select, relation, built) => {
+        let builtFirst = false;
+        const staged = await speed.stageFills(select, relation, () => {
+          // Told once the rows are built, before the stage ends (what lets a backfill start).
+          builtFirst = node.staged.length === 0;
+          built?.();
+        });
+        node.builtBeforeStaged.push(builtFirst);
         node.staged.push(...staged);
         await node.betweenStageAndChange();
         return staged;
@@ -156,6 +164,7 @@ describe('a new definition filled beside the micro-batches', () => {
     expect(change).toMatchObject({ added: ['lowest'], changed: ['per_minute'], promoted: expect.arrayContaining(['lowest', 'per_minute']) });
     // Both fills were built beside the micro-batches (the path under test), and none is left over.
     expect(node.staged.map((s) => s.view).sort()).toEqual(['lowest', 'per_minute']);
+    expect(node.builtBeforeStaged).toEqual([true]);
     expect(await node.stagedTablesLeft()).toBe(0);
     expect(await node.read(Object.keys(QUERIES))).toEqual(reference(events(0, 2_650)));
     await node.append(2_650, 3_100);

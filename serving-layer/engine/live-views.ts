@@ -14,7 +14,8 @@ import type { ServingDatabase } from './serving-database.ts';
 /** The speed layer as LiveViews changes it: one serialised transaction at a time, fills built beside it. */
 export interface RealtimeViews {
   changeViews<T>(change: (connection: DuckDBConnection, editor: RealtimeViewsEditor) => Promise<T>): Promise<T>;
-  stageFills(select: (connection: DuckDBConnection) => Promise<readonly BoundView[]>, relation: string): Promise<StagedFill[]>;
+  /** `built` is called once the fills' rows are built (what is left is reading which events they hold). */
+  stageFills(select: (connection: DuckDBConnection) => Promise<readonly BoundView[]>, relation: string, built?: () => void): Promise<StagedFill[]>;
   dropStaged(staged: readonly StagedFill[]): Promise<void>;
 }
 
@@ -199,6 +200,7 @@ export class LiveViews {
     const staged = await this.options.realtime.stageFills(
       async (connection) => (await bindViews(loaded, connection, { macrosInstalled: true })).filter((b) => this.needsFill(b)),
       this.options.eventsRelation,
+      fillsBuilt,
     );
     fillsBuilt?.();
     const change = await this.changeViews(async (connection, editor) => {

@@ -37,7 +37,7 @@ import { SteadyProducer } from './steady-producer.ts';
  *               conditions, each against the best of as many batch recomputes of that view alone
  *               over the same history (at the published cuts, as the backfill computes it; same
  *               DuckDB setup) in the same conditions:
- *               - at rest (`definitions.apply`, three): the flow stopped and every event counted,
+ *               - at rest (`definitions.apply`, five): the flow stopped and every event counted,
  *                 the live events above the cuts (the new view's realtime side) still to build; the
  *                 recompute runs in this process beside the node at rest, just before. Also
  *                 against the recompute on an idle machine, before the node started
@@ -62,7 +62,7 @@ const RATE = Number(args.rate ?? 20_000);
 const STEADY_SECONDS = Number(args.seconds ?? 20);
 const SAMPLE_MS = 100;
 /** Applies at rest, and recomputes beside the node at rest, of which the best counts (less noise than two). */
-const AT_REST_RUNS = 3;
+const AT_REST_RUNS = 5;
 const NEW_VIEW = 'users_by_country';
 const NEW_VIEW_BODY = { window: '1 minute', dimensions: ['country'], measures: { users: 'approx_count_distinct(user_id)', events: 'count(*)', avg_latency: 'avg(latency_ms)' } };
 /** Each existing view and the measure that counts every event. */
