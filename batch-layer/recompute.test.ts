@@ -169,6 +169,7 @@ describe('recompute over the master dataset', () => {
     // Without keepCuts the cuts move on and the unchanged view is extended: a file of its own.
     const moved = await recompute({ connection, layout, topic: TOPIC, schema: loaded.schema, views: [traffic, revenue], blockSize: 500, version: 8, producedBy: 'test', previous: manifest, extendUnchanged: true });
     expect(moved.cuts).toEqual({ '0': 1_500, '1': 2_500 });
+    expect(moved.eventsRead).toBe(below(moved.cuts).length);
     expect(inode(moved)).not.toBe(inode(manifest));
     await expectBatchMatchesReference(connection, dir, moved, [traffic, revenue], below(moved.cuts).flatMap((w) => (w.event ? [w.event] : [])));
   });

@@ -161,7 +161,12 @@ export async function recompute(input: RecomputeInput): Promise<BatchManifest> {
       input.listener?.viewDone(name);
     }
     input.signal?.throwIfAborted();
-    const eventsRead = (await countRows(connection, source)) + (await countRows(connection, rejectedSource(batchInput.rejected)));
+    // Below the same cuts the master dataset holds the same events (segments are only ever added
+    // above them, or compacted without change): a backfill at kept cuts need not count them again.
+    const eventsRead =
+      keptCuts && sameCuts(keptCuts, batchInput.cuts)
+        ? input.previous!.eventsRead
+        : (await countRows(connection, source)) + (await countRows(connection, rejectedSource(batchInput.rejected)));
     const finishedAt = new Date();
     const manifest = batchManifestSchema.parse({
       version: input.version,
