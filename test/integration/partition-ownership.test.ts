@@ -58,8 +58,8 @@ describe('partition ownership through ZooKeeper (rendezvous hashing, one lock pe
   const root = `/lambda/ownership-${randomBytes(4).toString('hex')}`;
   const nodes: Node[] = [];
 
-  async function startNode(id: string, connectString = server.connectString): Promise<Node> {
-    const session = await ZkSession.open({ connectString, sessionTimeoutMs: SESSION_TIMEOUT_MS, logger, reconnectDelayMs: 100 });
+  async function startNode(id: string, connectString = server.connectString, sessionTimeoutMs = SESSION_TIMEOUT_MS): Promise<Node> {
+    const session = await ZkSession.open({ connectString, sessionTimeoutMs, logger, reconnectDelayMs: 100 });
     const ownership = new ZkPartitionOwnership({ session, path: `${root}/archivers`, nodeId: id, partitionCount: async () => PARTITIONS, logger, recheckMs: 500 });
     const node: Node = { id, session, ownership, working: new Set() };
     await ownership.start({
@@ -173,18 +173,27 @@ describe('partition ownership through ZooKeeper (rendezvous hashing, one lock pe
 
   it('refuses the fence at once while disconnected, without asking ZooKeeper, and confirms it again once reconnected', async () => {
     const proxy = await TcpProxy.start({ port: Number(server.connectString.split(':').pop()) });
+    // What is under test is the disconnection, not an expiry: a session that outlives a loaded
+    // machine's stalls. With 2 s this wait timed out once in CI (every test file at once), most
+    // likely the session expiring before the cut; a failure now names the events the session heard.
+    const sessionMs = SESSION_TIMEOUT_MS * 3;
     try {
-      const node = await startNode('e', proxy.address);
+      const node = await startNode('e', proxy.address, sessionMs);
+      const events: string[] = [];
+      const off = node.session.onEvent((event) => void events.push(event));
       await expectSettledOn(nodes, null);
       const held = [...node.working];
       expect(held.length).toBeGreaterThan(0);
-      let suspended = false;
-      const off = node.session.onEvent((event) => {
-        if (event === 'suspended') suspended = true;
-      });
+      const heard = events.length;
       proxy.cut('reset');
       // Heard now, or already (a client reconnecting when the link was cut says so only once).
-      await waitFor('the node to hear it is disconnected', () => suspended || node.session.client.state === 'disconnected', SESSION_TIMEOUT_MS * 5);
+      await waitFor(
+        'the node to hear it is disconnected',
+        () => events.slice(heard).includes('suspended') || node.session.client.state === 'disconnected',
+        sessionMs * 3,
+      ).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; session events: ${events.join(', ') || 'none'} (${heard} before the cut); client ${node.session.client.state}`);
+      });
       off();
       // The reason names the disconnection: not a timed-out call, nor a lock found lost.
       for (const p of held) await expect(node.ownership.assertOwned(p)).rejects.toThrow(/disconnected from ZooKeeper/);
@@ -197,8 +206,8 @@ describe('partition ownership through ZooKeeper (rendezvous hashing, one lock pe
         } catch {
           return false;
         }
-      }, SESSION_TIMEOUT_MS * 5);
-      await within(SESSION_TIMEOUT_MS * 5, 'the node to stop', stopNode(node));
+      }, sessionMs * 3);
+      await within(sessionMs * 3, 'the node to stop', stopNode(node));
     } finally {
       await proxy.stop();
     }
