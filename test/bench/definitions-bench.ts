@@ -31,12 +31,13 @@ import { SteadyProducer } from './steady-producer.ts';
  *
  *   apply       PUT /v1/views/users_by_country → the view `serving` (GET /v1/views?waitFor=, a
  *               blocking read answered at the commit that makes it serve), then a query on it
- *               checked equal to an independent computation (its history windows against a GROUP BY over the same Parquet; its live windows against
- *               page_traffic's in the same snapshot). The best of several applies, each time the
- *               same view under another name (the same work, beside one more view), in two
- *               conditions, each against the best of as many batch recomputes of that view alone
- *               over the same history (at the published cuts, as the backfill computes it; same
- *               DuckDB setup) in the same conditions:
+ *               checked equal to an independent computation (its history windows against a
+ *               GROUP BY over the same Parquet; its live windows against page_traffic's in the
+ *               same snapshot). The best of several applies, each time the same view under
+ *               another name (the same work, beside one more view), in two conditions, each
+ *               against the best of as many batch recomputes of that view alone over the same
+ *               history (at the published cuts, as the backfill computes it; same DuckDB setup)
+ *               in the same conditions:
  *               - at rest (`definitions.apply`, five): the flow stopped and every event counted,
  *                 the live events above the cuts (the new view's realtime side) still to build; the
  *                 recompute runs in this process beside the node at rest, one just before each
@@ -112,6 +113,24 @@ async function recomputeNewView(connection: DuckDBConnection, version: number): 
   const ms = performance.now() - started;
   rmSync(layout.versionDir(version), { recursive: true, force: true });
   return ms;
+}
+/**
+ * Runs `work` on a DuckDB of its own in this process, beside the node, set up as the batch
+ * layer's (macros installed), kept for all of `work`'s recomputes as the batch layer keeps its own.
+ */
+async function besideNode(work: (connection: DuckDBConnection) => Promise<void>): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:');
+  try {
+    const connection = await instance.connect();
+    try {
+      await installSqlMacros(connection);
+      await work(connection);
+    } finally {
+      connection.closeSync();
+    }
+  } finally {
+    instance.closeSync();
+  }
 }
 let node: LambdaNode | undefined;
 let producer: SteadyProducer | undefined;
@@ -201,10 +220,7 @@ try {
   // computation. Each right after the baseline: the recompute beside the node under the same flow,
   // on one DuckDB of its own kept for them all (as the batch layer's is); the node settles between.
   const applies: Apply[] = [];
-  const besideFlow = await DuckDBInstance.create(':memory:');
-  try {
-    const connection = await besideFlow.connect();
-    await installSqlMacros(connection);
+  await besideNode(async (connection) => {
     for (let i = 1; i <= UNDER_FLOW_RUNS; i++) {
       run.phase = 'baseline';
       underFlowMs.push(await recomputeNewView(connection, 2_000 + i));
@@ -215,10 +231,7 @@ try {
       run.phase = 'settle';
       await sleep(3_000);
     }
-    connection.closeSync();
-  } finally {
-    besideFlow.closeSync();
-  }
+  });
   process.stderr.write(
     `under the flow, each recompute beside the node then the apply after it: ${applies.map((a, i) => `${underFlowMs[i]!.toFixed(0)} ms / ${a.servingAtMs.toFixed(0)} ms (${(a.servingAtMs / underFlowMs[i]!).toFixed(2)})`).join(', ')}\n`,
   );
@@ -239,20 +252,14 @@ try {
   // Each apply right after a recompute beside the node, on one DuckDB kept for them all (as the
   // batch layer's is): both sample the same moments of a machine whose speed drifts over a run.
   const atRest: Apply[] = [];
-  const beside = await DuckDBInstance.create(':memory:');
-  try {
-    const connection = await beside.connect();
-    await installSqlMacros(connection);
-    for (let run = 1; run <= AT_REST_RUNS; run++) {
-      atRestMs.push(await recomputeNewView(connection, 3_000 + run));
+  await besideNode(async (connection) => {
+    for (let i = 1; i <= AT_REST_RUNS; i++) {
+      atRestMs.push(await recomputeNewView(connection, 3_000 + i));
       await sleep(1_000);
-      atRest.push(await applyView(url, `${NEW_VIEW}_at_rest_${run}`, query, produced));
+      atRest.push(await applyView(url, `${NEW_VIEW}_at_rest_${i}`, query, produced));
       await sleep(3_000);
     }
-    connection.closeSync();
-  } finally {
-    beside.closeSync();
-  }
+  });
   process.stderr.write(
     `at rest, each recompute beside the node then the apply after it: ${atRest.map((a, i) => `${atRestMs[i]!.toFixed(0)} ms / ${a.servingAtMs.toFixed(0)} ms (${(a.servingAtMs / atRestMs[i]!).toFixed(2)})`).join(', ')}\n`,
   );
