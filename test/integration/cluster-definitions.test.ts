@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config/load-config.ts';
 import type { LambdaProcess } from '../harness/index.ts';
@@ -15,6 +17,8 @@ async function send(node: LambdaProcess, method: string, path: string, body?: un
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
+
+const LAMBDA = new URL('../../cli/lambda.mjs', import.meta.url).pathname;
 
 const viewNames = async (node: LambdaProcess) => (await node.getJson<{ views: ViewInfo[] }>('/v1/views')).views.map((v) => v.name).sort();
 
@@ -38,7 +42,7 @@ describe('definitions in a cluster', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await rig?.stop({ keepDir: passed < 3 });
+    await rig?.stop({ keepDir: passed < 4 });
   });
 
   it('two nodes started at once from one file: the definitions are seeded once, and both run version 1', async () => {
@@ -102,6 +106,24 @@ describe('definitions in a cluster', () => {
     expect(status.members.map((m) => [m.id, m.definitionsVersion])).toEqual([['node-1', 2], ['node-2', 2]]);
     // Its file seeded nothing: the published set is unchanged.
     expect(await restarted.getJson('/v1/definitions')).toEqual(published);
+    nodes[1] = restarted;
+    passed++;
+  }, 90_000);
+
+  it('lambda apply --wait, asked of one node, returns once every serving node serves the new view', async () => {
+    const current = await nodes[0]!.getJson<{ version: number; views: Record<string, unknown>; alerts: Record<string, unknown> }>('/v1/definitions');
+    const file = join(rig.dir, 'wait.yaml');
+    writeFileSync(file, `views: ${JSON.stringify({ ...current.views, hits_by_country: { window: 'none', dimensions: ['country'], measures: { hits: 'count(*)' } } })}\nalerts: ${JSON.stringify(current.alerts)}\n`);
+    const { stdout } = await promisify(execFile)(process.execPath, [LAMBDA, 'apply', '-f', file, '--wait', '--timeout', '60s', '--url', nodes[0]!.url], {
+      env: { ...process.env, LAMBDA_URL: '', LAMBDA_TOKEN: '', LAMBDA_ADMIN_TOKEN: '', LOG_LEVEL: 'warn' },
+    });
+    const version = current.version + 1;
+    expect(stdout).toContain(`applied: definitions version ${version} (was ${current.version})`);
+    expect(stdout).toMatch(new RegExp(`serving: definitions version ${version} on every serving node \\(node-1, node-2\\), every view exact \\(waited [^)]+\\)\n$`));
+    // Returned: both processes answer it at once, the one not asked too, with the same rows.
+    const answers = await Promise.all(nodes.map((node) => send(node, 'POST', '/v1/query', { sql: 'SELECT country, hits FROM hits_by_country ORDER BY country' })));
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    expect(answers[1]!.body['rows']).toEqual(answers[0]!.body['rows']);
     passed++;
   }, 90_000);
 });
