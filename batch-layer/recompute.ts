@@ -2,7 +2,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { copyFile, link, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { BatchManifest } from '../core/batch/batch-manifest.ts';
-import { batchManifestSchema } from '../core/batch/batch-manifest.ts';
+import { batchManifestSchema, sameCuts } from '../core/batch/batch-manifest.ts';
 import { describeQuery } from '../core/duckdb/column-types.ts';
 import { LambdaError } from '../core/errors/index.ts';
 import { fsyncPath, tempPathFor } from '../core/storage/durable-files.ts';
@@ -233,11 +233,6 @@ function rejectedSource(selection: SegmentSelection): string {
 async function countRows(connection: DuckDBConnection, relation: string): Promise<number> {
   const result = await connection.runAndReadAll(`SELECT count(*) FROM ${relation} AS ${quoteIdent('r')}`);
   return Number(result.getRows()[0]?.[0] ?? 0);
-}
-
-function sameCuts(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): boolean {
-  const partitions = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...partitions].every((p) => (a[p] ?? 0) === (b[p] ?? 0));
 }
 
 /** A hard link where the filesystem allows one (the same file: nothing written), else a copy. */

@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { sameCuts } from '../core/batch/batch-manifest.ts';
 import { offsetBlock, offsetBlockSql } from '../core/batch/offset-block.ts';
 import { inTransaction } from '../core/duckdb/in-transaction.ts';
 import { quoteIdent } from '../core/sql/identifiers.ts';
@@ -14,11 +15,6 @@ export interface RealtimeStateOptions {
 }
 
 const MAX_GROWTH = 64;
-
-function sameCuts(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): boolean {
-  const cut = (cuts: ReadonlyMap<number, number>, partition: number) => cuts.get(partition) ?? 0;
-  return [...new Set([...a.keys(), ...b.keys()])].every((p) => cut(a, p) === cut(b, p));
-}
 
 /** Per partition, where the events `staged` lacks begin: at its newest event held, or the cut if above. */
 export function stagedSince(staged: StagedFill, cutsExclusive: ReadonlyMap<number, number>): Map<number, number> {

@@ -43,6 +43,16 @@ export function cutsOf(manifest: BatchManifest): Map<number, number> {
   return new Map(Object.entries(manifest.cuts).map(([partition, cut]) => [Number(partition), cut]));
 }
 
+/** Cuts by partition: a manifest's (keyed by the partition as a string), or as `cutsOf` gives them. */
+export type Cuts = ReadonlyMap<number, number> | Readonly<Record<string, number>>;
+
+/** Whether two sets of cuts cut every partition at the same offset (a partition missing is cut at 0). */
+export function sameCuts(a: Cuts, b: Cuts): boolean {
+  const byPartition = (cuts: Cuts) => (cuts instanceof Map ? cuts : new Map(Object.entries(cuts).map(([p, cut]) => [Number(p), cut])));
+  const [x, y] = [byPartition(a), byPartition(b)];
+  return [...new Set([...x.keys(), ...y.keys()])].every((p) => (x.get(p) ?? 0) === (y.get(p) ?? 0));
+}
+
 /**
  * True when the version's state of `view` was computed from the definition with `definitionHash`.
  * Otherwise a node serves no batch rows for it (they would merge with another definition's).

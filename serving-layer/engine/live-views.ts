@@ -202,6 +202,7 @@ export class LiveViews {
       this.options.eventsRelation,
       fillsBuilt,
     );
+    // Said here too for a stage that had nothing to build (no new definition, or `events` lagging).
     fillsBuilt?.();
     const change = await this.changeViews(async (connection, editor) => {
       const next = await bindViews(loaded, connection, { macrosInstalled: true });
