@@ -38,6 +38,10 @@ const waitQuery = z.object({
  * they are then (progress included). What `lambda apply --wait` runs, instead of polling.
  */
 export function registerViewsRoute(app: FastifyInstance, views: () => Promise<readonly ViewInfo[]>, settled?: ViewsSettled): void {
+  // Closing the server waits for the requests in flight: a blocking read answers at once then
+  // (`settled: false`), so that it never holds a node's shutdown up.
+  const closing = new AbortController();
+  app.addHook('preClose', async () => closing.abort());
   app.get('/v1/views', async (request, reply): Promise<ViewsAnswer> => {
     const parsed = waitQuery.safeParse(request.query ?? {});
     if (!parsed.success) {
@@ -52,7 +56,7 @@ export function registerViewsRoute(app: FastifyInstance, views: () => Promise<re
     const onClose = () => gone.abort();
     reply.raw.once('close', onClose);
     try {
-      const outcome = await settled(waitFor, timeout, gone.signal);
+      const outcome = await settled(waitFor, timeout, AbortSignal.any([gone.signal, closing.signal]));
       return { views: await views(), settled: outcome };
     } finally {
       reply.raw.off('close', onClose);

@@ -29,7 +29,7 @@ export interface ServingFixtureOptions {
   readonly maxRows?: number;
   readonly memoryLimit?: string;
   readonly poolSize?: number;
-  readonly server?: Partial<Pick<HttpServerOptions, 'alerts' | 'ingest' | 'console' | 'queryBodyLimitBytes'>>;
+  readonly server?: Partial<Pick<HttpServerOptions, 'alerts' | 'ingest' | 'console' | 'queryBodyLimitBytes' | 'viewsSettled'>>;
 }
 
 export const FIXTURE_VIEWS: readonly ViewInfo[] = [
